@@ -1,0 +1,119 @@
+"""Starts a kernel inside the sandbox: the last step before ipykernel runs.
+
+Runs with the *kernel's* interpreter (possibly an analyst's own environment), so it uses the
+standard library only and is not imported by Airlock itself. It reads a JSON plan, applies what
+must be done from inside (namespaces set-up, resource limits, no-new-privs, subreaper), then
+replaces itself with ipykernel, keeping its pid so that signals reach the kernel.
+"""
+
+import ctypes
+import ctypes.util
+import fcntl
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+MS_BIND = 4096
+MS_REC = 16384
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _prctl(option, value):
+    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
+
+
+def _mount(source, target, fstype, flags, data):
+    _check(
+        _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                    ctypes.c_ulong(flags), data.encode() if data else None),
+        f"mount {target}",
+    )
+
+
+def _loopback_up():
+    # ipykernel's IOPub pipe for forked children binds tcp://127.0.0.1: without lo their
+    # output would vanish silently.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def _namespaces(plan):
+    """Inside `unshare --mount --net --pid ...`: what bubblewrap would do, by hand."""
+    _loopback_up()
+    # unshare(1) already made mount propagation private and mounted a /proc for the new pid
+    # namespace. /mnt becomes a small tmpfs holding /mnt/data and a staging area.
+    _mount("tmpfs", "/mnt", "tmpfs", 0, "size=1m,mode=755")
+    os.mkdir("/mnt/data")
+    _mount(plan["workspace"], "/mnt/data", None, MS_BIND | MS_REC, None)
+    # Hide home folders under an empty tmpfs, keeping visible only the folders the kernel
+    # needs that live inside them (a Python installed under the home folder, say).
+    for hidden in plan.get("hide", []):
+        keep = [k for k in plan.get("keep", []) if k.startswith(hidden.rstrip("/") + "/")]
+        staged = []
+        for index, folder in enumerate(keep):
+            stage = f"/mnt/.keep{index}"
+            os.mkdir(stage)
+            _mount(folder, stage, None, MS_BIND | MS_REC, None)
+            staged.append((stage, folder))
+        _mount("tmpfs", hidden, "tmpfs", 0, "size=1m,mode=755")
+        for stage, folder in staged:
+            os.makedirs(folder, mode=0o755, exist_ok=True)
+            _mount(stage, folder, None, MS_BIND | MS_REC, None)
+
+
+def _drop_privileges(uid, gid):
+    """From (namespace) root to the session's own unprivileged uid, with no way back."""
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+            break
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def main():
+    with open(sys.argv[1]) as handle:
+        plan = json.load(handle)
+    if plan.get("parent_pid"):
+        # Die with the host process even when no sandbox does it for us.
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != plan["parent_pid"]:
+            os._exit(1)
+    if plan.get("namespaces"):
+        _namespaces(plan)
+    # Orphaned descendants (daemons) are re-parented to the kernel, where Airlock finds them.
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    # No setuid binary can give back what is dropped below.
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    for name, value in plan["rlimits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    if plan.get("drop_to"):
+        _drop_privileges(*plan["drop_to"])
+    os.chdir(plan["cwd"])
+    os.umask(0o077)
+    argv = plan["argv"]
+    os.execve(argv[0], argv, plan["env"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Turning a cell's IOPub messages into an Execution, within the output cap.
+
+The kernel caps its own output (see _kernel_startup.py); this is the second wall, for code that
+undoes the first: Airlock keeps at most the cap's worth of text, as head and tail.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from .results import (
+    IMAGE_EXTENSIONS,
+    RICH_MIME_TYPES,
+    CellError,
+    DisplayOutput,
+    Execution,
+    StreamChunk,
+    strip_ansi,
+)
+
+
+#: What the kernel-side cap writes where it cut output out.
+KERNEL_CUT_MARKER = "characters of output cut by Airlock"
+
+
+class OutputCollector:
+    """Accumulates one cell's outputs; `handle` returns True once the kernel is idle again."""
+
+    def __init__(self, execution: Execution, *, max_output_bytes: int, images_dir: Path) -> None:
+        self.execution = execution
+        self.images_dir = images_dir
+        self._head_budget = max_output_bytes // 2
+        self._tail_budget = max_output_bytes - self._head_budget
+        self._head_used = 0
+        self._tail: deque[StreamChunk] = deque()
+        self._tail_size = 0
+        self._cut = 0
+        self._image_count = 0
+
+    def handle(self, message: dict[str, Any]) -> bool:
+        kind = message["header"]["msg_type"]
+        content = message["content"]
+        if kind == "status":
+            return bool(content.get("execution_state") == "idle")
+        if kind == "stream":
+            self._stream(content.get("name", "stdout"), str(content.get("text", "")))
+        elif kind in ("display_data", "update_display_data", "execute_result"):
+            self._display(content, is_result=kind == "execute_result")
+            if kind == "execute_result":
+                self.execution.execution_count = content.get("execution_count")
+        elif kind == "execute_input":
+            self.execution.execution_count = content.get("execution_count")
+        elif kind == "error":
+            self.execution.error = CellError(
+                name=str(content.get("ename", "Error")),
+                value=str(content.get("evalue", "")),
+                traceback=strip_ansi("\n".join(content.get("traceback", []))),
+            )
+        elif kind == "clear_output":
+            self.execution.streams.clear()
+            self.execution.displays.clear()
+            self._tail.clear()
+            self._head_used = self._tail_size = 0
+        return False
+
+    def _stream(self, name: str, text: str) -> None:
+        stream_name = "stderr" if name == "stderr" else "stdout"
+        if KERNEL_CUT_MARKER in text:
+            self.execution.output_truncated = True
+        room = self._head_budget - self._head_used
+        if room > 0:
+            head, text = text[:room], text[room:]
+            self._head_used += len(head)
+            self._append(self.execution.streams, StreamChunk(stream_name, head))
+        if not text:
+            return
+        self._tail.append(StreamChunk(stream_name, text))
+        self._tail_size += len(text)
+        while self._tail and self._tail_size - len(self._tail[0].text) >= self._tail_budget:
+            dropped = self._tail.popleft()
+            self._tail_size -= len(dropped.text)
+            self._cut += len(dropped.text)
+
+    @staticmethod
+    def _append(streams: list[StreamChunk], chunk: StreamChunk) -> None:
+        if streams and streams[-1].name == chunk.name:
+            streams[-1] = StreamChunk(chunk.name, streams[-1].text + chunk.text)
+        else:
+            streams.append(chunk)
+
+    def _display(self, content: dict[str, Any], *, is_result: bool) -> None:
+        data = {k: v for k, v in content.get("data", {}).items() if k in RICH_MIME_TYPES}
+        if not data:
+            return
+        image_path = self._save_image(data)
+        self.execution.displays.append(DisplayOutput(data, is_result, image_path))
+
+    def _save_image(self, data: dict[str, Any]) -> Path | None:
+        for mime, extension in IMAGE_EXTENSIONS.items():
+            payload = data.get(mime)
+            if not isinstance(payload, str):
+                continue
+            if mime == "image/svg+xml":
+                raw = payload.encode()
+            else:
+                try:
+                    raw = base64.b64decode(payload, validate=False)
+                except ValueError:
+                    continue
+            self._image_count += 1
+            count = self.execution.execution_count or 0
+            self.images_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = self.images_dir / f"cell{count}-image{self._image_count}.{extension}"
+            path.write_bytes(raw)
+            return path
+        return None
+
+    def finish(self) -> None:
+        """Append the kept tail, after a marker when something was cut."""
+        tail = list(self._tail)
+        excess = self._tail_size - self._tail_budget
+        if excess > 0 and tail:
+            first = tail[0]
+            tail[0] = StreamChunk(first.name, first.text[excess:])
+            self._cut += excess
+        if self._cut:
+            self.execution.output_truncated = True
+            marker = f"\n[... {self._cut} characters of output cut by Airlock ...]\n"
+            self._append(self.execution.streams, StreamChunk("stdout", marker))
+        for chunk in tail:
+            self._append(self.execution.streams, chunk)
+        self._tail.clear()
+        self._tail_size = 0

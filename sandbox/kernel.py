@@ -1,0 +1,319 @@
+"""One sandboxed kernel process: start it, talk to it, interrupt it, kill it, say why it died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import write_connection_file
+
+from . import isolation
+from .cgroups import SessionCgroup
+from .identity import SandboxUser, kill_processes_of
+from .limits import MiB, IsolationLevel, Limits
+
+#: How long a starting kernel may take to answer, generous for a loaded machine.
+START_TIMEOUT = 60.0
+#: The most bytes one IOPub message may carry before Airlock drops it unread.
+MAX_MESSAGE_BYTES = 64 * MiB
+
+_SIGNAL_NAMES = {
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGBUS: "bus error",
+    signal.SIGABRT: "aborted",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGFPE: "floating-point exception",
+}
+
+
+class KernelStartError(RuntimeError):
+    """The kernel did not come up; the message carries its log."""
+
+
+def _kernel_env(limits: Limits, level: IsolationLevel, home: str, extra: dict[str, str],
+                python_bin: Path) -> dict[str, str]:
+    """An explicit allowlist: nothing of the host's environment reaches the kernel."""
+    env = {
+        "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": "/tmp" if level is IsolationLevel.BUBBLEWRAP else home,
+        "USER": "sandbox",
+        "LOGNAME": "sandbox",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "MPLCONFIGDIR": f"{home}/.matplotlib",
+        # Arenas and BLAS threads multiply virtual memory, which RLIMIT_AS counts.
+        "MALLOC_ARENA_MAX": "2",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMEXPR_NUM_THREADS": "1",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "AIRLOCK_OUTPUT_CAP": str(limits.max_output_bytes),
+    }
+    env.update(extra)
+    return env
+
+
+def _rlimits(limits: Limits, user: SandboxUser) -> dict[str, int]:
+    tasks = limits.max_processes
+    if not user.dedicated:
+        # RLIMIT_NPROC counts every task of the uid: leave room for what the user already runs.
+        tasks += sum(
+            p.info["num_threads"] or 0
+            for p in psutil.process_iter(["uids", "num_threads"])
+            if p.info["uids"] and p.info["uids"].real == user.uid
+        )
+    found = {
+        "RLIMIT_CORE": 0,
+        "RLIMIT_NPROC": tasks,
+        "RLIMIT_FSIZE": limits.max_file_mb * MiB,
+        "RLIMIT_NOFILE": limits.max_open_files,
+    }
+    if limits.memory_mb > 0:
+        found["RLIMIT_AS"] = limits.memory_mb * MiB
+    if limits.cpu_seconds > 0:
+        found["RLIMIT_CPU"] = limits.cpu_seconds
+    return found
+
+
+def describe_exit(returncode: int | None, level: IsolationLevel) -> str:
+    """Turn an exit status into words. bwrap reports a child killed by signal N as 128+N."""
+    if returncode is None:
+        return "the kernel stopped answering"
+    signum = -returncode if returncode < 0 else 0
+    if level is not IsolationLevel.NONE and returncode > 128:
+        signum = returncode - 128
+    if signum:
+        try:
+            sig = signal.Signals(signum)
+        except ValueError:
+            return f"the kernel was killed by signal {signum}"
+        if sig in _SIGNAL_NAMES:
+            return _SIGNAL_NAMES[sig]
+        if sig is signal.SIGXCPU:
+            return "CPU time limit exceeded"
+        return f"the kernel was killed by {sig.name}"
+    return f"the kernel exited with status {returncode}"
+
+
+class KernelProcess:
+    """A kernel started inside the sandbox, with a client connected over private IPC sockets."""
+
+    def __init__(self, *, limits: Limits, level: IsolationLevel, python: isolation.PythonInfo,
+                 user: SandboxUser, session_dir: Path, workspace: Path,
+                 cgroup: SessionCgroup | None, extra_env: dict[str, str]) -> None:
+        self.limits = limits
+        self.level = level
+        self.python = python
+        self.user = user
+        self.session_dir = session_dir
+        self.workspace = workspace
+        self.cgroup = cgroup
+        self.extra_env = extra_env
+        self.run_dir = session_dir / "run"
+        self.client: AsyncKernelClient | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self._kernel_pid: int | None = None
+        self._log_path = session_dir / "kernel.log"
+        self.started_at = 0.0
+
+    # -- start -------------------------------------------------------------------------
+    def _prepare_run_dir(self) -> Path:
+        if self.run_dir.exists():
+            for leftover in self.run_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        # 0711: the launcher, still root but without DAC capabilities, must reach plan.json;
+        # nothing in it can be listed, and each file keeps its own owner-only mode.
+        self.run_dir.mkdir(exist_ok=True)
+        self.run_dir.chmod(0o711)
+        connection_file = self.run_dir / "kernel.json"
+        write_connection_file(
+            str(connection_file), transport="ipc", ip=str(self.run_dir / "k"),
+            kernel_name="airlock",
+        )
+        owned = [self.run_dir, connection_file]
+        if self.level is not IsolationLevel.BUBBLEWRAP:
+            home = self.run_dir / "home"
+            home.mkdir(mode=0o700, exist_ok=True)
+            owned.append(home)
+        if os.geteuid() == 0:
+            for path in owned:
+                os.chown(path, self.user.uid, self.user.gid)
+        return connection_file
+
+    def _plan(self, connection_file: Path) -> isolation.LaunchPlan:
+        level = self.level
+        home = "/tmp" if level is IsolationLevel.BUBBLEWRAP else str(self.run_dir / "home")
+        argv = [
+            str(self.python.executable), "-m", "ipykernel_launcher",
+            "-f", str(connection_file),
+            "--HistoryManager.enabled=False",
+            f"--IPKernelApp.exec_files={isolation.kernel_startup_path(level)}",
+        ]
+        return isolation.LaunchPlan(
+            level=level, python=self.python, run_dir=self.run_dir, workspace=self.workspace,
+            argv=argv,
+            env=_kernel_env(self.limits, level, home, self.extra_env,
+                            self.python.executable.parent),
+            rlimits=_rlimits(self.limits, self.user),
+            uid=self.user.uid, gid=self.user.gid, tmp_bytes=self.limits.tmp_mb * MiB,
+        )
+
+    async def start(self) -> None:
+        connection_file = self._prepare_run_dir()
+        plan = self._plan(connection_file)
+        plan.write()
+        with self._log_path.open("wb") as log:
+            # Started as ourselves: the launcher inside drops to the session's uid.
+            self.process = await asyncio.create_subprocess_exec(
+                *plan.command(),
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                cwd=str(self.workspace), env={"PATH": "/usr/bin:/bin"},
+                start_new_session=True,
+            )
+        self.started_at = time.monotonic()
+        if self.cgroup is not None:
+            self.cgroup.add(self.process.pid)
+        client = AsyncKernelClient()
+        client.load_connection_file(str(connection_file))
+        client.start_channels()
+        self.client = client
+        with contextlib.suppress(Exception):
+            client.iopub_channel.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        await self._wait_ready()
+        if self.cgroup is not None:
+            # Processes forked before the first move stayed outside: move the whole tree now.
+            for pid in self._tree_pids():
+                self.cgroup.add(pid)
+
+    async def _wait_ready(self) -> None:
+        assert self.client is not None and self.process is not None
+        ready = asyncio.ensure_future(self.client.wait_for_ready(timeout=START_TIMEOUT))
+        died = asyncio.ensure_future(self.process.wait())
+        try:
+            done, _ = await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (ready, died):
+                if not task.done():
+                    task.cancel()
+        if died in done or ready.exception() is not None:
+            reason = describe_exit(self.process.returncode, self.level)
+            log = self._log_path.read_text(errors="replace")[-4000:]
+            await self.kill()
+            raise KernelStartError(f"the kernel did not start ({reason}):\n{log}")
+
+    # -- process tree ------------------------------------------------------------------
+    def _tree_pids(self) -> list[int]:
+        if self.process is None:
+            return []
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root.pid, *(p.pid for p in root.children(recursive=True))]
+        except psutil.Error:
+            return []
+
+    def kernel_pid(self) -> int | None:
+        """The host pid of the ipykernel process itself (inside bwrap it is a grandchild)."""
+        if self._kernel_pid is not None:
+            return self._kernel_pid
+        if self.process is None:
+            return None
+        if self.level is IsolationLevel.NONE:
+            self._kernel_pid = self.process.pid
+            return self._kernel_pid
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if "ipykernel_launcher" in child.cmdline():
+                        self._kernel_pid = child.pid
+                        return child.pid
+        return None
+
+    def stray_pids(self) -> list[int]:
+        """Processes of the session other than the kernel and the sandbox's own wrappers."""
+        kernel = self.kernel_pid()
+        if kernel is None:
+            return []
+        with contextlib.suppress(psutil.Error):
+            return [p.pid for p in psutil.Process(kernel).children(recursive=True)]
+        return []
+
+    def task_count(self) -> int:
+        if self.cgroup is not None:
+            return len(self.cgroup.pids())
+        count = 0
+        for pid in self._tree_pids():
+            with contextlib.suppress(psutil.Error):
+                count += psutil.Process(pid).num_threads()
+        return count
+
+    # -- control -----------------------------------------------------------------------
+    def is_alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def interrupt(self) -> None:
+        """SIGINT to the kernel itself: signalling bwrap's process group would kill the sandbox."""
+        pid = self.kernel_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+
+    def kill_strays(self) -> int:
+        strays = self.stray_pids()
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(strays)
+
+    async def wait_exit(self) -> int | None:
+        if self.process is None:
+            return None
+        return await self.process.wait()
+
+    async def kill(self) -> None:
+        """End the kernel and every process it started, daemons included."""
+        if self.client is not None:
+            self.client.stop_channels()
+            self.client = None
+        pids = self._tree_pids()
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        if self.user.dedicated:
+            kill_processes_of(self.user.uid)
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.process.wait(), timeout=10)
+        self._kernel_pid = None
+
+    def death_reason(self) -> str:
+        """Why the kernel died, as a user would want to read it."""
+        if self.cgroup is not None and self.cgroup.new_oom_kills():
+            return f"memory limit of {self.limits.memory_mb} MB exceeded"
+        returncode = self.process.returncode if self.process else None
+        reason = describe_exit(returncode, self.level)
+        if returncode is not None and reason.endswith("SIGKILL") and self.cgroup is None:
+            reason += " (possibly out of memory)"
+        return reason
+
+    async def shutdown(self) -> None:
+        await self.kill()
+        with contextlib.suppress(OSError):
+            self._log_path.unlink()

@@ -1,0 +1,105 @@
+"""A warm pool of started kernels with the analysis stack already imported.
+
+A new session then costs only the hand-over (no ~0.7 s kernel start, no ~0.9 s of imports).
+Every pooled session has its own uid, run folder and empty workspace, exactly as if started
+fresh; a handed-out session is never returned to the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from .limits import SandboxConfig
+from .session import AsyncSession
+
+log = logging.getLogger(__name__)
+
+
+def preload_code(modules: tuple[str, ...]) -> str:
+    # Imported without binding names, so the user's namespace starts empty.
+    return (
+        "def _airlock_preload():\n"
+        "    import importlib\n"
+        f"    for name in {list(modules)!r}:\n"
+        "        try:\n"
+        "            importlib.import_module(name)\n"
+        "        except Exception:\n"
+        "            pass\n"
+        "_airlock_preload()\n"
+        "del _airlock_preload\n"
+    )
+
+
+class KernelPool:
+    """Keeps `size` sessions of one configuration started and preloaded."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, size: int = 2) -> None:
+        self.config = config or SandboxConfig()
+        self.size = size
+        self._ready: asyncio.Queue[AsyncSession] = asyncio.Queue()
+        self._filling: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def start(self, *, wait: bool = True) -> None:
+        """Begin filling the pool; with `wait`, return once it is full."""
+        for _ in range(self.size - self._ready.qsize() - len(self._filling)):
+            self._spawn()
+        if wait and self._filling:
+            await asyncio.gather(*self._filling, return_exceptions=True)
+
+    def _spawn(self) -> None:
+        task = asyncio.ensure_future(self._fill_one())
+        self._filling.add(task)
+        task.add_done_callback(self._filling.discard)
+
+    async def _fill_one(self) -> None:
+        try:
+            session = await AsyncSession.start(self.config)
+            if self.config.preload:
+                await session.run_silent(preload_code(self.config.preload))
+        except Exception:
+            log.exception("could not start a pooled kernel")
+            return
+        if self._closed:
+            await session.close()
+        else:
+            self._ready.put_nowait(session)
+
+    async def acquire(self) -> AsyncSession:
+        """A ready session if one is waiting, else a freshly started one; refills behind."""
+        if self._closed:
+            raise RuntimeError("the pool is closed")
+        session: AsyncSession | None = None
+        while not self._ready.empty():
+            candidate = self._ready.get_nowait()
+            if candidate.kernel.is_alive():
+                session = candidate
+                break
+            await candidate.close()
+        if not self._closed:
+            self._spawn()
+        if session is None:
+            session = await AsyncSession.start(self.config)
+        return session
+
+    @property
+    def ready_count(self) -> int:
+        return self._ready.qsize()
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._filling):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        while not self._ready.empty():
+            await self._ready.get_nowait().close()
+
+    async def __aenter__(self) -> KernelPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,337 @@
+"""A sandboxed, persistent kernel session: one kernel and one workspace, alive across cells."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import cgroups
+from .capture import OutputCollector
+from .cgroups import SessionCgroup
+from .identity import SandboxUser, acquire_user
+from .isolation import python_info
+from .kernel import KernelProcess
+from .limits import MiB, IsolationLevel, SandboxConfig
+from .probe import choose_level
+from .results import CellError, Execution, KernelRestart
+from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+#: How often a running cell's workspace size is checked.
+DISK_CHECK_INTERVAL = 0.5
+#: How long to wait for the shell reply once the kernel reported idle.
+REPLY_TIMEOUT = 10.0
+
+
+def default_root() -> Path:
+    return Path(tempfile.gettempdir()) / f"airlock-{os.geteuid()}"
+
+
+@functools.cache
+def _prepare_root(root: Path) -> None:
+    """Create the sessions folder and remove what sessions of dead host processes left."""
+    root.mkdir(parents=True, exist_ok=True)
+    # Traversable but not listable: a sandbox user reaches only its own session folder.
+    os.chmod(root, 0o711)
+    for session_dir in root.iterdir():
+        owner = session_dir / "owner"
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(session_dir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class AsyncSession:
+    """One kernel + one workspace. Create with `await AsyncSession.start(...)`."""
+
+    def __init__(self, config: SandboxConfig, level: IsolationLevel, user: SandboxUser,
+                 session_dir: Path, workspace: Workspace, kernel: KernelProcess,
+                 cgroup: SessionCgroup | None) -> None:
+        self.config = config
+        self.isolation = level
+        self.user = user
+        self.session_dir = session_dir
+        self.workspace = workspace
+        self.kernel = kernel
+        self.cgroup = cgroup
+        self.id = session_dir.name
+        self.images_dir = session_dir / "images"
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def start(cls, config: SandboxConfig | None = None, *,
+                    workspace: Path | None = None) -> AsyncSession:
+        config = config or SandboxConfig()
+        level = choose_level(config)
+        if level is IsolationLevel.NONE:
+            log.warning(
+                "Airlock: kernel NOT ISOLATED (isolation level 'none'): the code can reach "
+                "the network and read whatever the sandbox user can read. Run 'airlock doctor'."
+            )
+        root = config.runtime_root or default_root()
+        _prepare_root(root)
+        session_dir = root / uuid.uuid4().hex[:12]
+        session_dir.mkdir(mode=0o700)
+        (session_dir / "owner").write_text(str(os.getpid()))
+        user = acquire_user()
+        cgroup: SessionCgroup | None = None
+        try:
+            if user.dedicated:
+                os.chmod(session_dir, 0o711)
+            if user.dedicated and cgroups.available() is None:
+                limits = config.limits
+                cgroup = SessionCgroup(
+                    f"u{user.uid}", memory_bytes=limits.memory_mb * MiB,
+                    max_tasks=limits.max_processes,
+                )
+            space = Workspace(workspace or session_dir / "data",
+                              owner_uid=user.uid if user.dedicated else None)
+            kernel = KernelProcess(
+                limits=config.limits, level=level, python=python_info(config.python),
+                user=user, session_dir=session_dir, workspace=space.root, cgroup=cgroup,
+                extra_env=config.extra_env,
+            )
+            await kernel.start()
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            user.release()
+            shutil.rmtree(session_dir, ignore_errors=True)
+            raise
+        return cls(config, level, user, session_dir, space, kernel, cgroup)
+
+    # -- files -------------------------------------------------------------------------
+    def put_file(self, name: str, content: bytes | Path) -> str:
+        """Put a file into /mnt/data before a cell; returns the path the code sees."""
+        return self.workspace.put(name, content)
+
+    def read_file(self, name: str) -> bytes:
+        return self.workspace.read(name)
+
+    # -- cells -------------------------------------------------------------------------
+    async def execute(self, code: str, *, timeout: float | None = None) -> Execution:
+        """Run one cell. Never raises for anything the code does: failures are in the result."""
+        if self._closed:
+            raise RuntimeError("the session is closed")
+        async with self._lock:
+            execution = Execution(code=code)
+            if not self.kernel.is_alive():
+                # Died between cells (killed from outside, a background thread crashed it).
+                reason = self.kernel.death_reason()
+                await self._restart(execution, reason, report=False)
+                execution.notices.append(
+                    f"[airlock] the kernel had died ({reason}) and was restarted before this "
+                    "cell: variables from earlier cells are gone"
+                )
+            started = time.monotonic()
+            try:
+                await self._run(execution, timeout or self.config.limits.timeout)
+            finally:
+                execution.duration = time.monotonic() - started
+            self._after_cell(execution)
+            return execution
+
+    async def _run(self, execution: Execution, timeout: float) -> None:
+        kernel, limits = self.kernel, self.config.limits
+        client = kernel.client
+        assert client is not None and kernel.process is not None
+        collector = OutputCollector(execution, max_output_bytes=limits.max_output_bytes,
+                                    images_dir=self.images_dir)
+        msg_id = client.execute(execution.code, store_history=True, allow_stdin=False,
+                                stop_on_error=False)
+        exited = asyncio.ensure_future(kernel.wait_exit())
+        receive: asyncio.Future[Any] = asyncio.ensure_future(client.get_iopub_msg())
+        start = time.monotonic()
+        deadline = start + timeout
+        interrupted_at: float | None = None
+        over_quota = False
+        next_disk_check = start + DISK_CHECK_INTERVAL
+        try:
+            while True:
+                now = time.monotonic()
+                if interrupted_at is None and now >= deadline:
+                    execution.timed_out = True
+                    interrupted_at = now
+                    kernel.interrupt()
+                if interrupted_at is not None and now >= interrupted_at + limits.interrupt_grace:
+                    await self._give_up(execution, timeout, over_quota)
+                    return
+                if now >= next_disk_check:
+                    next_disk_check = now + DISK_CHECK_INTERVAL
+                    if interrupted_at is None and self._over_quota():
+                        over_quota = True
+                        interrupted_at = now
+                        kernel.interrupt()
+                wake = min(next_disk_check, (interrupted_at + limits.interrupt_grace)
+                           if interrupted_at is not None else deadline)
+                done, _ = await asyncio.wait({receive, exited}, timeout=max(0.0, wake - now),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if exited in done:
+                    await self._restart(execution, kernel.death_reason(), report=True)
+                    return
+                if receive in done:
+                    message = receive.result()
+                    receive = asyncio.ensure_future(client.get_iopub_msg())
+                    if message.get("parent_header", {}).get("msg_id") != msg_id:
+                        continue
+                    if collector.handle(message):
+                        break
+        finally:
+            collector.finish()
+            for future in (receive, exited):
+                if not future.done():
+                    future.cancel()
+        await self._read_reply(msg_id)
+        if execution.timed_out:
+            execution.error = CellError(
+                "TimeoutError",
+                f"the cell exceeded its time limit of {timeout:g} s and was interrupted; "
+                "the kernel's state is kept",
+                execution.error.traceback if execution.error else "",
+            )
+        if over_quota:
+            self._quota_error(execution)
+
+    async def _read_reply(self, msg_id: str) -> None:
+        """Consume the shell reply so that replies never pile up out of step."""
+        client = self.kernel.client
+        assert client is not None
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                reply = await client.get_shell_msg(timeout=remaining)
+            except Exception:  # queue.Empty, or the channel closed under us
+                return
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+
+    async def _give_up(self, execution: Execution, timeout: float, over_quota: bool) -> None:
+        """The interrupt did not stop the cell: kill and restart the kernel."""
+        if over_quota:
+            reason = "the cell kept writing past the workspace limit"
+        else:
+            reason = (f"the cell exceeded its time limit of {timeout:g} s and did not stop "
+                      f"when interrupted")
+        await self._restart(execution, reason, report=True)
+        if over_quota:
+            self._quota_error(execution)
+
+    async def _restart(self, execution: Execution, reason: str, *, report: bool = True) -> None:
+        """Replace a dead or stuck kernel; the cell's result says that state was lost."""
+        await self.kernel.kill()
+        await self.kernel.start()
+        execution.restart = KernelRestart(reason)
+        if report:
+            execution.error = CellError(
+                "KernelRestarted" if "time limit" not in reason else "TimeoutError",
+                f"{reason}; the kernel was restarted and all variables were lost "
+                "(files in /mnt/data are kept)",
+                "",
+            )
+
+    def _over_quota(self) -> bool:
+        limits = self.config.limits
+        size, count = self.workspace.usage()
+        return size > limits.max_workspace_mb * MiB or count > limits.max_workspace_files
+
+    def _quota_error(self, execution: Execution) -> None:
+        limits = self.config.limits
+        execution.error = CellError(
+            "WorkspaceFull",
+            f"the workspace limit ({limits.max_workspace_mb} MB, "
+            f"{limits.max_workspace_files} files) was exceeded and the cell was stopped",
+            "",
+        )
+
+    def _after_cell(self, execution: Execution) -> None:
+        limits = self.config.limits
+        changes = self.workspace.changes()
+        if self._over_quota():
+            execution.removed_files = self.workspace.trim_to(
+                limits.max_workspace_mb * MiB, limits.max_workspace_files, changes
+            )
+            if execution.removed_files:
+                execution.notices.append(
+                    f"[airlock] workspace limit exceeded: removed {len(execution.removed_files)}"
+                    " file(s) this cell created"
+                )
+                removed = set(execution.removed_files)
+                changes = [c for c in changes if c.path not in removed]
+            if execution.error is None:
+                self._quota_error(execution)
+        execution.files = changes
+        if self.kernel.task_count() >= limits.max_processes * 0.9:
+            killed = self.kernel.kill_strays()
+            if killed:
+                execution.notices.append(
+                    f"[airlock] process limit of {limits.max_processes} reached: "
+                    f"{killed} background process(es) were killed"
+                )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def restart(self) -> None:
+        """Restart the kernel on purpose: variables are lost, files kept."""
+        async with self._lock:
+            await self.kernel.kill()
+            await self.kernel.start()
+
+    async def run_silent(self, code: str, *, timeout: float = 60.0) -> None:
+        """Run set-up code that leaves no trace: no execution count, no outputs."""
+        client = self.kernel.client
+        assert client is not None
+        async with self._lock:
+            msg_id = client.execute(code, silent=True, store_history=False)
+            deadline = time.monotonic() + timeout
+            while (remaining := deadline - time.monotonic()) > 0:
+                reply = await client.get_shell_msg(timeout=remaining)
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    return
+
+    async def close(self) -> None:
+        """End the kernel and everything it started, and remove the session's folders."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            await self.kernel.shutdown()
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            self.user.release()
+            # A workspace the caller gave stays; everything under the session folder goes.
+            shutil.rmtree(self.session_dir, ignore_errors=True)
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "isolation": str(self.isolation), "uid": self.user.uid,
+                "workspace": str(self.workspace.root)}
+

@@ -1,0 +1,85 @@
+"""The thin synchronous facade: every call runs on one background event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .limits import IsolationLevel, SandboxConfig
+from .results import Execution
+from .session import AsyncSession
+
+T = TypeVar("T")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process-wide loop that sync callers share (started on first use)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=_loop.run_forever, name="airlock-sandbox",
+                                      daemon=True)
+            thread.start()
+        return _loop
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, background_loop())
+    return future.result()
+
+
+class Session:
+    """Synchronous twin of AsyncSession, for scripts and the command line."""
+
+    def __init__(self, config: SandboxConfig | None = None, *,
+                 workspace: Path | None = None) -> None:
+        self._session = run_sync(AsyncSession.start(config, workspace=workspace))
+
+    @classmethod
+    def wrap(cls, session: AsyncSession) -> Session:
+        wrapper = cls.__new__(cls)
+        wrapper._session = session
+        return wrapper
+
+    @property
+    def async_session(self) -> AsyncSession:
+        return self._session
+
+    @property
+    def isolation(self) -> IsolationLevel:
+        return self._session.isolation
+
+    @property
+    def images_dir(self) -> Path:
+        return self._session.images_dir
+
+    def execute(self, code: str, *, timeout: float | None = None) -> Execution:
+        return run_sync(self._session.execute(code, timeout=timeout))
+
+    def put_file(self, name: str, content: bytes | Path) -> str:
+        return self._session.put_file(name, content)
+
+    def read_file(self, name: str) -> bytes:
+        return self._session.read_file(name)
+
+    def restart(self) -> None:
+        run_sync(self._session.restart())
+
+    def close(self) -> None:
+        run_sync(self._session.close())
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
