@@ -162,7 +162,7 @@ class LaunchPlan:
             "--hostname", "sandbox",
             "--dev", "/dev",
             "--proc", "/proc",
-            "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
         ]
         for directory in _SYSTEM_DIRS:
             if os.path.islink(directory):

@@ -51,6 +51,7 @@ def _kernel_env(limits: Limits, level: IsolationLevel, home: str, extra: dict[st
         "LC_ALL": "C.UTF-8",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         "MPLCONFIGDIR": f"{home}/.matplotlib",
+        "IPYTHONDIR": f"{home}/.ipython",
         # Arenas and BLAS threads multiply virtual memory, which RLIMIT_AS counts.
         "MALLOC_ARENA_MAX": "2",
         "OPENBLAS_NUM_THREADS": "1",
