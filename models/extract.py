@@ -92,6 +92,9 @@ def code_from_arguments(arguments: Any) -> str | None:
             return decoded
         if isinstance(decoded, dict):
             return code_from_arguments(decoded)
+        truncated = streamed_code_prefix(stripped)  # cut short by max_tokens, say
+        if decoded is None and truncated is not None:
+            return truncated
     return arguments
 
 

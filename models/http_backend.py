@@ -7,8 +7,8 @@ Spec: ``http(s)://HOST:PORT/v1#MODEL``. Requests always stream (SSE). Code calls
 - "text": the tool is described in the system turn, calls are written and read as ```python
   fences (``models.splitter`` while streaming, then ``models.extract`` for malformed shapes).
 - "auto" (default): native, and also a one-line hint about fences, reading whichever the server
-  returns; a server that rejects ``tools`` with a 4xx that names them is switched to text mode
-  for the rest of this backend's life.
+  returns; a server that rejects ``tools`` (a 4xx that names them, or a stream that dies before
+  its first chunk) is switched to text mode for the rest of this backend's life.
 
 Retries: connection failures and 502/503/504 answers are retried (``retries`` times, backoff
 doubling from ``backoff_s``) as long as nothing was streamed yet; after that an error surfaces as
@@ -65,7 +65,7 @@ PYTHON_TOOL: dict[str, Any] = {
     },
 }
 _RETRY_STATUS = {502, 503, 504}
-_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 
 
 class _ToolsRejected(Exception):
@@ -86,6 +86,7 @@ class _Reply:
     finish: FinishReason = "stop"
     usage: dict[str, Any] | None = None
     emitted: bool = False
+    chunks: int = 0
 
 
 class HttpBackend(ModelBackend):
@@ -195,10 +196,12 @@ class HttpBackend(ModelBackend):
         cancel: asyncio.Event | None,
     ) -> AsyncIterator[StreamItem]:
         url = self.base_url + "/chat/completions"
+        answered = False
         try:
             async with self._client().stream("POST", url, json=body) as response:
                 if response.status_code >= 400:
                     await self._raise_for_status(response, "tools" in body)
+                answered = True
                 lines = response.aiter_lines()
                 while (line := await _next_line(lines, cancel)) is not None:
                     if time.monotonic() > deadline:
@@ -209,7 +212,13 @@ class HttpBackend(ModelBackend):
                         return
                 if cancel is not None and cancel.is_set():
                     reply.finish = "cancelled"
+                elif not reply.chunks and "tools" in body and self.options.tools == "auto":
+                    raise _ToolsRejected("an empty stream")
         except _RETRY_ERRORS as exc:
+            if answered and not reply.chunks and "tools" in body and self.options.tools == "auto":
+                # Accepted, then died before a chunk: llama-cpp-python's server does this for
+                # tool requests its chat format cannot stream.
+                raise _ToolsRejected(str(exc)) from exc
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise ModelError(f"{self.name}: timed out ({type(exc).__name__})") from exc
@@ -230,6 +239,7 @@ class HttpBackend(ModelBackend):
         data = line[5:].strip()
         if data == "[DONE]":
             return []
+        reply.chunks += 1
         try:
             chunk = json.loads(data)
         except ValueError as exc:
@@ -255,7 +265,9 @@ class HttpBackend(ModelBackend):
         entry = reply.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
         function = call.get("function") or {}
         entry["id"] = call.get("id") or entry["id"]
-        entry["name"] += function.get("name") or ""
+        name = function.get("name") or ""
+        if name and name != entry["name"]:  # some servers repeat the whole name in every chunk
+            entry["name"] += name
         arguments = function.get("arguments")
         if isinstance(arguments, dict):  # some servers send the object whole
             arguments = json.dumps(arguments)
@@ -284,7 +296,7 @@ class HttpBackend(ModelBackend):
         if code is not None:
             if code.startswith(streamed):
                 rest = code[len(streamed) :]
-            else:  # streamed deltas disagree with the final arguments: trust the final ones
+            else:  # deltas cannot be taken back: keep what was streamed
                 code, rest = streamed, ""
             if rest:
                 out.append(CodeDelta(rest))
@@ -310,9 +322,8 @@ class HttpBackend(ModelBackend):
 def _native_message(message: ChatMessage) -> dict[str, Any]:
     if message.code_call is not None:
         call = message.code_call
-        return {
+        rendered: dict[str, Any] = {
             "role": "assistant",
-            "content": message.content or None,
             "tool_calls": [
                 {
                     "id": call.call_id,
@@ -324,6 +335,9 @@ def _native_message(message: ChatMessage) -> dict[str, Any]:
                 }
             ],
         }
+        if message.content:  # omitted, not null, when empty: some servers reject null
+            rendered["content"] = message.content
+        return rendered
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.call_id, "content": message.content}
     return {"role": message.role, "content": message.content}
