@@ -170,7 +170,9 @@ def make_result(
     """A ChatResult whose code call, if any, has an id."""
     if code is not None and call_id is None:
         call_id = new_call_id()
-    return ChatResult(text, code, usage, finish_reason, call_id if code is not None else None, model)
+    return ChatResult(
+        text, code, usage, finish_reason, call_id if code is not None else None, model
+    )
 
 
 class ModelBackend(ABC):

@@ -134,7 +134,7 @@ def _type_ok(annotation: str, value: Any) -> bool:
 
 def build_options(kind: type[OptionsT], options: dict[str, Any], *, where: str) -> OptionsT:
     """An options dataclass from a dict, rejecting unknown keys and values of the wrong type."""
-    fields = {f.name: str(f.type) for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    fields = {f.name: str(f.type) for f in dataclasses.fields(kind)}
     unknown = sorted(set(options) - set(fields))
     if unknown:
         raise ModelError(f"{where}: unknown option(s) {', '.join(unknown)}")

@@ -234,9 +234,23 @@ def _bare(text: str) -> Extraction | None:
 
 
 _ACTIVE = (
-    ast.Import, ast.ImportFrom, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.FunctionDef,
-    ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.While, ast.If, ast.With, ast.Try,
-    ast.Call, ast.Delete, ast.Raise, ast.Assert,
+    ast.Import,
+    ast.ImportFrom,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.For,
+    ast.While,
+    ast.If,
+    ast.With,
+    ast.Try,
+    ast.Call,
+    ast.Delete,
+    ast.Raise,
+    ast.Assert,
 )
 
 

@@ -34,7 +34,7 @@ def code_grammar(
         f'code ::= "```python\\n" {lines} "```"',
         f'line ::= (lead {rest})? "\\n"',
         'lead ::= [^`\\n] | "`" [^`\\n] | "``" [^`\\n]',
-        'text ::= first [^\\x00]*',
+        "text ::= first [^\\x00]*",
         'first ::= [^`\\x00] | "`" [^`\\x00] | "``" [^`\\x00]',
     ]
     return "\n".join(rules) + "\n"

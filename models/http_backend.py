@@ -65,7 +65,12 @@ PYTHON_TOOL: dict[str, Any] = {
     },
 }
 _RETRY_STATUS = {502, 503, 504}
-_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+_RETRY_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+)
 
 
 class _ToolsRejected(Exception):
@@ -301,8 +306,14 @@ class HttpBackend(ModelBackend):
             if rest:
                 out.append(CodeDelta(rest))
         out.append(
-            make_result(text, code, self._usage(reply, body, text + (code or "")),
-                        reply.finish, model=self.name, call_id=call_id)
+            make_result(
+                text,
+                code,
+                self._usage(reply, body, text + (code or "")),
+                reply.finish,
+                model=self.name,
+                call_id=call_id,
+            )
         )
         return out
 
@@ -369,4 +380,3 @@ async def _sleep_unless(seconds: float, cancel: asyncio.Event | None) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(cancel.wait(), seconds)
-

@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .base import (
     ChatMessage,
@@ -163,7 +163,10 @@ class LlamaBackend(ModelBackend):
                 max_lines=self.options.code_max_lines,
                 max_line_chars=self.options.code_max_line_chars,
             )
-            self._grammars[code_tool] = self._llama_cpp.LlamaGrammar.from_string(
+            assert source is not None  # code_tool is truthy here
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            self._grammars[code_tool] = LlamaGrammar.from_string(
                 source, verbose=self.options.verbose
             )
         return self._grammars[code_tool]
@@ -182,7 +185,9 @@ class LlamaBackend(ModelBackend):
         if self._closed:
             raise ModelError(f"{self.name}: backend is closed")
         rendered = render_text_messages(messages, code_tool, tool_role=self._tool_role)
-        job = _Job(rendered, code_tool, sampling or SamplingParams(), Channel(asyncio.get_running_loop()))
+        job = _Job(
+            rendered, code_tool, sampling or SamplingParams(), Channel(asyncio.get_running_loop())
+        )
         watcher: asyncio.Task[Any] | None = None
         if cancel is not None:
             watcher = asyncio.create_task(cancel.wait())
@@ -225,7 +230,7 @@ class LlamaBackend(ModelBackend):
 
     def _prompt_tokens(self, messages: list[dict[str, Any]]) -> list[int]:
         try:
-            formatted = self._formatter(messages=messages)
+            formatted = self._formatter(messages=cast(Any, messages))
         except Exception as exc:  # jinja errors: the template refused the conversation
             raise ModelError(f"chat template failed: {exc}") from exc
         tokens: list[int] = self._slots[0].llm.tokenize(
@@ -301,4 +306,3 @@ class LlamaBackend(ModelBackend):
 
     def _result(self, splitter: ReplySplitter, usage: Usage, finish: FinishReason) -> ChatResult:
         return make_result(splitter.text, splitter.code_text, usage, finish, model=self.name)
-

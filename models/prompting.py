@@ -59,7 +59,9 @@ def render_text_messages(
         if message.role == "assistant" and message.code_call is not None:
             prose = message.content
             sep = "" if not prose or prose.endswith("\n") else "\n"
-            out.append({"role": "assistant", "content": prose + sep + fence(message.code_call.code)})
+            out.append(
+                {"role": "assistant", "content": prose + sep + fence(message.code_call.code)}
+            )
         elif message.role == "tool":
             content = message.content if tool_role == "tool" else OUTPUT_HEADER + message.content
             out.append({"role": tool_role, "content": content})

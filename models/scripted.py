@@ -36,12 +36,12 @@ _PIECES = 3  # deltas per reply: enough to exercise a consumer's streaming path
 class ScriptedBackend(ModelBackend):
     def __init__(self, items: Sequence[dict[str, str]], *, name: str = "scripted") -> None:
         for index, item in enumerate(items):
-            if not isinstance(item, dict) or len(item) != 1 or not (
-                isinstance(item.get("code"), str) or isinstance(item.get("text"), str)
+            if (
+                not isinstance(item, dict)
+                or len(item) != 1
+                or not (isinstance(item.get("code"), str) or isinstance(item.get("text"), str))
             ):
-                raise ModelError(
-                    f"{name}: item {index} must be {{\"code\": str}} or {{\"text\": str}}"
-                )
+                raise ModelError(f'{name}: item {index} must be {{"code": str}} or {{"text": str}}')
         self.items = list(items)
         self.name = name
 
@@ -82,7 +82,9 @@ class ScriptedBackend(ModelBackend):
         elif item is not None:
             body, is_code = item.get("text", item.get("code", "")), False
         else:
-            body = f"The script is exhausted: it has {len(self.items)} items, this was call {n + 1}."
+            body = (
+                f"The script is exhausted: it has {len(self.items)} items, this was call {n + 1}."
+            )
             is_code = False
         usage = Usage(
             approx_prompt_tokens(

@@ -11,6 +11,7 @@ The model writes gibberish: check structure, never content.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -69,7 +70,7 @@ def write_tiny_gguf(
 
     rng = np.random.default_rng(seed)
 
-    def weight(rows: int, cols: int) -> object:
+    def weight(rows: int, cols: int) -> Any:
         # numpy (rows, cols) is ggml's {cols, rows}
         return rng.normal(0.0, 0.02, size=(rows, cols)).astype(np.float16)
 

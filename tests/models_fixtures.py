@@ -63,8 +63,22 @@ def llama_server(model: Path, *extra: str) -> Iterator[str]:
     """``python -m llama_cpp.server`` on 127.0.0.1; yields its base URL once /v1/models answers."""
     pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
     port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
-           "127.0.0.1", "--port", str(port), "--model_alias", "tiny", "--n_ctx", "2048", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model_alias",
+        "tiny",
+        "--n_ctx",
+        "2048",
+        *extra,
+    ]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "NO_PROXY": "*"}
     )

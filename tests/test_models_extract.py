@@ -36,14 +36,30 @@ CORPUS: list[tuple[str, str | None, str | None]] = [
     (json.dumps({"name": "python", "arguments": json.dumps({"code": CODE})}), CODE, "json"),
     (json.dumps({"name": "python", "arguments": CODE}), CODE, "json"),
     (json.dumps({"name": "python", "parameters": {"code": CODE}}), CODE, "json"),
-    (json.dumps({"type": "function", "function": {"name": "python",
-                 "arguments": json.dumps({"code": CODE})}}), CODE, "json"),
-    (json.dumps({"tool_calls": [{"function": {"name": "python", "arguments": {"code": "a=1"}}}]}),
-     "a=1", "json"),
+    (
+        json.dumps(
+            {
+                "type": "function",
+                "function": {"name": "python", "arguments": json.dumps({"code": CODE})},
+            }
+        ),
+        CODE,
+        "json",
+    ),
+    (
+        json.dumps(
+            {"tool_calls": [{"function": {"name": "python", "arguments": {"code": "a=1"}}}]}
+        ),
+        "a=1",
+        "json",
+    ),
     (json.dumps([{"name": "python", "arguments": {"code": "a=1"}}]), "a=1", "json"),
-    (f"<tool_call>\n{json.dumps({'name': 'python', 'arguments': {'code': CODE}})}\n</tool_call>",
-     CODE, "json"),
-    ("I will run this: {\"code\": \"print(3)\"} now.", "print(3)", "json"),
+    (
+        f"<tool_call>\n{json.dumps({'name': 'python', 'arguments': {'code': CODE}})}\n</tool_call>",
+        CODE,
+        "json",
+    ),
+    ('I will run this: {"code": "print(3)"} now.', "print(3)", "json"),
     ('{"code": "print(1)\nprint(2)"}', "print(1)\nprint(2)", "json"),  # raw newline in string
     ("{'code': 'print(4)'}", "print(4)", "json"),  # a Python dict literal
     (f"```json\n{json.dumps({'name': 'python', 'arguments': {'code': CODE}})}\n```", CODE, "json"),

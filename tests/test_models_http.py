@@ -6,6 +6,7 @@ reject tools, stalls)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -48,7 +49,9 @@ def backend(url: str, **options: Any) -> HttpBackend:
 
 async def test_text_mode_streams(server_url: str) -> None:
     model = backend(server_url, tools="text")
-    items = [i async for i in model.stream(QUESTION, sampling=SamplingParams(seed=1, max_tokens=24))]
+    items = [
+        i async for i in model.stream(QUESTION, sampling=SamplingParams(seed=1, max_tokens=24))
+    ]
     text, code, result = split_stream(items)
     assert text == result.text and code == (result.code or "")
     assert result.finish_reason in ("stop", "length")
@@ -59,7 +62,8 @@ async def test_text_mode_streams(server_url: str) -> None:
 async def test_native_forced_call(server_url: str) -> None:
     model = backend(server_url)
     items = [
-        i async for i in model.stream(
+        i
+        async for i in model.stream(
             QUESTION, code_tool="required", sampling=SamplingParams(seed=2, max_tokens=40)
         )
     ]
@@ -127,7 +131,8 @@ class ScriptedServer:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         length = next(
-            int(line.split(b":")[1]) for line in head.split(b"\r\n")
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
             if line.lower().startswith(b"content-length")
         )
         self.requests.append(json.loads(await reader.readexactly(length)))
@@ -136,11 +141,13 @@ class ScriptedServer:
             body = reply.body.encode()
             writer.write(
                 f"HTTP/1.1 {reply.status} X\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
+                "Connection: close\r\n\r\n".encode()
+                + body
             )
         else:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                         b"Connection: close\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+            )
             if reply.stall:
                 await writer.drain()
                 await self.release.wait()
@@ -171,22 +178,62 @@ async def test_streamed_tool_call_arguments(scripted: ScriptedServer) -> None:
     source = 'print("a\\tb")\nx = "é😀"'
     args = json.dumps({"code": source})
     cut = [0, 5, 11, 12, 13, 20, len(args) - 3, len(args)]
-    scripted.replies.append(Reply(chunks=[
-        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_7",
-            "type": "function", "function": {"name": "python", "arguments": ""}}]}}]},
-        *[{"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0,
-            "function": {"arguments": args[a:b]}}]}}]} for a, b in zip(cut, cut[1:])],
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
-        {"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 9,
-                                  "prompt_tokens_details": {"cached_tokens": 40}}},
-    ]))
+    scripted.replies.append(
+        Reply(
+            chunks=[
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "tool_calls": [
+                                    {
+                                        "index": 0,
+                                        "id": "call_7",
+                                        "type": "function",
+                                        "function": {"name": "python", "arguments": ""},
+                                    }
+                                ]
+                            },
+                        }
+                    ]
+                },
+                *[
+                    {
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {
+                                    "tool_calls": [
+                                        {"index": 0, "function": {"arguments": args[a:b]}}
+                                    ]
+                                },
+                            }
+                        ]
+                    }
+                    for a, b in itertools.pairwise(cut)
+                ],
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+                {
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 50,
+                        "completion_tokens": 9,
+                        "prompt_tokens_details": {"cached_tokens": 40},
+                    },
+                },
+            ]
+        )
+    )
     model = backend(scripted.url)
     items = [i async for i in model.stream(QUESTION)]
     _, code, result = split_stream(items)
     assert code == result.code == source and result.call_id == "call_7"
     assert sum(1 for i in items[:-1]) >= 3  # the code arrived in pieces
     assert (result.usage.prompt_tokens, result.usage.cached_tokens, result.usage.estimated) == (
-        50, 40, False,
+        50,
+        40,
+        False,
     )
     sent = scripted.requests[0]
     assert sent["tools"][0]["function"]["name"] == "python" and sent["stream"] is True
@@ -221,7 +268,9 @@ async def test_rejected_tools_fall_back_to_text(scripted: ScriptedServer) -> Non
 
 
 async def test_malformed_call_read_from_text(scripted: ScriptedServer) -> None:
-    scripted.replies.append(Reply(chunks=content('{"name": "python", ', '"arguments": {"code": "x = 1"}}')))
+    scripted.replies.append(
+        Reply(chunks=content('{"name": "python", ', '"arguments": {"code": "x = 1"}}'))
+    )
     items = [i async for i in backend(scripted.url, tools="text").stream(QUESTION)]
     text, code, result = split_stream(items)
     assert result.code == code == "x = 1" and result.text == text

@@ -15,6 +15,7 @@ from models import (
     CodeDelta,
     ContextOverflowError,
     SamplingParams,
+    StreamItem,
     SyncModel,
     TextDelta,
     load_model,
@@ -27,14 +28,18 @@ __all__ = ["bounded_backend", "llama_backend", "tiny_gguf"]  # fixtures, importe
 QUESTION = [ChatMessage.system("You are a data analyst."), ChatMessage.user("Mean of 1, 2, 3?")]
 
 
-async def collect(backend: LlamaBackend, messages: list[ChatMessage], **kw: object) -> list:
+async def collect(
+    backend: LlamaBackend, messages: list[ChatMessage], **kw: object
+) -> list[StreamItem]:
     return [item async for item in backend.stream(messages, **kw)]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 async def test_grammar_forced_code_call_parses(bounded_backend: LlamaBackend, seed: int) -> None:
     items = await collect(
-        bounded_backend, QUESTION, code_tool="required",
+        bounded_backend,
+        QUESTION,
+        code_tool="required",
         sampling=SamplingParams(seed=seed, temperature=1.0, max_tokens=200),
     )
     text, code, result = split_stream(items)
@@ -49,7 +54,9 @@ async def test_grammar_forced_code_call_parses(bounded_backend: LlamaBackend, se
 
 
 @pytest.mark.parametrize("seed", range(6))
-async def test_auto_mode_gives_text_or_a_closed_call(bounded_backend: LlamaBackend, seed: int) -> None:
+async def test_auto_mode_gives_text_or_a_closed_call(
+    bounded_backend: LlamaBackend, seed: int
+) -> None:
     result = await bounded_backend.chat(
         QUESTION, sampling=SamplingParams(seed=seed, temperature=1.0, max_tokens=200)
     )
@@ -63,10 +70,12 @@ async def test_auto_mode_gives_text_or_a_closed_call(bounded_backend: LlamaBacke
 async def test_same_seed_same_output(llama_backend: LlamaBackend) -> None:
     sampling = SamplingParams(seed=42, temperature=0.9, max_tokens=40)
     first = await llama_backend.chat(QUESTION, sampling=sampling)
-    other = await llama_backend.chat(QUESTION + [ChatMessage.user("again")], sampling=sampling)
+    other = await llama_backend.chat([*QUESTION, ChatMessage.user("again")], sampling=sampling)
     second = await llama_backend.chat(QUESTION, sampling=sampling)
     assert (first.text, first.code, first.finish_reason) == (
-        second.text, second.code, second.finish_reason,
+        second.text,
+        second.code,
+        second.finish_reason,
     )
     assert first.usage.completion_tokens == second.usage.completion_tokens
     assert other.usage.prompt_tokens > first.usage.prompt_tokens
@@ -75,7 +84,9 @@ async def test_same_seed_same_output(llama_backend: LlamaBackend) -> None:
 @pytest.mark.parametrize("code_tool", [True, "required", False])
 async def test_stream_deltas_add_up(llama_backend: LlamaBackend, code_tool: object) -> None:
     items = await collect(
-        llama_backend, QUESTION, code_tool=code_tool,
+        llama_backend,
+        QUESTION,
+        code_tool=code_tool,
         sampling=SamplingParams(seed=7, temperature=1.0, max_tokens=60),
     )
     text, code, result = split_stream(items)
@@ -103,7 +114,9 @@ async def test_cancel_event_stops_generation(llama_backend: LlamaBackend) -> Non
     before = llama_backend.tokens_generated
     items = []
     async for item in llama_backend.stream(
-        QUESTION, code_tool="required", cancel=cancel,
+        QUESTION,
+        code_tool="required",
+        cancel=cancel,
         sampling=SamplingParams(seed=3, max_tokens=1500),
     ):
         items.append(item)
@@ -124,7 +137,9 @@ async def test_leaving_the_stream_stops_generation(llama_backend: LlamaBackend) 
         break
     await stream.aclose()  # type: ignore[attr-defined]
     # The worker is FIFO: this call runs after the abandoned one has stopped.
-    after = await llama_backend.chat(QUESTION, code_tool=False, sampling=SamplingParams(max_tokens=5))
+    after = await llama_backend.chat(
+        QUESTION, code_tool=False, sampling=SamplingParams(max_tokens=5)
+    )
     spent = llama_backend.tokens_generated - before - after.usage.completion_tokens
     assert 0 < spent < 1500
 
@@ -144,14 +159,18 @@ async def test_cancelling_the_task_stops_generation(llama_backend: LlamaBackend)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    after = await llama_backend.chat(QUESTION, code_tool=False, sampling=SamplingParams(max_tokens=5))
+    after = await llama_backend.chat(
+        QUESTION, code_tool=False, sampling=SamplingParams(max_tokens=5)
+    )
     spent = llama_backend.tokens_generated - before - after.usage.completion_tokens
     assert 0 < spent < 1500
 
 
 async def test_retry_reuses_the_evaluated_prefix(llama_backend: LlamaBackend) -> None:
     convo = [ChatMessage.system("You analyse data. " * 40), ChatMessage.user("Load data.csv")]
-    first = await llama_backend.chat(convo, code_tool="required", sampling=SamplingParams(seed=1, max_tokens=30))
+    first = await llama_backend.chat(
+        convo, code_tool="required", sampling=SamplingParams(seed=1, max_tokens=30)
+    )
     convo += [first.to_message(), ChatMessage.tool(first.call_id or "", "Traceback: NameError")]
     retry = await llama_backend.chat(convo, sampling=SamplingParams(seed=1, max_tokens=10))
     assert retry.usage.cached_tokens >= first.usage.prompt_tokens
@@ -164,14 +183,19 @@ async def test_interleaved_conversations_keep_prefixes_with_slots(tiny_gguf: Pat
     async def run(n_slots: int) -> list[int]:
         backend = load_model(str(tiny_gguf), n_ctx=1024, n_slots=n_slots)
         convos = [
-            [ChatMessage.system("Shared preamble."), ChatMessage.user(f"Task {name}: " + name * 300)]
+            [
+                ChatMessage.system("Shared preamble."),
+                ChatMessage.user(f"Task {name}: " + name * 300),
+            ]
             for name in "ab"
         ]
         firsts = [await backend.chat(c, code_tool=False, sampling=sampling) for c in convos]
         cached = []
         for convo, first in zip(convos, firsts, strict=True):
             convo += [first.to_message(), ChatMessage.user("go on")]
-            cached.append((await backend.chat(convo, code_tool=False, sampling=sampling)).usage.cached_tokens)
+            cached.append(
+                (await backend.chat(convo, code_tool=False, sampling=sampling)).usage.cached_tokens
+            )
         await backend.aclose()
         return [c - f.usage.prompt_tokens for c, f in zip(cached, firsts, strict=True)]
 
@@ -186,7 +210,8 @@ async def test_requests_are_served_in_arrival_order(llama_backend: LlamaBackend)
 
     async def call(i: int) -> ChatResult:
         result = await llama_backend.chat(
-            QUESTION + [ChatMessage.user(str(i))], code_tool=False,
+            [*QUESTION, ChatMessage.user(str(i))],
+            code_tool=False,
             sampling=SamplingParams(seed=i, max_tokens=20),
         )
         finished.append(i)
@@ -211,7 +236,8 @@ async def test_stop_sequences_cut_text(llama_backend: LlamaBackend) -> None:
         pytest.skip("this seed stopped too early to pick a stop sequence")  # pragma: no cover
     stop = full.text[3:5]
     cut = await llama_backend.chat(
-        QUESTION, code_tool=False,
+        QUESTION,
+        code_tool=False,
         sampling=SamplingParams(seed=11, temperature=1.0, max_tokens=60, stop=(stop,)),
     )
     assert cut.finish_reason == "stop"
@@ -222,7 +248,9 @@ def test_sync_facade(tiny_gguf: Path) -> None:
     with SyncModel(load_model(f"llama:{tiny_gguf}", n_ctx=512, code_max_lines=1)) as model:
         result = model.chat(QUESTION, sampling=SamplingParams(seed=2, max_tokens=40))
         assert result.usage.completion_tokens > 0
-        items = list(model.stream(QUESTION, code_tool=False, sampling=SamplingParams(seed=2, max_tokens=10)))
+        items = list(
+            model.stream(QUESTION, code_tool=False, sampling=SamplingParams(seed=2, max_tokens=10))
+        )
         assert isinstance(items[-1], ChatResult)
         for _ in model.stream(QUESTION, sampling=SamplingParams(seed=2, max_tokens=200)):
             break  # closing early must not hang the facade

@@ -95,7 +95,9 @@ async def test_code_items_become_text_without_the_tool(script: Path) -> None:
     assert not result.is_code and result.text == SCRIPT[0]["code"]
 
 
-@pytest.mark.parametrize("content", ['{"code": 1}', "[1]", '[{"code": "a", "text": "b"}]', "{}", "nope"])
+@pytest.mark.parametrize(
+    "content", ['{"code": 1}', "[1]", '[{"code": "a", "text": "b"}]', "{}", "nope"]
+)
 def test_bad_scripts_are_rejected(tmp_path: Path, content: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)

@@ -52,7 +52,9 @@ def test_config_file(tmp_path: Path) -> None:
     remote = load_model("remote", config=loaded, read_timeout_s=3.0)
     assert isinstance(remote, HttpBackend)
     assert (remote.options.retries, remote.options.tools, remote.options.read_timeout_s) == (
-        1, "text", 3.0,
+        1,
+        "text",
+        3.0,
     )
     with pytest.raises(ModelError, match="no such model file"):
         load_model("local", config=loaded)
@@ -64,7 +66,7 @@ def test_config_file(tmp_path: Path) -> None:
         ('[models.x]\nspec = "http://h/v1#m"\nretrys = 2\n', "unknown option"),
         ('[models.x]\nspec = "http://h/v1#m"\nretries = "2"\n', "retries"),
         ('[models.x]\nspec = "http://h/v1#m"\ntools = "maybe"\n', "tools"),
-        ('[models.x]\nn_ctx = 5\n', "spec"),
+        ("[models.x]\nn_ctx = 5\n", "spec"),
         ("[models\n", "cannot read"),
     ],
 )
