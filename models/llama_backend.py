@@ -117,7 +117,6 @@ class LlamaBackend(ModelBackend):
             bos_token=self._token_text(llm.token_bos()),
             add_generation_prompt=True,
         )
-        self._template_stop = self._token_text(llm.token_eos())
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         tool_role = self.options.tool_role
         if tool_role == "auto":
@@ -207,6 +206,12 @@ class LlamaBackend(ModelBackend):
             if watcher is not None:
                 watcher.cancel()
 
+    def count_tokens(self, messages: Sequence[ChatMessage], *, code_tool: CodeTool = True) -> int:
+        """The prompt tokens this conversation takes, as it would be sent (for context budgets).
+        Tokenizing only reads the vocabulary, so it is safe beside a running generation."""
+        rendered = render_text_messages(messages, code_tool, tool_role=self._tool_role)
+        return len(self._prompt_tokens(rendered))
+
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
@@ -264,7 +269,8 @@ class LlamaBackend(ModelBackend):
         llm = slot.llm
         llm.set_seed(s.seed if s.seed is not None else random.getrandbits(32))
         splitter = ReplySplitter(detect_code=bool(job.code_tool))
-        stops = StopScanner([*s.stop, self._template_stop])
+        # The template's end marker needs no text scan: it is an end-of-generation token.
+        stops = StopScanner(s.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         is_eog = self._llama_cpp.llama_vocab_is_eog
         finish: FinishReason = "length"

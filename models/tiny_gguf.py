@@ -36,13 +36,20 @@ def _byte_tokens() -> list[str]:
 
 
 def write_tiny_gguf(
-    path: str | Path, *, n_ctx: int = 512, n_layer: int = 2, n_embd: int = 64, seed: int = 0
+    path: str | Path,
+    *,
+    n_ctx: int = 512,
+    n_layer: int = 2,
+    n_embd: int = 64,
+    n_ff: int = 128,
+    seed: int = 0,
 ) -> Path:
+    """Writes the model; larger n_layer/n_embd/n_ff give a slower model (for benchmarks)."""
     import gguf
     import numpy as np
 
     path = Path(path)
-    n_head, n_ff = 4, 128
+    n_head = 4
     tokens = _byte_tokens() + [a + b for a, b in _MERGES] + _SPECIALS
     types = [gguf.TokenType.NORMAL] * (len(tokens) - len(_SPECIALS)) + [
         gguf.TokenType.CONTROL

@@ -1,0 +1,292 @@
+"""Benchmark of the llama.cpp backend: prefix reuse on retries, and generation overhead.
+
+    python benchmarks/bench_models.py [--model PATH.gguf] [--json]
+
+Without --model it writes the tiny random-weight GGUF (``models.tiny_gguf``, n_ctx 4096).
+Measured, for a conversation of about 1,500 prompt tokens (median of --repeats runs):
+
+- time to first token of a first call (nothing of it evaluated before) and of a retry that
+  appends the call and its traceback (target: the retry under 10% of the first);
+- the same retry when another conversation ran in between, with one slot and with two;
+- generation speed through Airlock (async stream, worker thread, splitter) against raw
+  llama-cpp-python on the same file: ``Llama.generate`` in a plain loop and
+  ``Llama.create_completion`` (target: Airlock within 5% of the faster).
+
+Time to first token is taken from the first streamed delta of a text-only call (no grammar, so
+nothing is held back while the splitter waits to see a fence). Sampling is greedy, so every run
+generates the same tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models import ChatMessage, ChatResult, SamplingParams, load_model
+from models.llama_backend import LlamaBackend
+from models.tiny_gguf import write_tiny_gguf
+
+TRACEBACK = """Traceback (most recent call last):
+  File "<cell 3>", line 4, in <module>
+    summary = df.groupby("region")["revenue"].sum()
+  File "pandas/core/frame.py", line 9183, in groupby
+    return DataFrameGroupBy(obj=self, keys=by, axis=axis, level=level)
+KeyError: 'region'
+"""
+GREEDY = SamplingParams(temperature=0.0, max_tokens=8, seed=1)
+
+
+def conversation(backend: LlamaBackend, target: int, topic: str) -> list[ChatMessage]:
+    """A data-analysis conversation padded to about ``target`` prompt tokens."""
+    rows = [f"{topic}-{i},{i * 7 % 13},{i * 31 % 97}.5,north" for i in range(400)]
+    for n in range(2, len(rows), 2):
+        convo = [
+            ChatMessage.system(f"You are a careful data analyst ({topic})."),
+            ChatMessage.user("Here is sales.csv:\n" + "\n".join(rows[:n]) + "\nTotal by region?"),
+        ]
+        if backend.count_tokens(convo, code_tool=False) >= target:
+            return convo
+    return convo
+
+
+async def ttft(backend: LlamaBackend, convo: list[ChatMessage]) -> tuple[float, ChatResult]:
+    started = time.perf_counter()
+    first: float | None = None
+    result: ChatResult | None = None
+    async for item in backend.stream(convo, code_tool=False, sampling=GREEDY):
+        if first is None:
+            first = time.perf_counter() - started
+        if isinstance(item, ChatResult):
+            result = item
+    assert result is not None and first is not None
+    return first, result
+
+
+def retry_of(convo: list[ChatMessage], result: ChatResult) -> list[ChatMessage]:
+    return [*convo, result.to_message(), ChatMessage.user("That failed:\n" + TRACEBACK)]
+
+
+async def bench_prefix(backend: LlamaBackend, target: int, repeats: int) -> dict[str, Any]:
+    firsts, retries, colds, cached, prompt = [], [], [], [], 0
+    for r in range(repeats):
+        await ttft(backend, conversation(backend, 200, f"warmup{r}"))  # evicts the last run
+        convo = conversation(backend, target, "main")
+        first, result = await ttft(backend, convo)
+        again, retry = await ttft(backend, retry_of(convo, result))
+        await ttft(backend, conversation(backend, 200, f"evict{r}"))
+        cold, _ = await ttft(backend, retry_of(convo, result))  # the same prompt, not cached
+        colds.append(cold)
+        firsts.append(first)
+        retries.append(again)
+        cached.append(retry.usage.cached_tokens)
+        prompt = retry.usage.prompt_tokens
+    first_s, retry_s = statistics.median(firsts), statistics.median(retries)
+    return {
+        "prompt_tokens_first": result.usage.prompt_tokens,
+        "prompt_tokens_retry": prompt,
+        "cached_tokens_retry": statistics.median(cached),
+        "ttft_first_s": first_s,
+        "ttft_retry_s": retry_s,
+        "ttft_retry_uncached_s": statistics.median(colds),
+        "retry_over_first": retry_s / first_s,
+    }
+
+
+async def bench_interleaved(model: Path, n_ctx: int, target: int, slots: int) -> dict[str, Any]:
+    backend = load_model(str(model), n_ctx=n_ctx, n_slots=slots)
+    assert isinstance(backend, LlamaBackend)
+    try:
+        a, b = conversation(backend, target, "alpha"), conversation(backend, target, "beta")
+        _, ra = await ttft(backend, a)
+        await ttft(backend, b)  # another conversation runs while a's code executes
+        again, retry = await ttft(backend, retry_of(a, ra))
+        return {"slots": slots, "ttft_retry_s": again, "cached_tokens": retry.usage.cached_tokens}
+    finally:
+        await backend.aclose()
+
+
+async def airlock_speed(backend: LlamaBackend, n: int) -> tuple[int, float]:
+    stamps: list[float] = []
+    result: ChatResult | None = None
+    sampling = SamplingParams(temperature=0.0, max_tokens=n, seed=1)
+    convo = [ChatMessage.user("Write a long story.")]
+    async for item in backend.stream(convo, code_tool=False, sampling=sampling):
+        stamps.append(time.perf_counter())
+        if isinstance(item, ChatResult):
+            result = item
+    assert result is not None
+    # From the first delta to the result: tokens after the first one, over the time they took.
+    return result.usage.completion_tokens, stamps[-1] - stamps[0]
+
+
+def raw_tokens(backend: LlamaBackend, llm: Any) -> list[int]:
+    """The prompt Airlock sends, tokenized the same way, for the raw baselines."""
+    convo = [ChatMessage.user("Write a long story.")]
+    from models.prompting import render_text_messages
+
+    return backend._prompt_tokens(render_text_messages(convo, False))
+
+
+def raw_generate_speed(llm: Any, tokens: list[int], n: int) -> tuple[int, float]:
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    stamps: list[float] = []
+    llm.set_seed(1)
+    for token in llm.generate(tokens, temp=0.0, top_k=40, top_p=1.0, min_p=0.05):
+        if llama_cpp.llama_vocab_is_eog(vocab, token) or len(stamps) >= n:
+            break
+        llm.detokenize([token])
+        stamps.append(time.perf_counter())
+    return len(stamps), stamps[-1] - stamps[0]
+
+
+def raw_completion_speed(llm: Any, tokens: list[int], n: int) -> tuple[int, float]:
+    """Non-streaming, as most callers use it. The prompt was evaluated by the previous run on
+    this object (prefix reuse), so the time is generation plus one token of prompt."""
+    started = time.perf_counter()
+    out = llm.create_completion(
+        tokens, max_tokens=n, temperature=0.0, top_k=40, top_p=1.0, min_p=0.05, seed=1
+    )
+    count: int = out["usage"]["completion_tokens"]
+    return count + 1, time.perf_counter() - started
+
+
+async def bench_speed(
+    backend: LlamaBackend, model: Path, n_ctx: int, n: int, repeats: int
+) -> dict[str, Any]:
+    import llama_cpp
+
+    o = backend.options
+    llm = llama_cpp.Llama(
+        model_path=str(model),
+        n_ctx=n_ctx,
+        n_threads=o.n_threads,
+        n_threads_batch=o.n_threads,
+        n_gpu_layers=o.n_gpu_layers,
+        n_batch=o.n_batch,
+        verbose=False,
+    )
+    tokens = raw_tokens(backend, llm)
+    runs: dict[str, list[float]] = {"airlock": [], "raw_generate": [], "raw_completion": []}
+    counts: dict[str, int] = {}
+    for _ in range(repeats):  # interleaved, so that machine noise hits all three alike
+        for name, (count, seconds) in (
+            ("airlock", await airlock_speed(backend, n)),
+            ("raw_generate", raw_generate_speed(llm, tokens, n)),
+            ("raw_completion", raw_completion_speed(llm, tokens, n)),
+        ):
+            runs[name].append((count - 1) / seconds)
+            counts[name] = count
+    llm.close()
+    speeds = {name: statistics.median(values) for name, values in runs.items()}
+    best_raw = max(speeds["raw_generate"], speeds["raw_completion"])
+    return {
+        "tokens": counts,
+        "tokens_per_s": speeds,
+        "airlock_over_best_raw": speeds["airlock"] / best_raw,
+    }
+
+
+async def main() -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="a GGUF file (default: the tiny test model)")
+    parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--gpu-layers", type=int, default=0)
+    parser.add_argument("--prompt-tokens", type=int, default=1500)
+    parser.add_argument("--gen-tokens", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-interleave", action="store_true", help="skip the 1 vs 2 slots run")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--embd", type=int, default=64, help="without --model: width of the random model"
+    )
+    parser.add_argument(
+        "--layers", type=int, default=2, help="without --model: depth of the random model"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or write_tiny_gguf(
+            Path(tmp) / "tiny.gguf",
+            n_ctx=4096,
+            n_embd=args.embd,
+            n_layer=args.layers,
+            n_ff=max(128, 4 * args.embd),
+        )
+        options = {"n_ctx": args.n_ctx, "n_threads": args.threads, "n_gpu_layers": args.gpu_layers}
+        backend = load_model(str(model), **options)
+        assert isinstance(backend, LlamaBackend)
+        try:
+            prefix = await bench_prefix(backend, args.prompt_tokens, args.repeats)
+            speed = await bench_speed(backend, model, args.n_ctx, args.gen_tokens, args.repeats)
+        finally:
+            await backend.aclose()
+        interleaved = (
+            []
+            if args.no_interleave
+            else [
+                await bench_interleaved(model, args.n_ctx, args.prompt_tokens, slots)
+                for slots in (1, 2)
+            ]
+        )
+    return {
+        "model": str(args.model)
+        if args.model is not None
+        else (
+            f"random-weight GGUF, {args.layers} layers, n_embd {args.embd}, byte-level tokenizer"
+        ),
+        "prefix": prefix,
+        "interleaved": interleaved,
+        "speed": speed,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    p, s = results["prefix"], results["speed"]
+    lines = [
+        f"model: {results['model']}",
+        "",
+        "prefix reuse                                   value",
+        f"  prompt tokens, first call / retry            {p['prompt_tokens_first']} / "
+        f"{p['prompt_tokens_retry']}",
+        f"  prompt tokens reused by the retry            {p['cached_tokens_retry']:.0f}",
+        f"  time to first token, first call              {p['ttft_first_s'] * 1000:8.1f} ms",
+        f"  time to first token, retry                   {p['ttft_retry_s'] * 1000:8.1f} ms",
+        f"  time to first token, same retry uncached     "
+        f"{p['ttft_retry_uncached_s'] * 1000:8.1f} ms",
+        f"  retry / first (target < 10%)                 {p['retry_over_first'] * 100:8.1f} %",
+    ]
+    for run in results["interleaved"]:
+        lines.append(
+            f"  retry after another conversation, {run['slots']} slot(s) "
+            f"{run['ttft_retry_s'] * 1000:8.1f} ms ({run['cached_tokens']} reused)"
+        )
+    lines += [
+        "",
+        "generation                                     tokens/s",
+    ]
+    for name, label in (
+        ("airlock", "Airlock (stream, worker thread)"),
+        ("raw_generate", "raw Llama.generate loop"),
+        ("raw_completion", "raw create_completion"),
+    ):
+        lines.append(f"  {label:<44} {s['tokens_per_s'][name]:8.0f}  ({s['tokens'][name]} tokens)")
+    lines.append(
+        f"  Airlock / best raw (target >= 95%)           {s['airlock_over_best_raw'] * 100:8.1f} %"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    results = asyncio.run(main())
+    print(json.dumps(results, indent=2) if "--json" in sys.argv else table(results))
