@@ -42,7 +42,7 @@ def kill_processes_of(uid: int) -> int:
     """SIGKILL every process owned by a dedicated uid; returns how many were found."""
     killed = 0
     for process in psutil.process_iter(["uids"]):
-        with contextlib.suppress(psutil.Error):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
             if process.info["uids"] and process.info["uids"].real == uid:
                 os.kill(process.pid, signal.SIGKILL)
                 killed += 1

@@ -169,19 +169,18 @@ class LaunchPlan:
                 args += ["--symlink", os.readlink(directory), directory]
             elif os.path.isdir(directory):
                 args += ["--ro-bind", directory, directory]
-        for item in _ETC_FILES:
-            if os.path.exists(item):
-                args += ["--ro-bind", item, item]
-        args += ["--ro-bind", str(self.run_dir / "passwd"), "/etc/passwd"]
+        etc_files = [item for item in _ETC_FILES if os.path.exists(item)]
         # bwrap would create missing parents of a bind target with the source's mode (0700
-        # for the workspace): make them traversable for the unprivileged kernel first.
+        # for the workspace, say): make them traversable for the unprivileged kernel first.
         parents = {Path("/mnt"), Path("/opt/airlock"), *self.run_dir.parents}
-        for prefix in self.python.prefixes:
-            parents.update(prefix.parents)
-        for parent in sorted(parents - {Path("/"), Path("/tmp"), Path("/usr")},
-                             key=lambda p: len(p.parts)):
-            if not str(parent).startswith("/usr/"):
+        for target in [*etc_files, *self.python.prefixes]:
+            parents.update(Path(target).parents)
+        for parent in sorted(parents - {Path("/"), Path("/tmp")}, key=lambda p: len(p.parts)):
+            if not any(parent.is_relative_to(d) for d in _SYSTEM_DIRS):
                 args += ["--perms", "0755", "--dir", str(parent)]
+        for item in etc_files:
+            args += ["--ro-bind", item, item]
+        args += ["--ro-bind", str(self.run_dir / "passwd"), "/etc/passwd"]
         for prefix in self.python.prefixes:
             args += ["--ro-bind", str(prefix), str(prefix)]
         args += [

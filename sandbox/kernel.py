@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
 
@@ -174,6 +175,14 @@ class KernelProcess:
         )
 
     async def start(self) -> None:
+        """Start the kernel and wait until it answers; on any failure leave nothing behind."""
+        try:
+            await self._start()
+        except BaseException:
+            await asyncio.shield(self.kill())
+            raise
+
+    async def _start(self) -> None:
         connection_file = self._prepare_run_dir()
         plan = self._plan(connection_file)
         plan.write()
@@ -188,9 +197,13 @@ class KernelProcess:
         self.started_at = time.monotonic()
         if self.cgroup is not None:
             self.cgroup.add(self.process.pid)
-        client = AsyncKernelClient()
+        # Our own context, destroyed with linger 0 on kill: a context collected with sockets
+        # still open would block the garbage collector forever.
+        client = AsyncKernelClient(context=zmq.asyncio.Context())
         client.load_connection_file(str(connection_file))
-        client.start_channels()
+        # No heartbeat channel: a dead kernel is noticed through its process exiting, and the
+        # heartbeat thread's shutdown would block the event loop.
+        client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
         self.client = client
         with contextlib.suppress(Exception):
             client.iopub_channel.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -213,7 +226,6 @@ class KernelProcess:
         if died in done or ready.exception() is not None:
             reason = describe_exit(self.process.returncode, self.level)
             log = self._log_path.read_text(errors="replace")[-4000:]
-            await self.kill()
             raise KernelStartError(f"the kernel did not start ({reason}):\n{log}")
 
     # -- process tree ------------------------------------------------------------------
@@ -288,6 +300,7 @@ class KernelProcess:
         """End the kernel and every process it started, daemons included."""
         if self.client is not None:
             self.client.stop_channels()
+            self.client.context.destroy(linger=0)
             self.client = None
         pids = self._tree_pids()
         for pid in reversed(pids):

@@ -44,15 +44,15 @@ class KernelPool:
 
     async def start(self, *, wait: bool = True) -> None:
         """Begin filling the pool; with `wait`, return once it is full."""
-        for _ in range(self.size - self._ready.qsize() - len(self._filling)):
-            self._spawn()
+        self._top_up()
         if wait and self._filling:
             await asyncio.gather(*self._filling, return_exceptions=True)
 
-    def _spawn(self) -> None:
-        task = asyncio.ensure_future(self._fill_one())
-        self._filling.add(task)
-        task.add_done_callback(self._filling.discard)
+    def _top_up(self) -> None:
+        for _ in range(self.size - self._ready.qsize() - len(self._filling)):
+            task = asyncio.ensure_future(self._fill_one())
+            self._filling.add(task)
+            task.add_done_callback(self._filling.discard)
 
     async def _fill_one(self) -> None:
         try:
@@ -79,7 +79,7 @@ class KernelPool:
                 break
             await candidate.close()
         if not self._closed:
-            self._spawn()
+            self._top_up()
         if session is None:
             session = await AsyncSession.start(self.config)
         return session

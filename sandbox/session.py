@@ -86,7 +86,8 @@ class AsyncSession:
     async def start(cls, config: SandboxConfig | None = None, *,
                     workspace: Path | None = None) -> AsyncSession:
         config = config or SandboxConfig()
-        level = choose_level(config)
+        # Probing runs subprocesses (once per process): keep it off the event loop.
+        level = await asyncio.to_thread(choose_level, config)
         if level is IsolationLevel.NONE:
             log.warning(
                 "Airlock: kernel NOT ISOLATED (isolation level 'none'): the code can reach "
@@ -207,11 +208,11 @@ class AsyncSession:
                     future.cancel()
         await self._read_reply(msg_id)
         if execution.timed_out:
+            message = (f"the cell exceeded its time limit of {timeout:g} s and was "
+                       "interrupted; the kernel's state is kept")
+            traceback = execution.error.traceback if execution.error else ""
             execution.error = CellError(
-                "TimeoutError",
-                f"the cell exceeded its time limit of {timeout:g} s and was interrupted; "
-                "the kernel's state is kept",
-                execution.error.traceback if execution.error else "",
+                "TimeoutError", message, f"{traceback}\nTimeoutError: {message}".lstrip()
             )
         if over_quota:
             self._quota_error(execution)
@@ -246,12 +247,10 @@ class AsyncSession:
         await self.kernel.start()
         execution.restart = KernelRestart(reason)
         if report:
-            execution.error = CellError(
-                "KernelRestarted" if "time limit" not in reason else "TimeoutError",
-                f"{reason}; the kernel was restarted and all variables were lost "
-                "(files in /mnt/data are kept)",
-                "",
-            )
+            name = "TimeoutError" if "time limit" in reason else "KernelRestarted"
+            message = (f"{reason}; the kernel was restarted and all variables were lost "
+                       "(files in /mnt/data are kept)")
+            execution.error = CellError(name, message, f"{name}: {message}")
 
     def _over_quota(self) -> bool:
         limits = self.config.limits
@@ -260,12 +259,9 @@ class AsyncSession:
 
     def _quota_error(self, execution: Execution) -> None:
         limits = self.config.limits
-        execution.error = CellError(
-            "WorkspaceFull",
-            f"the workspace limit ({limits.max_workspace_mb} MB, "
-            f"{limits.max_workspace_files} files) was exceeded and the cell was stopped",
-            "",
-        )
+        message = (f"the workspace limit ({limits.max_workspace_mb} MB, "
+                   f"{limits.max_workspace_files} files) was exceeded and the cell was stopped")
+        execution.error = CellError("WorkspaceFull", message, f"WorkspaceFull: {message}")
 
     def _after_cell(self, execution: Execution) -> None:
         limits = self.config.limits

@@ -1,0 +1,21 @@
+"""The `airlock` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from .sandbox_commands import doctor, exec_cells
+
+app = typer.Typer(
+    name="airlock",
+    help="Code Interpreter, offline: a local model writes Python, a sandboxed kernel runs it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("exec")(exec_cells)
+app.command("doctor")(doctor)
+
+
+def main() -> None:
+    app()
