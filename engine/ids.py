@@ -1,4 +1,4 @@
-"""Object ids with the Assistants API's prefixes (file-, asst_, thread_, msg_, run_, step_, call_)."""
+"""Object ids with the Assistants API's prefixes: file-, asst_, thread_, msg_, run_, call_..."""
 
 from __future__ import annotations
 

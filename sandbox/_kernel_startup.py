@@ -10,6 +10,7 @@ caps what it receives, so code that undoes this only wastes its own memory.
 
 def _install_output_cap() -> None:
     import collections
+    from typing import Any
     import os
     import sys
 
@@ -21,18 +22,18 @@ def _install_output_cap() -> None:
     ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
 
     class _CappedStream:
-        def __init__(self, stream):
+        def __init__(self, stream: Any) -> None:
             self.stream = stream
             self.original_write = stream.write
             self.reset()
 
-        def reset(self):
+        def reset(self) -> None:
             self.passed = 0
             self.cut = 0
-            self.tail = collections.deque()
+            self.tail: collections.deque[str] = collections.deque()
             self.tail_size = 0
 
-        def write(self, text):
+        def write(self, text: Any) -> Any:
             if not isinstance(text, str):
                 return self.original_write(text)
             room = head_budget - self.passed
@@ -49,7 +50,7 @@ def _install_output_cap() -> None:
                     self.cut += len(dropped)
             return len(text)
 
-        def finish(self):
+        def finish(self) -> None:
             if not self.tail:
                 return
             tail = "".join(self.tail)
@@ -71,11 +72,11 @@ def _install_output_cap() -> None:
         stream.write = wrapper.write
         capped.append(wrapper)
 
-    def _before(*_args):
+    def _before(*_args: object) -> None:
         for wrapper in capped:
             wrapper.reset()
 
-    def _after(*_args):
+    def _after(*_args: object) -> None:
         for wrapper in capped:
             wrapper.finish()
         for wrapper in capped:

@@ -6,6 +6,8 @@ must be done from inside (namespaces set-up, resource limits, no-new-privs, subr
 replaces itself with ipykernel, keeping its pid so that signals reach the kernel.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import fcntl
@@ -16,6 +18,7 @@ import signal
 import socket
 import struct
 import sys
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -30,17 +33,17 @@ IFF_UP = 0x1
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def _check(result, what):
+def _check(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
-def _prctl(option, value):
+def _prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
 
 
-def _mount(source, target, fstype, flags, data):
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
     _check(
         _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                     ctypes.c_ulong(flags), data.encode() if data else None),
@@ -48,7 +51,7 @@ def _mount(source, target, fstype, flags, data):
     )
 
 
-def _loopback_up():
+def _loopback_up() -> None:
     # ipykernel's IOPub pipe for forked children binds tcp://127.0.0.1: without lo their
     # output would vanish silently.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -57,7 +60,7 @@ def _loopback_up():
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def _namespaces(plan):
+def _namespaces(plan: dict[str, Any]) -> None:
     """Inside `unshare --mount --net --pid ...`: what bubblewrap would do, by hand."""
     _loopback_up()
     # unshare(1) already made mount propagation private and mounted a /proc for the new pid
@@ -81,7 +84,7 @@ def _namespaces(plan):
             _mount(stage, folder, None, MS_BIND | MS_REC, None)
 
 
-def _drop_privileges(uid, gid):
+def _drop_privileges(uid: int, gid: int) -> None:
     """From (namespace) root to the session's own unprivileged uid, with no way back."""
     for cap in range(64):
         if _libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
@@ -91,7 +94,7 @@ def _drop_privileges(uid, gid):
     os.setresuid(uid, uid, uid)
 
 
-def main():
+def main() -> None:
     with open(sys.argv[1]) as handle:
         plan = json.load(handle)
     if plan.get("parent_pid"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .results import (
     IMAGE_EXTENSIONS,
@@ -20,7 +20,6 @@ from .results import (
     StreamChunk,
     strip_ansi,
 )
-
 
 #: What the kernel-side cap writes where it cut output out.
 KERNEL_CUT_MARKER = "characters of output cut by Airlock"
@@ -67,7 +66,7 @@ class OutputCollector:
         return False
 
     def _stream(self, name: str, text: str) -> None:
-        stream_name = "stderr" if name == "stderr" else "stdout"
+        stream_name: Literal["stdout", "stderr"] = "stderr" if name == "stderr" else "stdout"
         if KERNEL_CUT_MARKER in text:
             self.execution.output_truncated = True
         room = self._head_budget - self._head_used

@@ -173,8 +173,8 @@ class LaunchPlan:
         # bwrap would create missing parents of a bind target with the source's mode (0700
         # for the workspace, say): make them traversable for the unprivileged kernel first.
         parents = {Path("/mnt"), Path("/opt/airlock"), *self.run_dir.parents}
-        for target in [*etc_files, *self.python.prefixes]:
-            parents.update(Path(target).parents)
+        for target in [*map(Path, etc_files), *self.python.prefixes]:
+            parents.update(target.parents)
         for parent in sorted(parents - {Path("/"), Path("/tmp")}, key=lambda p: len(p.parts)):
             if not any(parent.is_relative_to(d) for d in _SYSTEM_DIRS):
                 args += ["--perms", "0755", "--dir", str(parent)]

@@ -8,18 +8,17 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 import zmq
 import zmq.asyncio
-from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
 
 from . import isolation
 from .cgroups import SessionCgroup
 from .identity import SandboxUser, kill_processes_of
-from .limits import MiB, IsolationLevel, Limits
+from .limits import IsolationLevel, Limits, MiB
 
 #: How long a starting kernel may take to answer, generous for a loaded machine.
 START_TIMEOUT = 60.0
@@ -251,8 +250,9 @@ class KernelProcess:
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     if "ipykernel_launcher" in child.cmdline():
-                        self._kernel_pid = child.pid
-                        return child.pid
+                        pid: int = child.pid
+                        self._kernel_pid = pid
+                        return pid
         return None
 
     def stray_pids(self) -> list[int]:
@@ -294,7 +294,8 @@ class KernelProcess:
     async def wait_exit(self) -> int | None:
         if self.process is None:
             return None
-        return await self.process.wait()
+        returncode: int = await self.process.wait()
+        return returncode
 
     async def kill(self) -> None:
         """End the kernel and every process it started, daemons included."""

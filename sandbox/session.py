@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -21,7 +20,7 @@ from .cgroups import SessionCgroup
 from .identity import SandboxUser, acquire_user
 from .isolation import python_info
 from .kernel import KernelProcess
-from .limits import MiB, IsolationLevel, SandboxConfig
+from .limits import IsolationLevel, MiB, SandboxConfig
 from .probe import choose_level
 from .results import CellError, Execution, KernelRestart
 from .workspace import Workspace

@@ -1,4 +1,4 @@
-"""Resource limits: memory, processes, disk, output. Each attack is contained, the next cell runs."""
+"""Resource limits (memory, processes, disk, output): each attack is contained."""
 
 from __future__ import annotations
 

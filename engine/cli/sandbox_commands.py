@@ -195,8 +195,8 @@ def doctor(
 def _missing_modules(python: Path) -> list[str]:
     import subprocess
 
-    script = ("import importlib.util as u; print(' '.join(m for m in %r if u.find_spec(m) is None))"
-              % (ANALYSIS_MODULES,))
+    script = ("import importlib.util as u; "
+              f"print(' '.join(m for m in {ANALYSIS_MODULES!r} if u.find_spec(m) is None))")
     result = subprocess.run([str(python), "-c", script], capture_output=True, text=True,
                             timeout=60)
     return result.stdout.split()
