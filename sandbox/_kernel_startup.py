@@ -10,9 +10,9 @@ caps what it receives, so code that undoes this only wastes its own memory.
 
 def _install_output_cap() -> None:
     import collections
-    from typing import Any
     import os
     import sys
+    from typing import Any
 
     budget = int(os.environ.get("AIRLOCK_OUTPUT_CAP", "0"))
     if budget <= 0:
