@@ -300,11 +300,11 @@ class KernelProcess:
     async def kill(self) -> None:
         """End the kernel and every process it started, daemons included."""
         if self.client is not None:
-            self.client.stop_channels()
+            # Destroying our context closes the client's sockets at once (linger 0);
+            # stop_channels() would first create the channels we never opened.
             self.client.context.destroy(linger=0)
             self.client = None
-        pids = self._tree_pids()
-        for pid in reversed(pids):
+        for pid in reversed(self._tree_pids()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if self.cgroup is not None:
@@ -312,8 +312,10 @@ class KernelProcess:
         if self.user.dedicated:
             kill_processes_of(self.user.uid)
         if self.process is not None and self.process.returncode is None:
+            # Signal the pid ourselves: Process.kill() polls, reaping the child behind
+            # asyncio's watcher, which then reports a bogus status 255.
             with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+                os.kill(self.process.pid, signal.SIGKILL)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.process.wait(), timeout=10)
         self._kernel_pid = None
