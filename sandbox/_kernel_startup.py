@@ -36,6 +36,7 @@ def _install_output_cap() -> None:
         def write(self, text: Any) -> Any:
             if not isinstance(text, str):
                 return self.original_write(text)
+            written = len(text)  # what the caller asked for: the cap is not its business
             room = head_budget - self.passed
             if room > 0:
                 head, text = text[:room], text[room:]
@@ -48,7 +49,7 @@ def _install_output_cap() -> None:
                     dropped = self.tail.popleft()
                     self.tail_size -= len(dropped)
                     self.cut += len(dropped)
-            return len(text)
+            return written
 
         def finish(self) -> None:
             if not self.tail:

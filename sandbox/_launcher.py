@@ -21,7 +21,6 @@ import sys
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 MS_BIND = 4096
@@ -29,6 +28,9 @@ MS_REC = 16384
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+NESTED_ID = 1000
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -70,18 +72,49 @@ def _namespaces(plan: dict[str, Any]) -> None:
     _mount(plan["workspace"], "/mnt/data", None, MS_BIND | MS_REC, None)
     # Hide home folders under an empty tmpfs, keeping visible only the folders the kernel
     # needs that live inside them (a Python installed under the home folder, say).
-    for hidden in plan.get("hide", []):
+    for hidden, size in plan.get("hide", []):
         keep = [k for k in plan.get("keep", []) if k.startswith(hidden.rstrip("/") + "/")]
         staged = []
-        for index, folder in enumerate(keep):
-            stage = f"/mnt/.keep{index}"
+        for folder in keep:
+            stage = f"/mnt/.keep{len(os.listdir('/mnt'))}"
             os.mkdir(stage)
             _mount(folder, stage, None, MS_BIND | MS_REC, None)
             staged.append((stage, folder))
-        _mount("tmpfs", hidden, "tmpfs", 0, "size=1m,mode=755")
+        mode = "1777" if hidden == "/tmp" else "755"
+        _mount("tmpfs", hidden, "tmpfs", 0, f"size={size},mode={mode}")
         for stage, folder in staged:
             os.makedirs(folder, mode=0o755, exist_ok=True)
             _mount(stage, folder, None, MS_BIND | MS_REC, None)
+
+
+def _nest_user_namespace() -> None:
+    """Leave namespace-root for an ordinary uid in a nested user namespace.
+
+    Run unprivileged, unshare(1) made us root of a user namespace, which could unmount what
+    hides the home folders. In a nested namespace whose uid 1000 maps to that root, with a new
+    mount namespace, the inherited mounts are locked and we hold no capability over them.
+    """
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    for name in ("uid_map", "gid_map"):
+        with open(f"/proc/self/{name}", "w") as handle:
+            handle.write(f"{NESTED_ID} 0 1")
+    os.setresgid(NESTED_ID, NESTED_ID, NESTED_ID)
+    os.setresuid(NESTED_ID, NESTED_ID, NESTED_ID)
+
+
+def _init(child: int) -> None:
+    """pid 1 of the sandbox's pid namespace: reap orphans, leave with the kernel's status."""
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        if pid == child:
+            if os.WIFSIGNALED(status):
+                os._exit(128 + os.WTERMSIG(status))
+            os._exit(os.WEXITSTATUS(status))
 
 
 def _drop_privileges(uid: int, gid: int) -> None:
@@ -97,21 +130,27 @@ def _drop_privileges(uid: int, gid: int) -> None:
 def main() -> None:
     with open(sys.argv[1]) as handle:
         plan = json.load(handle)
-    if plan.get("parent_pid"):
-        # Die with the host process even when no sandbox does it for us.
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != plan["parent_pid"]:
-            os._exit(1)
     if plan.get("namespaces"):
         _namespaces(plan)
-    # Orphaned descendants (daemons) are re-parented to the kernel, where Airlock finds them.
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        # unshare(1) made us pid 1 of a new pid namespace: stay its init, so that orphans are
+        # reaped (never zombies filling the process cap), and run the kernel as our child.
+        child = os.fork()
+        if child:
+            _init(child)
     # No setuid binary can give back what is dropped below.
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     for name, value in plan["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
     if plan.get("drop_to"):
         _drop_privileges(*plan["drop_to"])
+    elif plan.get("namespaces"):
+        _nest_user_namespace()
+    if plan.get("parent_pid"):
+        # Die with the host when no sandbox does it for us. Set after the uid change, which
+        # clears it; then make sure the host did not die before.
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != plan["parent_pid"]:
+            os._exit(1)
     os.chdir(plan["cwd"])
     os.umask(0o077)
     argv = plan["argv"]

@@ -7,6 +7,7 @@ undoes the first: Airlock keeps at most the cap's worth of text, as head and tai
 from __future__ import annotations
 
 import base64
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Any, Literal
@@ -28,16 +29,19 @@ KERNEL_CUT_MARKER = "characters of output cut by Airlock"
 class OutputCollector:
     """Accumulates one cell's outputs; `handle` returns True once the kernel is idle again."""
 
-    def __init__(self, execution: Execution, *, max_output_bytes: int, images_dir: Path) -> None:
+    def __init__(self, execution: Execution, *, max_output_bytes: int, max_display_bytes: int,
+                 images_dir: Path) -> None:
         self.execution = execution
         self.images_dir = images_dir
+        #: Rich outputs (images, html, reprs) kept per cell; beyond it they are dropped.
+        self._display_budget = max_display_bytes
+        self._displays_dropped = 0
         self._head_budget = max_output_bytes // 2
         self._tail_budget = max_output_bytes - self._head_budget
         self._head_used = 0
         self._tail: deque[StreamChunk] = deque()
         self._tail_size = 0
         self._cut = 0
-        self._image_count = 0
 
     def handle(self, message: dict[str, Any]) -> bool:
         kind = message["header"]["msg_type"]
@@ -91,9 +95,15 @@ class OutputCollector:
             streams.append(chunk)
 
     def _display(self, content: dict[str, Any], *, is_result: bool) -> None:
-        data = {k: v for k, v in content.get("data", {}).items() if k in RICH_MIME_TYPES}
+        data = {k: v for k, v in content.get("data", {}).items()
+                if k in RICH_MIME_TYPES and isinstance(v, str)}
         if not data:
             return
+        size = sum(len(v) for v in data.values())
+        if size > self._display_budget:
+            self._displays_dropped += 1
+            return
+        self._display_budget -= size
         image_path = self._save_image(data)
         self.execution.displays.append(DisplayOutput(data, is_result, image_path))
 
@@ -109,10 +119,9 @@ class OutputCollector:
                     raw = base64.b64decode(payload, validate=False)
                 except ValueError:
                     continue
-            self._image_count += 1
-            count = self.execution.execution_count or 0
             self.images_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path = self.images_dir / f"cell{count}-image{self._image_count}.{extension}"
+            # Unique names: execution counts start again after a kernel restart.
+            path = self.images_dir / f"image-{uuid.uuid4().hex[:16]}.{extension}"
             path.write_bytes(raw)
             return path
         return None
@@ -125,6 +134,12 @@ class OutputCollector:
             first = tail[0]
             tail[0] = StreamChunk(first.name, first.text[excess:])
             self._cut += excess
+        if self._displays_dropped:
+            self.execution.output_truncated = True
+            self.execution.notices.append(
+                f"[airlock] {self._displays_dropped} rich output(s) dropped: the cell's display "
+                "budget was used up"
+            )
         if self._cut:
             self.execution.output_truncated = True
             marker = f"\n[... {self._cut} characters of output cut by Airlock ...]\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 _ROOT = Path("/sys/fs/cgroup")
@@ -146,8 +147,9 @@ class SessionCgroup:
 
 
 def _kill_all(directory: Path) -> None:
-    # Processes may fork while we kill: repeat until the cgroup is empty (bounded).
-    for _ in range(50):
+    # Processes may fork while we kill, and a killed one leaves the cgroup only once it is
+    # reaped: repeat until the cgroup is empty (bounded, about a second at most).
+    for _ in range(200):
         try:
             pids = [int(p) for p in (directory / "cgroup.procs").read_text().split()]
         except OSError:
@@ -157,3 +159,4 @@ def _kill_all(directory: Path) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)

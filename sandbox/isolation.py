@@ -112,8 +112,9 @@ class LaunchPlan:
             "cwd": "/mnt/data" if level is not IsolationLevel.NONE else str(self.workspace),
             "namespaces": level is IsolationLevel.NAMESPACES,
             "workspace": str(self.workspace),
-            "hide": home_folders() if level is IsolationLevel.NAMESPACES else [],
-            "keep": [str(p) for p in (*self.python.prefixes, PACKAGE_DIR)],
+            "hide": ([[f, "1m"] for f in home_folders()] + [["/tmp", str(self.tmp_bytes)]]
+                     if level is IsolationLevel.NAMESPACES else []),
+            "keep": [str(p) for p in (*self.python.prefixes, PACKAGE_DIR, self.run_dir)],
             "parent_pid": os.getpid() if level is IsolationLevel.NONE else None,
             "drop_to": [self.uid, self.gid] if self.privileged else None,
         }
@@ -199,7 +200,10 @@ class LaunchPlan:
         if unshare is None:
             raise FileNotFoundError("unshare")
         user = [] if self.privileged else ["--user", "--map-root-user"]
-        return [unshare, *user, "--net", "--mount", "--pid", "--ipc", "--uts",
+        # unshare(1) itself must die with Airlock: its --kill-child then ends the sandbox.
+        setpriv = shutil.which("setpriv")
+        die_with_parent = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+        return [*die_with_parent, unshare, *user, "--net", "--mount", "--pid", "--ipc", "--uts",
                 "--fork", "--kill-child", "--mount-proc", "--"]
 
 

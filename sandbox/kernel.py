@@ -23,7 +23,9 @@ from .limits import IsolationLevel, Limits, MiB
 #: How long a starting kernel may take to answer, generous for a loaded machine.
 START_TIMEOUT = 60.0
 #: The most bytes one IOPub message may carry before Airlock drops it unread.
-MAX_MESSAGE_BYTES = 64 * MiB
+MAX_MESSAGE_BYTES = 32 * MiB
+#: The most IOPub messages queued unread.
+MAX_QUEUED_MESSAGES = 128
 
 _SIGNAL_NAMES = {
     signal.SIGSEGV: "segmentation fault",
@@ -44,7 +46,7 @@ def _kernel_env(limits: Limits, level: IsolationLevel, home: str, extra: dict[st
     env = {
         "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
-        "TMPDIR": "/tmp" if level is IsolationLevel.BUBBLEWRAP else home,
+        "TMPDIR": home if level is IsolationLevel.NONE else "/tmp",
         "USER": "sandbox",
         "LOGNAME": "sandbox",
         "LANG": "C.UTF-8",
@@ -146,7 +148,7 @@ class KernelProcess:
             kernel_name="airlock",
         )
         owned = [self.run_dir, connection_file]
-        if self.level is not IsolationLevel.BUBBLEWRAP:
+        if self.level is IsolationLevel.NONE:
             home = self.run_dir / "home"
             home.mkdir(mode=0o700, exist_ok=True)
             owned.append(home)
@@ -157,7 +159,8 @@ class KernelProcess:
 
     def _plan(self, connection_file: Path) -> isolation.LaunchPlan:
         level = self.level
-        home = "/tmp" if level is IsolationLevel.BUBBLEWRAP else str(self.run_dir / "home")
+        # bubblewrap and namespaces give the kernel a private /tmp; level none has no such thing.
+        home = str(self.run_dir / "home") if level is IsolationLevel.NONE else "/tmp"
         argv = [
             str(self.python.executable), "-m", "ipykernel_launcher",
             "-f", str(connection_file),
@@ -198,15 +201,23 @@ class KernelProcess:
             self.cgroup.add(self.process.pid)
         # Our own context, destroyed with linger 0 on kill: a context collected with sockets
         # still open would block the garbage collector forever.
-        client = AsyncKernelClient(context=zmq.asyncio.Context())
+        context = zmq.asyncio.Context()
+        # Defaults for the sockets created next: a message over the size is dropped unread, and
+        # at most RCVHWM messages wait unread (nobody reads IOPub between cells).
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
+        client = AsyncKernelClient(context=context)
+        self.client = client
         client.load_connection_file(str(connection_file))
         # No heartbeat channel: a dead kernel is noticed through its process exiting, and the
         # heartbeat thread's shutdown would block the event loop.
         client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-        self.client = client
-        with contextlib.suppress(Exception):
-            client.iopub_channel.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         await self._wait_ready()
+        if os.geteuid() == 0:
+            # The sockets exist now: take the run folder back, so that the kernel cannot store
+            # files there, outside the workspace's quota.
+            os.chown(self.run_dir, 0, 0)
+        self.kernel_pid()  # resolve now, before any user code could run a look-alike
         if self.cgroup is not None:
             # Processes forked before the first move stayed outside: move the whole tree now.
             for pid in self._tree_pids():
@@ -258,11 +269,18 @@ class KernelProcess:
     def stray_pids(self) -> list[int]:
         """Processes of the session other than the kernel and the sandbox's own wrappers."""
         kernel = self.kernel_pid()
-        if kernel is None:
+        if kernel is None or self.process is None:
             return []
-        with contextlib.suppress(psutil.Error):
-            return [p.pid for p in psutil.Process(kernel).children(recursive=True)]
-        return []
+        strays = []
+        for pid in self._tree_pids():
+            if pid in (kernel, self.process.pid):
+                continue
+            with contextlib.suppress(psutil.Error):
+                command = " ".join(psutil.Process(pid).cmdline()[:2])
+                if "bwrap" in command or "launcher.py" in command or "_launcher.py" in command:
+                    continue
+                strays.append(pid)
+        return strays
 
     def task_count(self) -> int:
         if self.cgroup is not None:

@@ -41,6 +41,8 @@ class Limits:
     max_workspace_files: int = 10_000
     #: Bytes of stdout+stderr kept per cell; beyond it the middle is cut out.
     max_output_bytes: int = 1 * MiB
+    #: Bytes of rich outputs (images, HTML, reprs) kept per cell.
+    max_display_bytes: int = 32 * MiB
     #: Size of the private /tmp inside the sandbox, in MiB.
     tmp_mb: int = 512
     #: Open file descriptors per process.

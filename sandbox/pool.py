@@ -78,10 +78,17 @@ class KernelPool:
     async def _fill_one(self) -> None:
         try:
             session = await AsyncSession.start(self.config)
-            if self.config.preload:
-                await session.run_silent(preload_code(self.config.preload))
         except Exception:
             log.exception("could not start a pooled kernel")
+            return
+        try:
+            if self.config.preload:
+                await session.run_silent(preload_code(self.config.preload))
+        except BaseException as exc:
+            await asyncio.shield(session.close())
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("could not preload a pooled kernel")
             return
         if self._closed:
             await session.close()

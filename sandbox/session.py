@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -97,7 +98,11 @@ class AsyncSession:
         session_dir = root / uuid.uuid4().hex[:12]
         session_dir.mkdir(mode=0o700)
         (session_dir / "owner").write_text(str(os.getpid()))
-        user = acquire_user()
+        try:
+            user = acquire_user()
+        except BaseException:
+            shutil.rmtree(session_dir, ignore_errors=True)
+            raise
         cgroup: SessionCgroup | None = None
         try:
             if user.dedicated:
@@ -132,6 +137,10 @@ class AsyncSession:
     def read_file(self, name: str) -> bytes:
         return self.workspace.read(name)
 
+    def copy_file_out(self, name: str, target: Path) -> None:
+        """Copy a workspace file to the host without following links the code planted."""
+        self.workspace.copy_out(name, target)
+
     # -- cells -------------------------------------------------------------------------
     async def execute(self, code: str, *, timeout: float | None = None) -> Execution:
         """Run one cell. Never raises for anything the code does: failures are in the result."""
@@ -152,7 +161,8 @@ class AsyncSession:
                 await self._run(execution, timeout or self.config.limits.timeout)
             finally:
                 execution.duration = time.monotonic() - started
-            self._after_cell(execution)
+            # Walks the workspace and the process tree: off the shared event loop.
+            await asyncio.to_thread(self._after_cell, execution)
             return execution
 
     async def _run(self, execution: Execution, timeout: float) -> None:
@@ -160,6 +170,7 @@ class AsyncSession:
         client = kernel.client
         assert client is not None and kernel.process is not None
         collector = OutputCollector(execution, max_output_bytes=limits.max_output_bytes,
+                                    max_display_bytes=limits.max_display_bytes,
                                     images_dir=self.images_dir)
         msg_id = client.execute(execution.code, store_history=True, allow_stdin=False,
                                 stop_on_error=False)
@@ -182,7 +193,7 @@ class AsyncSession:
                     return
                 if now >= next_disk_check:
                     next_disk_check = now + DISK_CHECK_INTERVAL
-                    if interrupted_at is None and self._over_quota():
+                    if interrupted_at is None and await asyncio.to_thread(self._over_quota):
                         over_quota = True
                         interrupted_at = now
                         kernel.interrupt()
@@ -252,9 +263,15 @@ class AsyncSession:
             execution.error = CellError(name, message, f"{name}: {message}")
 
     def _over_quota(self) -> bool:
+        """Whether the workspace (and the run folder, writable at weaker levels) is too big."""
         limits = self.config.limits
         size, count = self.workspace.usage()
-        return size > limits.max_workspace_mb * MiB or count > limits.max_workspace_files
+        for _folder, _dirs, files, dir_fd in os.fwalk(self.kernel.run_dir):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    size += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_blocks * 512
+        return (self.workspace.unreadable or size > limits.max_workspace_mb * MiB
+                or count > limits.max_workspace_files)
 
     def _quota_error(self, execution: Execution) -> None:
         limits = self.config.limits

@@ -71,6 +71,9 @@ class Session:
     def read_file(self, name: str) -> bytes:
         return self._session.read_file(name)
 
+    def copy_file_out(self, name: str, target: Path) -> None:
+        self._session.copy_file_out(name, target)
+
     def restart(self) -> None:
         run_sync(self._session.restart())
 

@@ -6,7 +6,9 @@ never by guessing from the code.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 import stat
 import unicodedata
@@ -24,9 +26,10 @@ class WorkspaceError(ValueError):
 
 @dataclass(frozen=True)
 class _Stat:
-    size: int
+    size: int  # -1 for anything but a regular file
     mtime_ns: int
     inode: int
+    allocated: int
 
 
 Snapshot = dict[str, _Stat]
@@ -53,100 +56,164 @@ def safe_relative_path(name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1024 * 1024
+
+
 class Workspace:
-    """A host folder shown to the kernel as /mnt/data."""
+    """A host folder shown to the kernel as /mnt/data.
+
+    The kernel owns everything inside and may swap any folder for a symlink at any moment, so
+    every host-side operation walks the path one component at a time with directory fds and
+    O_NOFOLLOW: a planted link is refused, never followed by the (possibly root) host.
+    """
 
     def __init__(self, root: Path, *, owner_uid: int | None = None) -> None:
         self.root = root
         self.owner_uid = owner_uid
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
-        self._chown(root)
+        if owner_uid is not None and os.geteuid() == 0:
+            os.chown(root, owner_uid, owner_uid)
+        #: True when the last walk met a folder it could not read (its contents are unknown).
+        self.unreadable = False
         self._last: Snapshot = self.snapshot()
 
-    def _chown(self, path: Path) -> None:
-        if self.owner_uid is not None and os.geteuid() == 0:
-            os.chown(path, self.owner_uid, self.owner_uid, follow_symlinks=False)
+    # -- safe access ---------------------------------------------------------------------
+    def _open_parent(self, relative: PurePosixPath, *, create: bool = False) -> int:
+        """A directory fd for the parent of `relative`, reached without following links."""
+        fd = os.open(self.root, _NOFOLLOW_DIR)
+        try:
+            for part in relative.parts[:-1]:
+                try:
+                    child = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                    if self.owner_uid is not None and os.geteuid() == 0:
+                        os.chown(part, self.owner_uid, self.owner_uid, dir_fd=fd,
+                                 follow_symlinks=False)
+                    child = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        except OSError as exc:
+            os.close(fd)
+            raise WorkspaceError(f"cannot reach {relative}: {exc.strerror}") from None
+        return fd
+
+    def _open_file(self, name: str) -> tuple[int, int]:
+        """(parent fd, file fd) of an existing regular file, refusing links and specials."""
+        relative = safe_relative_path(name)
+        parent = self._open_parent(relative)
+        try:
+            fd = os.open(relative.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=parent)
+        except OSError as exc:
+            os.close(parent)
+            raise WorkspaceError(f"cannot read {name!r}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            os.close(parent)
+            raise WorkspaceError(f"not a regular file: {name!r}")
+        return parent, fd
 
     def host_path(self, name: str) -> Path:
-        """The host path of a workspace file, checked not to leave the workspace."""
-        relative = safe_relative_path(name)
-        path = self.root.joinpath(*relative.parts)
-        # Resolve the parent only: a symlink the code planted must not redirect a host write.
-        parent = path.parent.resolve()
-        if not parent.is_relative_to(self.root.resolve()):
-            raise WorkspaceError(f"path escapes the workspace: {name!r}")
-        return parent / path.name
+        """Where a workspace file is on the host (for display; open it through this class)."""
+        return self.root.joinpath(*safe_relative_path(name).parts)
 
     def sandbox_path(self, host_path: Path) -> str:
         return str(MOUNT_POINT / host_path.relative_to(self.root).as_posix())
 
     def put(self, name: str, content: bytes | Path) -> str:
         """Put a file into the workspace; returns its /mnt/data path."""
-        target = self.host_path(name)
-        for parent in reversed(target.relative_to(self.root).parents):
-            directory = self.root / parent
-            if not directory.exists():
-                directory.mkdir()
-                self._chown(directory)
-        if target.is_symlink() or (target.exists() and not target.is_file()):
-            raise WorkspaceError(f"not a regular file: {name!r}")
-        temporary = target.with_name(f".{target.name}.airlock-upload")
-        if isinstance(content, Path):
-            shutil.copyfile(content, temporary)
-        else:
-            temporary.write_bytes(content)
-        self._chown(temporary)
-        temporary.replace(target)
+        relative = safe_relative_path(name)
+        parent = self._open_parent(relative, create=True)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                existing = os.stat(relative.name, dir_fd=parent, follow_symlinks=False)
+                if not stat.S_ISREG(existing.st_mode):
+                    raise WorkspaceError(f"not a regular file: {name!r}")
+            temporary = f".airlock-upload-{secrets.token_hex(8)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600, dir_fd=parent)
+            with os.fdopen(fd, "wb") as handle:
+                if isinstance(content, Path):
+                    with content.open("rb") as source:
+                        shutil.copyfileobj(source, handle, _CHUNK)
+                else:
+                    handle.write(content)
+                if self.owner_uid is not None and os.geteuid() == 0:
+                    os.fchown(handle.fileno(), self.owner_uid, self.owner_uid)
+            os.replace(temporary, relative.name, src_dir_fd=parent, dst_dir_fd=parent)
+        finally:
+            os.close(parent)
         self._last = self.snapshot()
-        return self.sandbox_path(target)
+        return str(MOUNT_POINT / relative)
 
     def read(self, name: str, *, max_bytes: int | None = None) -> bytes:
-        """Read a regular workspace file, refusing symlinks that could point at host files."""
-        path = self.host_path(name)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError as exc:
-            raise WorkspaceError(f"cannot read {name!r}: {exc.strerror}") from None
+        """Read a regular workspace file."""
+        parent, fd = self._open_file(name)
+        os.close(parent)
         with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise WorkspaceError(f"not a regular file: {name!r}")
             return handle.read() if max_bytes is None else handle.read(max_bytes)
 
+    def copy_out(self, name: str, target: Path) -> None:
+        """Copy a workspace file to a host path, streaming."""
+        parent, fd = self._open_file(name)
+        os.close(parent)
+        with os.fdopen(fd, "rb") as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, _CHUNK)
+
+    def remove(self, name: str) -> bool:
+        relative = safe_relative_path(name)
+        try:
+            parent = self._open_parent(relative)
+        except WorkspaceError:
+            return False
+        try:
+            os.unlink(relative.name, dir_fd=parent)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(parent)
+
+    # -- accounting ----------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
-        """Every regular file in the workspace, without following symlinks."""
+        """Every entry of the workspace, walked through directory fds (no path-length limit,
+        no link followed). Folders and links are entries too: they count against the caps."""
         found: Snapshot = {}
-        stack = [self.root]
-        while stack:
-            directory = stack.pop()
-            try:
-                entries = list(os.scandir(directory))
-            except OSError:
-                continue
-            for entry in entries:
+        self.unreadable = False
+
+        def unreadable(_error: OSError) -> None:
+            self.unreadable = True
+
+        for directory, folders, files, dir_fd in os.fwalk(self.root, onerror=unreadable):
+            for entry in (*folders, *files):
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
-                    elif entry.is_file(follow_symlinks=False):
-                        info = entry.stat(follow_symlinks=False)
-                        found[entry.path] = _Stat(info.st_size, info.st_mtime_ns, info.st_ino)
+                    info = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
                 except OSError:
                     continue
+                found[f"{directory}/{entry}"] = _Stat(
+                    info.st_size if stat.S_ISREG(info.st_mode) else -1,
+                    info.st_mtime_ns, info.st_ino, info.st_blocks * 512,
+                )
         return found
 
     def usage(self) -> tuple[int, int]:
-        """Total bytes and number of files."""
+        """Bytes allocated and number of entries."""
         snap = self.snapshot()
-        return sum(s.size for s in snap.values()), len(snap)
+        return sum(s.allocated for s in snap.values()), len(snap)
 
     def changes(self) -> list[FileChange]:
-        """Files created or modified since the last call (or the last host-side put)."""
+        """Regular files created or modified since the last call (or the last host-side put)."""
         before, after = self._last, self.snapshot()
         self._last = after
         changed: list[FileChange] = []
         for path, now in sorted(after.items()):
             old = before.get(path)
-            if old == now:
+            if now.size < 0 or old == now or Path(path).name.startswith(".airlock-upload-"):
                 continue
             host = Path(path)
             changed.append(
@@ -169,15 +236,10 @@ class Workspace:
         for change in sorted(candidates, key=lambda c: c.size, reverse=True):
             if total <= max_bytes and count <= max_files:
                 break
-            if change.status != "created":
-                continue
-            try:
-                change.host_path.unlink()
-            except OSError:
-                continue
-            total -= change.size
-            count -= 1
-            removed.append(change.path)
+            if change.status == "created" and self.remove(change.path):
+                total -= change.size
+                count -= 1
+                removed.append(change.path)
         self._last = self.snapshot()
         return removed
 

@@ -165,16 +165,18 @@ async def test_level_none_still_has_limits_when_available() -> None:
     assert "OPENAI_API_KEY" not in env.stdout
 
 
-def test_host_survives_and_nothing_is_left_after_the_host_is_killed(tmp_path: Path) -> None:
-    """A host process that dies with SIGKILL leaves no kernel behind."""
+@pytest.mark.parametrize("level", [IsolationLevel.BUBBLEWRAP, IsolationLevel.NAMESPACES])
+def test_nothing_is_left_after_the_host_is_killed(level: IsolationLevel) -> None:
+    """A host process that dies with SIGKILL leaves no kernel and no daemon behind."""
     import subprocess
 
+    require_level(level)
     token = f"airlock-orphan-{uuid.uuid4().hex}"
     script = (
         "import asyncio, sys\n"
-        "from sandbox import AsyncSession\n"
+        "from sandbox import AsyncSession, IsolationLevel, SandboxConfig\n"
         "async def main():\n"
-        "    s = await AsyncSession.start()\n"
+        f"    s = await AsyncSession.start(SandboxConfig(isolation=IsolationLevel('{level}')))\n"
         f"    await s.execute(\"import subprocess, sys; subprocess.Popen([sys.executable, '-c', "
         f"'import time; time.sleep(600)', '{token}'], start_new_session=True)\")\n"
         "    print(s.kernel.kernel_pid(), flush=True)\n"

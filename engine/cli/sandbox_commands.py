@@ -90,7 +90,7 @@ def exec_cells(
         except WorkspaceError as exc:
             raise _fail(str(exc)) from None
         results = [session.execute(code) for code in sources]
-        reports = [_cell_report(result, out) for result in results]
+        reports = [_cell_report(session, result, out) for result in results]
     if as_json:
         print(json.dumps({"isolation": str(session.isolation), "cells": reports}, indent=2))
     else:
@@ -99,7 +99,7 @@ def exec_cells(
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
-def _cell_report(result: Execution, out: Path | None) -> dict[str, Any]:
+def _cell_report(session: Session, result: Execution, out: Path | None) -> dict[str, Any]:
     """The JSON for one cell; copies its files and images under `out` as a side effect."""
     image_ids: list[str] = []
     images: list[dict[str, Any]] = []
@@ -118,8 +118,11 @@ def _cell_report(result: Execution, out: Path | None) -> dict[str, Any]:
         if out is not None:
             target = out / Path(change.path).relative_to("/mnt/data")
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(change.host_path, target)
-            entry["saved_to"] = str(target)
+            try:
+                session.copy_file_out(change.path, target)
+                entry["saved_to"] = str(target)
+            except WorkspaceError as exc:  # replaced by a link or removed since the cell
+                entry["error"] = str(exc)
         files.append(entry)
     return {
         "status": "completed" if result.ok else "failed",
