@@ -1,0 +1,48 @@
+"""What every object shares: the base model, timestamps, list pages and delete answers."""
+
+from __future__ import annotations
+
+import time
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+Metadata = dict[str, str]
+
+
+def now() -> int:
+    """Unix seconds, the resolution of every `*_at` field."""
+    return int(time.time())
+
+
+class Model(BaseModel):
+    # Unknown request keys (`stream`, newer fields) are dropped rather than rejected, as the
+    # hosted service did; the objects we send never carry any.
+    model_config = ConfigDict(extra="ignore")
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class ListPage(Model, Generic[T]):
+    """`{"object": "list", "data", "first_id", "last_id", "has_more"}`."""
+
+    object: Literal["list"] = "list"
+    data: list[T]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+    @classmethod
+    def of(cls, data: list[T], has_more: bool) -> ListPage[T]:
+        first: str | None = getattr(data[0], "id", None) if data else None
+        last: str | None = getattr(data[-1], "id", None) if data else None
+        return cls(data=data, first_id=first, last_id=last, has_more=has_more)
+
+
+class Deleted(Model):
+    """`{"id", "object": "<type>.deleted", "deleted": true}`; files answer `"object": "file"`."""
+
+    id: str
+    object: str
+    deleted: bool = True
