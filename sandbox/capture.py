@@ -57,10 +57,14 @@ class OutputCollector:
         elif kind == "execute_input":
             self.execution.execution_count = content.get("execution_count")
         elif kind == "error":
+            limit = self._head_budget + self._tail_budget
+            traceback = strip_ansi("\n".join(content.get("traceback", [])))
+            if len(traceback) > limit:  # the end of a traceback matters most
+                traceback = "[... traceback cut by Airlock ...]\n" + traceback[-limit:]
             self.execution.error = CellError(
-                name=str(content.get("ename", "Error")),
-                value=str(content.get("evalue", "")),
-                traceback=strip_ansi("\n".join(content.get("traceback", []))),
+                name=str(content.get("ename", "Error"))[:200],
+                value=str(content.get("evalue", ""))[:limit],
+                traceback=traceback,
             )
         elif kind == "clear_output":
             self.execution.streams.clear()

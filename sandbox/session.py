@@ -7,10 +7,12 @@ import contextlib
 import functools
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 DISK_CHECK_INTERVAL = 0.5
 #: How long to wait for the shell reply once the kernel reported idle.
 REPLY_TIMEOUT = 10.0
+#: How often the workspace is checked between cells, against background writers.
+IDLE_CHECK_INTERVAL = 2.0
 
 
 def default_root() -> Path:
@@ -81,6 +85,9 @@ class AsyncSession:
         self.images_dir = session_dir / "images"
         self._lock = asyncio.Lock()
         self._closed = False
+        self._idle_watch: asyncio.Task[None] | None = None
+        #: What the idle watcher did, told with the next cell's result.
+        self._pending_notices: list[str] = []
 
     @classmethod
     async def start(cls, config: SandboxConfig | None = None, *,
@@ -127,7 +134,54 @@ class AsyncSession:
             user.release()
             shutil.rmtree(session_dir, ignore_errors=True)
             raise
-        return cls(config, level, user, session_dir, space, kernel, cgroup)
+        session = cls(config, level, user, session_dir, space, kernel, cgroup)
+        session._watch_while_idle()
+        return session
+
+    # -- between cells ---------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _busy(self) -> AsyncIterator[None]:
+        """One operation on the kernel at a time; the idle watcher steps aside meanwhile."""
+        async with self._lock:
+            if self._idle_watch is not None:
+                self._idle_watch.cancel()
+                # It may also have ended on its own: a kernel killed under it closes its sockets.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._idle_watch
+                self._idle_watch = None
+            try:
+                yield
+            finally:
+                if not self._closed:
+                    self._watch_while_idle()
+
+    def _watch_while_idle(self) -> None:
+        self._idle_watch = asyncio.ensure_future(self._idle_loop())
+
+    async def _idle_loop(self) -> None:
+        """Drain IOPub (background output would otherwise pile up in zmq's queues) and hold
+        processes a cell left running to the workspace quota."""
+        client = self.kernel.client
+        if client is None:
+            return
+        next_check = time.monotonic() + IDLE_CHECK_INTERVAL
+        while True:
+            with contextlib.suppress(queue.Empty):
+                await client.get_iopub_msg(timeout=max(0.0, next_check - time.monotonic()))
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + IDLE_CHECK_INTERVAL
+                if await asyncio.to_thread(self._over_quota):
+                    await asyncio.to_thread(self._enforce_quota_while_idle)
+
+    def _enforce_quota_while_idle(self) -> None:
+        limits = self.config.limits
+        killed = self.kernel.kill_strays()
+        removed = self.workspace.trim_to(limits.max_workspace_mb * MiB,
+                                         limits.max_workspace_files, self.workspace.changes())
+        self._pending_notices.append(
+            f"[airlock] between cells the workspace limit was exceeded: {killed} background "
+            f"process(es) killed, {len(removed)} file(s) they created removed"
+        )
 
     # -- files -------------------------------------------------------------------------
     def put_file(self, name: str, content: bytes | Path) -> str:
@@ -146,8 +200,10 @@ class AsyncSession:
         """Run one cell. Never raises for anything the code does: failures are in the result."""
         if self._closed:
             raise RuntimeError("the session is closed")
-        async with self._lock:
+        async with self._busy():
             execution = Execution(code=code)
+            execution.notices.extend(self._pending_notices)
+            self._pending_notices.clear()
             if not self.kernel.is_alive():
                 # Died between cells (killed from outside, a background thread crashed it).
                 reason = self.kernel.death_reason()
@@ -307,7 +363,7 @@ class AsyncSession:
     # -- lifecycle ---------------------------------------------------------------------
     async def restart(self) -> None:
         """Restart the kernel on purpose: variables are lost, files kept."""
-        async with self._lock:
+        async with self._busy():
             await self.kernel.kill()
             await self.kernel.start()
 
@@ -315,7 +371,7 @@ class AsyncSession:
         """Run set-up code that leaves no trace: no execution count, no outputs."""
         client = self.kernel.client
         assert client is not None
-        async with self._lock:
+        async with self._busy():
             msg_id = client.execute(code, silent=True, store_history=False)
             deadline = time.monotonic() + timeout
             while (remaining := deadline - time.monotonic()) > 0:
@@ -328,7 +384,7 @@ class AsyncSession:
         if self._closed:
             return
         self._closed = True
-        async with self._lock:
+        async with self._busy():
             await self.kernel.shutdown()
             if self.cgroup is not None:
                 self.cgroup.remove()

@@ -3,6 +3,7 @@ bombs. Each must fail to harm the host and leave the session usable."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,24 @@ async def test_orphans_are_reaped_not_left_as_zombies(session: AsyncSession) -> 
 async def test_capped_streams_report_full_writes(session: AsyncSession) -> None:
     result = await session.execute("import sys\nn = sys.stdout.write('abc')\nprint('', n)")
     assert result.stdout == "abc 3\n"
+
+
+async def test_background_writer_is_held_to_the_quota_between_cells(
+    session: AsyncSession,
+) -> None:
+    started = await session.execute(
+        "import subprocess\nsubprocess.Popen(['sh', '-c', 'i=0; while true; do "
+        "head -c 8000000 /dev/zero > /mnt/data/bg$i; i=$((i+1)); sleep 0.05; done'])"
+    )
+    assert started.ok
+    limit = TEST_LIMITS.max_workspace_mb * MiB
+    # The idle watcher checks every couple of seconds: wait (bounded) until it has acted.
+    for _ in range(300):
+        if session._pending_notices:
+            break
+        await asyncio.sleep(0.1)
+    result = await session.execute("print('next cell')")
+    assert result.stdout == "next cell\n"
+    assert any("between cells" in notice for notice in result.notices)
+    assert session.workspace.usage()[0] <= limit
+
