@@ -226,12 +226,14 @@ class LlamaBackend(ModelBackend):
     def _serve(self) -> None:
         while (job := self._queue.get()) is not None:
             if job.stop.is_set() or job.channel.closed:
-                job.channel.put(self._result(ReplySplitter(), Usage(0, 0), "cancelled"))
+                job.channel.put(self._result(ReplySplitter(), Usage(0, 0), "cancelled"), end=True)
                 continue
             try:
                 self._generate(job)
             except Exception as exc:  # delivered to the consumer, which raises it
-                job.channel.put(exc if isinstance(exc, ModelError) else ModelError(str(exc)))
+                job.channel.put(
+                    exc if isinstance(exc, ModelError) else ModelError(str(exc)), end=True
+                )
 
     def _prompt_tokens(self, messages: list[dict[str, Any]]) -> list[int]:
         try:
@@ -308,7 +310,7 @@ class LlamaBackend(ModelBackend):
         tail = splitter.feed(stops.feed(decoder.decode(b"", final=True)) + stops.finish())
         tail += splitter.finish()
         usage = Usage(len(tokens), generated, cached_tokens=cached)
-        job.channel.put(*tail, self._result(splitter, usage, finish))
+        job.channel.put(*tail, self._result(splitter, usage, finish), end=True)
 
     def _result(self, splitter: ReplySplitter, usage: Usage, finish: FinishReason) -> ChatResult:
         return make_result(splitter.text, splitter.code_text, usage, finish, model=self.name)
