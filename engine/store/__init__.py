@@ -1,0 +1,14 @@
+"""The engine's store: Assistants-shaped objects in SQLite (WAL), file contents on disk."""
+
+from __future__ import annotations
+
+from .contents import Readable, Source
+from .errors import FileTooLargeError, InvalidRequestError, NotFoundError, StoreError
+from .paths import ENV_VAR, resolve_data_dir, user_data_dir
+from .store import DEFAULT_LIMIT, MAX_FILE_BYTES, Store
+
+__all__ = [
+    "DEFAULT_LIMIT", "ENV_VAR", "MAX_FILE_BYTES", "FileTooLargeError", "InvalidRequestError",
+    "NotFoundError", "Readable", "Source", "Store", "StoreError", "resolve_data_dir",
+    "user_data_dir",
+]
