@@ -28,16 +28,13 @@ from ..schemas import (
     AssistantUpdate,
     Deleted,
     File,
-    LastError,
     ListPage,
     Message,
     MessageCreate,
-    MessageIncompleteDetails,
     MessageUpdate,
     Run,
     RunCreate,
     RunStep,
-    StepLastError,
     Thread,
     ThreadAndRunCreate,
     ThreadCreate,
@@ -60,6 +57,7 @@ from .database import (
 )
 from .errors import FileTooLargeError, InvalidRequestError
 from .paths import resolve_data_dir
+from .recovery import recover_runs
 
 #: The hosted service's per-file limit.
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -89,7 +87,7 @@ class Store:
             except BlockingIOError:
                 pass
             else:
-                self.recovered_runs = self._recover_runs()
+                self.recovered_runs = recover_runs(self.db)
                 self.purge_expired_files()
                 self.swept = self.contents.sweep(self._file_ids())
             fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
@@ -387,52 +385,6 @@ class Store:
     def _check_scope(self, kind: Kind[M], object_id: str, **scope: str) -> None:
         """A save may not move an object to another thread or run."""
         self.db.get(kind, object_id, scope)
-
-    # ------------------------------------------------------------ recovery
-
-    def _recover_runs(self) -> list[Run]:
-        """End the runs a crash left active: nothing will ever resume them, and the SDK polls
-        until a run leaves `queued`/`in_progress`/`cancelling`. Their open steps and messages
-        end with them."""
-        ended: list[Run] = []
-        with self.db.write():
-            stamp = now()
-            for run in self.db.select(RUNS, f"status IN ({_ACTIVE_SQL})", list(_ACTIVE)):
-                was = run.status
-                message = (f"Airlock stopped while this run was {was}; runs are not resumed "
-                           "after a restart. Start a new run on this thread.")
-                common = {"expires_at": None, "required_action": None}
-                if was == "cancelling":  # the client asked to cancel: that is what it gets
-                    run = run.model_copy(update={**common, "status": "cancelled",
-                                                 "cancelled_at": stamp})
-                    step_status, reason = "cancelled", "run_cancelled"
-                elif was == "requires_action":  # its tool outputs can no longer be submitted
-                    run = run.model_copy(update={
-                        **common, "status": "expired",
-                        "last_error": LastError(code="server_error", message=message)})
-                    step_status, reason = "expired", "run_expired"
-                else:
-                    run = run.model_copy(update={
-                        **common, "status": "failed", "failed_at": stamp,
-                        "last_error": LastError(code="server_error", message=message)})
-                    step_status, reason = "failed", "run_failed"
-                self.db.replace(RUNS, run)
-                ended.append(run)
-                for step in self.db.select(RUN_STEPS, "run_id = ? AND json_extract(data, '$.status') = ?",
-                                           [run.id, "in_progress"]):
-                    update: dict[str, object] = {"status": step_status,
-                                                 f"{step_status}_at": stamp}
-                    if step_status == "failed":
-                        update["last_error"] = StepLastError(code="server_error",
-                                                             message=message)
-                    self.db.replace(RUN_STEPS, step.model_copy(update=update))
-                for msg in self.db.select(MESSAGES, "run_id = ? AND json_extract(data, '$.status') = ?",
-                                          [run.id, "in_progress"]):
-                    self.db.replace(MESSAGES, msg.model_copy(update={
-                        "status": "incomplete", "incomplete_at": stamp,
-                        "incomplete_details": MessageIncompleteDetails.model_validate(
-                            {"reason": reason})}))
-        return ended
 
 
 def _resource_file_ids(resources: ToolResources | None) -> list[str]:
