@@ -288,3 +288,10 @@ def test_mime_type(name: str, mime: str) -> None:
 
 def test_is_supported() -> None:
     assert is_supported("x.XLSX") and not is_supported("x.exe") and not is_supported("README")
+
+
+def test_objects_without_resources_show_an_empty_code_interpreter_list() -> None:
+    """As the spec's thread example does: `{"code_interpreter": {"file_ids": []}}`."""
+    for obj in (Thread(), ThreadCreate().to_thread(), Assistant(model="m"),
+                AssistantCreate(model="m").to_assistant()):
+        assert obj.model_dump()["tool_resources"]["code_interpreter"] == {"file_ids": []}

@@ -50,6 +50,11 @@ class ToolResources(Model):
     def code_interpreter_file_ids(self) -> list[str]:
         return list(self.code_interpreter.file_ids) if self.code_interpreter else []
 
+    @classmethod
+    def empty(cls) -> ToolResources:
+        """What objects show when no resources were given, as in the spec's thread example."""
+        return cls(code_interpreter=CodeInterpreterResources())
+
 
 class AcceptsV1FileIds(Model):
     """Takes the v1 `file_ids` (Azure's guide) as `tool_resources.code_interpreter.file_ids`."""
@@ -111,7 +116,7 @@ class Assistant(AcceptsV1FileIds):
     model: str
     instructions: str | None = None
     tools: list[Tool] = Field(default_factory=list, max_length=128)
-    tool_resources: ToolResources | None = Field(default_factory=ToolResources)
+    tool_resources: ToolResources | None = Field(default_factory=ToolResources.empty)
     metadata: Metadata | None = Field(default_factory=dict)
     temperature: float | None = 1.0
     top_p: float | None = 1.0

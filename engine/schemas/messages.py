@@ -183,7 +183,7 @@ class Thread(AcceptsV1FileIds):
     id: str = Field(default_factory=lambda: new_id("thread_"))
     object: Literal["thread"] = "thread"
     created_at: int = Field(default_factory=now)
-    tool_resources: ToolResources | None = Field(default_factory=ToolResources)
+    tool_resources: ToolResources | None = Field(default_factory=ToolResources.empty)
     metadata: Metadata | None = Field(default_factory=dict)
 
 
@@ -196,5 +196,5 @@ class ThreadCreate(ThreadUpdate):
     messages: list[MessageCreate] = Field(default_factory=list)
 
     def to_thread(self) -> Thread:
-        return Thread(tool_resources=self.tool_resources or ToolResources(),
+        return Thread(tool_resources=self.tool_resources or ToolResources.empty(),
                       metadata=self.metadata if self.metadata is not None else {})

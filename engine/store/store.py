@@ -76,8 +76,9 @@ class Store:
         self.max_file_bytes = max_file_bytes
         self.contents = ContentDir(self.data_dir / "files")
         self._lock_fd = os.open(self.data_dir / "airlock.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        opened: Database | None = None
         try:
-            self.db = Database(self.data_dir / "airlock.db")
+            self.db = opened = Database(self.data_dir / "airlock.db")
             #: Runs this Store found left active by a crash and ended; empty when another
             #: process had the folder open (its runs may be live).
             self.recovered_runs: list[Run] = []
@@ -92,6 +93,8 @@ class Store:
                 self.swept = self.contents.sweep(self._file_ids())
             fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
         except BaseException:
+            if opened is not None:
+                opened.close()
             os.close(self._lock_fd)
             raise
 
@@ -130,7 +133,7 @@ class Store:
             raise InvalidRequestError("the file needs a name", param="file")
         if size is not None and size > self.max_file_bytes:
             raise FileTooLargeError(self.max_file_bytes)
-        file = File(bytes=0, filename=name, purpose=purpose)  # type: ignore[arg-type]
+        file = File.model_validate({"bytes": 0, "filename": name, "purpose": purpose})
         written = self.contents.write(file.id, content, self.max_file_bytes)
         file = file.model_copy(update={"bytes": written})
         if expires_after_seconds is not None:
