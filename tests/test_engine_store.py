@@ -529,6 +529,28 @@ def test_concurrent_writers_from_many_threads(store: Store) -> None:
     assert len(listed) == len(set(listed)) == 400 and set(listed) == set(written)
 
 
+def test_an_upload_in_progress_does_not_block_other_calls(store: Store) -> None:
+    """Bytes stream outside the database lock: a slow client must not stall the engine."""
+    streaming, release = threading.Event(), threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield b"first half,"
+        streaming.set()
+        assert release.wait(timeout=30), "the main thread never got through"
+        yield b"second half"
+
+    with ThreadPoolExecutor(1) as pool:
+        upload = pool.submit(store.create_file, slow_body(), "slow.csv", "assistants")
+        assert streaming.wait(timeout=30)
+        assistant_id = make_assistant(store)  # would wait on the lock if the upload held it
+        assert store.list_files().data == []  # not visible until its bytes are all on disk
+        release.set()
+        created = upload.result(timeout=30)
+    assert store.get_assistant(assistant_id).id == assistant_id
+    with store.open_file_content(created.id) as content:
+        assert content.read() == b"first half,second half"
+
+
 # ---------------------------------------------------------------- crash recovery
 
 def _active_run_with_open_children(store: Store, status: str) -> tuple[str, str, str, str]:

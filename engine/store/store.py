@@ -69,6 +69,14 @@ _ACTIVE_SQL = ", ".join("?" * len(_ACTIVE))
 
 
 class Store:
+    """Synchronous and thread-safe; one per process and data folder is the intended use.
+
+    Per object: `create_*` from a request body, `get_*`, `list_*` (cursor pages), `update_*`
+    (partial, from an update body), `delete_*`. For the run loop: `add_message`/`save_message`,
+    `save_run`, `add_run_step`/`save_run_step` store objects it built, and `cancel_run`,
+    `active_run`. Unknown ids raise NotFoundError; refused requests InvalidRequestError.
+    """
+
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
                  max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.data_dir = resolve_data_dir(data_dir)
