@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -59,7 +59,6 @@ CREATE INDEX IF NOT EXISTS run_steps_by_run ON run_steps(run_id, seq);
 """
 
 M = TypeVar("M", bound=BaseModel)
-Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True)
@@ -190,23 +189,20 @@ class Database:
             raise InvalidRequestError(f"limit must be between 1 and {max_limit}", param="limit")
         if order not in ("asc", "desc"):
             raise InvalidRequestError("order must be 'asc' or 'desc'", param="order")
-        where, params = _where(scope)
-        clauses = [where] if where else []
+        clauses = [f"{column} = ?" for column in scope]
+        params = list(scope.values())
         desc = order == "desc"
         with self.read() as conn:
             if after is not None:
-                seq = self._cursor(conn, kind, scope, after, "after")
                 clauses.append(f"seq {'<' if desc else '>'} ?")
-                params.append(seq)
+                params.append(self._cursor(conn, kind, scope, after, "after"))
             if before is not None:
-                seq = self._cursor(conn, kind, scope, before, "before")
                 clauses.append(f"seq {'>' if desc else '<'} ?")
-                params.append(seq)
+                params.append(self._cursor(conn, kind, scope, before, "before"))
             backward = before is not None and after is None
             direction = "DESC" if desc != backward else "ASC"
-            joined = " AND ".join(c.removeprefix("WHERE ") for c in clauses)
-            sql = (f"SELECT data FROM {kind.table} {'WHERE ' + joined if joined else ''} "
-                   f"ORDER BY seq {direction} LIMIT ?")
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            sql = f"SELECT data FROM {kind.table} {where} ORDER BY seq {direction} LIMIT ?"
             rows = conn.execute(sql, [*params, limit + 1]).fetchall()
         has_more = len(rows) > limit
         items = [kind.model.model_validate_json(row[0]) for row in rows[:limit]]
