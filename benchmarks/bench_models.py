@@ -1,8 +1,15 @@
 """Benchmark of the llama.cpp backend: prefix reuse on retries, and generation overhead.
 
     python benchmarks/bench_models.py [--model PATH.gguf] [--json]
+    python benchmarks/bench_models.py --fetch-vocab qwen2     # real tokenizer, see below
 
-Without --model it writes the tiny random-weight GGUF (``models.tiny_gguf``, n_ctx 4096).
+Without --model it writes the tiny random-weight GGUF (``models.tiny_gguf``, n_ctx 4096). Its
+tokenizer is synthetic and byte-level (about one token per character), which makes appended
+text cost several times more tokens than with a real model's tokenizer. ``--vocab PATH`` copies
+the tokenizer of another GGUF instead; ``--fetch-vocab NAME`` takes ``ggml-vocab-NAME.gguf`` from
+the llama-cpp-python sdist of the installed version (MIT; llama.cpp ships these vocab-only
+files for its tokenizer tests), downloaded once with pip into ``~/.cache/airlock`` (or
+``$XDG_CACHE_HOME/airlock``); only that file is extracted, nothing lands in the repository.
 Measured, for a conversation of about 1,500 prompt tokens (median of --repeats runs):
 
 - time to first token of a first call (nothing of it evaluated before) and of a retry that
@@ -22,8 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import ChatMessage, ChatResult, SamplingParams, load_model
 from models.llama_backend import LlamaBackend
-from models.tiny_gguf import write_tiny_gguf
+from models.tiny_gguf import read_tokenizer, write_tiny_gguf
 
 TRACEBACK = """Traceback (most recent call last):
   File "<cell 3>", line 4, in <module>
@@ -75,8 +86,40 @@ def retry_of(convo: list[ChatMessage], result: ChatResult) -> list[ChatMessage]:
     return [*convo, result.to_message(), ChatMessage.user("That failed:\n" + TRACEBACK)]
 
 
-async def bench_prefix(backend: LlamaBackend, target: int, repeats: int) -> dict[str, Any]:
+def raw_ttft(llm: Any, tokens: list[int], n: int) -> float:
+    """Time to the first token of raw ``Llama.generate`` on a prompt, then (untimed) up to ``n``
+    tokens like the Airlock call, so that both leave the same tokens evaluated."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    started = time.perf_counter()
+    first: float | None = None
+    generated = llm.generate(tokens, temp=0.0, top_k=40, top_p=1.0, min_p=0.05)
+    try:
+        for i, token in enumerate(generated):
+            if first is None:
+                first = time.perf_counter() - started
+            if llama_cpp.llama_vocab_is_eog(vocab, token) or i + 1 >= n:
+                break
+    finally:
+        generated.close()
+    assert first is not None
+    return first
+
+
+async def bench_prefix(
+    backend: LlamaBackend, llm: Any, target: int, repeats: int
+) -> dict[str, Any]:
+    """Airlock, then raw ``Llama.generate`` on the same prompt tokens (its own ``Llama`` object):
+    the raw retry shows what llama.cpp itself needs to evaluate the appended turns."""
     firsts, retries, colds, cached, prompt = [], [], [], [], 0
+    raw_firsts, raw_retries = [], []
+
+    def tokens(convo: list[ChatMessage]) -> list[int]:
+        from models.prompting import render_text_messages
+
+        return backend._prompt_tokens(render_text_messages(convo, False))
+
     for r in range(repeats):
         await ttft(backend, conversation(backend, 200, f"warmup{r}"))  # evicts the last run
         convo = conversation(backend, target, "main")
@@ -89,7 +132,12 @@ async def bench_prefix(backend: LlamaBackend, target: int, repeats: int) -> dict
         retries.append(again)
         cached.append(retry.usage.cached_tokens)
         prompt = retry.usage.prompt_tokens
+        n = GREEDY.max_tokens
+        raw_ttft(llm, tokens(conversation(backend, 200, f"warmup{r}")), n)
+        raw_firsts.append(raw_ttft(llm, tokens(convo), n))
+        raw_retries.append(raw_ttft(llm, tokens(retry_of(convo, result)), n))
     first_s, retry_s = statistics.median(firsts), statistics.median(retries)
+    raw_first_s, raw_retry_s = statistics.median(raw_firsts), statistics.median(raw_retries)
     return {
         "prompt_tokens_first": result.usage.prompt_tokens,
         "prompt_tokens_retry": prompt,
@@ -98,6 +146,9 @@ async def bench_prefix(backend: LlamaBackend, target: int, repeats: int) -> dict
         "ttft_retry_s": retry_s,
         "ttft_retry_uncached_s": statistics.median(colds),
         "retry_over_first": retry_s / first_s,
+        "raw_ttft_first_s": raw_first_s,
+        "raw_ttft_retry_s": raw_retry_s,
+        "raw_retry_over_first": raw_retry_s / raw_first_s,
     }
 
 
@@ -161,21 +212,7 @@ def raw_completion_speed(llm: Any, tokens: list[int], n: int) -> tuple[int, floa
     return count + 1, time.perf_counter() - started
 
 
-async def bench_speed(
-    backend: LlamaBackend, model: Path, n_ctx: int, n: int, repeats: int
-) -> dict[str, Any]:
-    import llama_cpp
-
-    o = backend.options
-    llm = llama_cpp.Llama(
-        model_path=str(model),
-        n_ctx=n_ctx,
-        n_threads=o.n_threads,
-        n_threads_batch=o.n_threads,
-        n_gpu_layers=o.n_gpu_layers,
-        n_batch=o.n_batch,
-        verbose=False,
-    )
+async def bench_speed(backend: LlamaBackend, llm: Any, n: int, repeats: int) -> dict[str, Any]:
     tokens = raw_tokens(backend, llm)
     runs: dict[str, list[float]] = {"airlock": [], "raw_generate": [], "raw_completion": []}
     counts: dict[str, int] = {}
@@ -187,7 +224,6 @@ async def bench_speed(
         ):
             runs[name].append((count - 1) / seconds)
             counts[name] = count
-    llm.close()
     speeds = {name: statistics.median(values) for name, values in runs.items()}
     best_raw = max(speeds["raw_generate"], speeds["raw_completion"])
     return {
@@ -195,6 +231,70 @@ async def bench_speed(
         "tokens_per_s": speeds,
         "airlock_over_best_raw": speeds["airlock"] / best_raw,
     }
+
+
+def raw_llama(backend: LlamaBackend, model: Path) -> Any:
+    """A plain ``Llama`` on the same file with the backend's options, for the raw baselines."""
+    import llama_cpp
+
+    o = backend.options
+    return llama_cpp.Llama(
+        model_path=str(model),
+        n_ctx=o.n_ctx,
+        n_threads=o.n_threads,
+        n_threads_batch=o.n_threads,
+        n_gpu_layers=o.n_gpu_layers,
+        n_batch=o.n_batch,
+        verbose=False,
+    )
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "airlock"
+
+
+def fetch_vocab(name: str) -> Path:
+    """``ggml-vocab-NAME.gguf`` from the llama-cpp-python sdist of the installed version: pip
+    downloads the sdist once into the cache, and only that member is extracted next to it."""
+    import llama_cpp
+
+    version = llama_cpp.__version__
+    folder = cache_dir() / f"llama-cpp-python-{version}"
+    target = folder / f"ggml-vocab-{name}.gguf"
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    sdist = folder / f"llama_cpp_python-{version}.tar.gz"
+    if not sdist.is_file():
+        print(f"downloading the llama-cpp-python {version} sdist into {folder}", file=sys.stderr)
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"),
+                *(f"llama-cpp-python=={version}", "-d", str(folder)),
+            ],
+            check=True,
+            stdout=sys.stderr,
+        )
+    prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/models/"
+    with tarfile.open(sdist) as tar:
+        try:
+            member = tar.getmember(prefix + target.name)
+        except KeyError as exc:
+            names = sorted(
+                n[len(prefix + "ggml-vocab-") : -len(".gguf")]
+                for n in tar.getnames()
+                if n.startswith(prefix + "ggml-vocab-") and n.endswith(".gguf")
+            )
+            there = ", ".join(names)
+            raise SystemExit(f"no vocab {name!r} in {sdist.name}; there are: {there}") from exc
+        source = tar.extractfile(member)
+        assert source is not None
+        partial = target.with_suffix(".part")
+        with source, open(partial, "wb") as out:
+            shutil.copyfileobj(source, out)
+        partial.rename(target)
+    return target
 
 
 async def main() -> dict[str, Any]:
@@ -214,7 +314,25 @@ async def main() -> dict[str, Any]:
     parser.add_argument(
         "--layers", type=int, default=2, help="without --model: depth of the random model"
     )
+    vocab_group = parser.add_mutually_exclusive_group()
+    vocab_group.add_argument(
+        "--vocab", type=Path, help="without --model: copy the tokenizer of this GGUF"
+    )
+    vocab_group.add_argument(
+        "--fetch-vocab",
+        metavar="NAME",
+        help="without --model: the tokenizer of llama.cpp's ggml-vocab-NAME.gguf (e.g. qwen2), "
+        "fetched once from PyPI (the llama-cpp-python sdist) into ~/.cache/airlock",
+    )
     args = parser.parse_args()
+    if args.model is not None and (args.vocab or args.fetch_vocab):
+        parser.error("--vocab/--fetch-vocab build the random model: not with --model")
+    vocab: Path | None = fetch_vocab(args.fetch_vocab) if args.fetch_vocab else args.vocab
+    tokenizer = "synthetic byte-level tokenizer"
+    if vocab is not None:
+        pre = read_tokenizer(vocab).get("tokenizer.ggml.pre")
+        pre_name = pre.value.decode() if pre is not None else "?"
+        tokenizer = f"tokenizer of {vocab.name} (pre-tokenizer {pre_name})"
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or write_tiny_gguf(
             Path(tmp) / "tiny.gguf",
@@ -222,14 +340,17 @@ async def main() -> dict[str, Any]:
             n_embd=args.embd,
             n_layer=args.layers,
             n_ff=max(128, 4 * args.embd),
+            vocab=vocab,
         )
         options = {"n_ctx": args.n_ctx, "n_threads": args.threads, "n_gpu_layers": args.gpu_layers}
         backend = load_model(str(model), **options)
         assert isinstance(backend, LlamaBackend)
+        llm = raw_llama(backend, model)
         try:
-            prefix = await bench_prefix(backend, args.prompt_tokens, args.repeats)
-            speed = await bench_speed(backend, model, args.n_ctx, args.gen_tokens, args.repeats)
+            prefix = await bench_prefix(backend, llm, args.prompt_tokens, args.repeats)
+            speed = await bench_speed(backend, llm, args.gen_tokens, args.repeats)
         finally:
+            llm.close()
             await backend.aclose()
         interleaved = (
             []
@@ -242,9 +363,7 @@ async def main() -> dict[str, Any]:
     return {
         "model": str(args.model)
         if args.model is not None
-        else (
-            f"random-weight GGUF, {args.layers} layers, n_embd {args.embd}, byte-level tokenizer"
-        ),
+        else (f"random-weight GGUF, {args.layers} layers, n_embd {args.embd}, {tokenizer}"),
         "prefix": prefix,
         "interleaved": interleaved,
         "speed": speed,
@@ -265,6 +384,9 @@ def table(results: dict[str, Any]) -> str:
         f"  time to first token, same retry uncached     "
         f"{p['ttft_retry_uncached_s'] * 1000:8.1f} ms",
         f"  retry / first (target < 10%)                 {p['retry_over_first'] * 100:8.1f} %",
+        f"  raw Llama.generate, first call / retry       {p['raw_ttft_first_s'] * 1000:8.1f} ms / "
+        f"{p['raw_ttft_retry_s'] * 1000:.1f} ms",
+        f"  raw retry / first (llama.cpp's own floor)    {p['raw_retry_over_first'] * 100:8.1f} %",
     ]
     for run in results["interleaved"]:
         lines.append(
