@@ -10,10 +10,15 @@ the tokenizer of another GGUF instead; ``--fetch-vocab NAME`` takes ``ggml-vocab
 the llama-cpp-python sdist of the installed version (MIT; llama.cpp ships these vocab-only
 files for its tokenizer tests), downloaded once with pip into ``~/.cache/airlock`` (or
 ``$XDG_CACHE_HOME/airlock``); only that file is extracted, nothing lands in the repository.
+``--embd``/``--layers`` make the random model wider/deeper (slower per token, so that fixed
+per-token costs weigh less, as on a real model).
+
 Measured, for a conversation of about 1,500 prompt tokens (median of --repeats runs):
 
 - time to first token of a first call (nothing of it evaluated before) and of a retry that
-  appends the call and its traceback (target: the retry under 10% of the first);
+  appends the call and its traceback (target: the retry under 10% of the first); then the
+  same two prompts through raw ``Llama.generate`` on its own ``Llama`` object: llama.cpp's own
+  cost of evaluating the appended tokens, the floor for any caller;
 - the same retry when another conversation ran in between, with one slot and with two;
 - generation speed through Airlock (async stream, worker thread, splitter) against raw
   llama-cpp-python on the same file: ``Llama.generate`` in a plain loop and
@@ -21,7 +26,7 @@ Measured, for a conversation of about 1,500 prompt tokens (median of --repeats r
 
 Time to first token is taken from the first streamed delta of a text-only call (no grammar, so
 nothing is held back while the splitter waits to see a fence). Sampling is greedy, so every run
-generates the same tokens.
+generates the same tokens. The host may be shared: figures are medians, and runs vary.
 """
 
 from __future__ import annotations

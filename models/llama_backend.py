@@ -286,27 +286,32 @@ class LlamaBackend(ModelBackend):
             repeat_penalty=self.options.repeat_penalty,
             grammar=self._grammar(job.code_tool),
         )
+        # The loop runs once per token, thousands of times a second on a small model: its
+        # lookups are bound once, and stop sequences are scanned only when there are some.
+        stopped, vocab, detokenize = job.stop.is_set, self._vocab, llm.detokenize
+        decode, split, put = decoder.decode, splitter.feed, job.channel.put
+        scan = stops.feed if stops.stops else None
         try:
             for token in tokens_iter:
-                if job.stop.is_set():
+                if stopped():
                     finish = "cancelled"
                     break
-                if is_eog(self._vocab, token):
+                if is_eog(vocab, token):
                     finish = "stop"
                     break
                 generated += 1
-                self.tokens_generated += 1
-                piece = stops.feed(decoder.decode(llm.detokenize([token])))
-                deltas = splitter.feed(piece)
+                piece = decode(detokenize([token]))
+                deltas = split(scan(piece) if scan is not None else piece)
                 if deltas:
-                    job.channel.put(*deltas)
-                if stops.hit or splitter.done:
+                    put(*deltas)
+                if splitter.done or stops.hit:
                     finish = "stop"
                     break
                 if generated >= max_tokens:
                     break
         finally:
             tokens_iter.close()
+            self.tokens_generated += generated
         tail = splitter.feed(stops.feed(decoder.decode(b"", final=True)) + stops.finish())
         tail += splitter.finish()
         usage = Usage(len(tokens), generated, cached_tokens=cached)
