@@ -22,7 +22,8 @@ Measured, for a conversation of about 1,500 prompt tokens (median of --repeats r
 - the same retry when another conversation ran in between, with one slot and with two;
 - generation speed through Airlock (async stream, worker thread, splitter) against raw
   llama-cpp-python on the same file: ``Llama.generate`` in a plain loop and
-  ``Llama.create_completion`` (target: Airlock within 5% of the faster).
+  ``Llama.create_completion`` (target: Airlock within 5% of the faster); also Airlock with
+  ``stream_batch_s=0`` (the event loop woken for every token), to show what batching saves.
 
 Time to first token is taken from the first streamed delta of a text-only call (no grammar, so
 nothing is held back while the splitter waits to see a fence). Sampling is greedy, so every run
@@ -217,13 +218,21 @@ def raw_completion_speed(llm: Any, tokens: list[int], n: int) -> tuple[int, floa
     return count + 1, time.perf_counter() - started
 
 
-async def bench_speed(backend: LlamaBackend, llm: Any, n: int, repeats: int) -> dict[str, Any]:
+async def bench_speed(
+    backend: LlamaBackend, unbatched: LlamaBackend, llm: Any, n: int, repeats: int
+) -> dict[str, Any]:
     tokens = raw_tokens(backend, llm)
-    runs: dict[str, list[float]] = {"airlock": [], "raw_generate": [], "raw_completion": []}
+    runs: dict[str, list[float]] = {
+        "airlock": [],
+        "airlock_unbatched": [],
+        "raw_generate": [],
+        "raw_completion": [],
+    }
     counts: dict[str, int] = {}
     for _ in range(repeats):  # interleaved, so that machine noise hits all three alike
         for name, (count, seconds) in (
             ("airlock", await airlock_speed(backend, n)),
+            ("airlock_unbatched", await airlock_speed(unbatched, n)),
             ("raw_generate", raw_generate_speed(llm, tokens, n)),
             ("raw_completion", raw_completion_speed(llm, tokens, n)),
         ):
@@ -350,12 +359,16 @@ async def main() -> dict[str, Any]:
         options = {"n_ctx": args.n_ctx, "n_threads": args.threads, "n_gpu_layers": args.gpu_layers}
         backend = load_model(str(model), **options)
         assert isinstance(backend, LlamaBackend)
+        # The same, waking the event loop once per token (stream_batch_s=0): what batching saves.
+        unbatched = load_model(str(model), **options, stream_batch_s=0.0)
+        assert isinstance(unbatched, LlamaBackend)
         llm = raw_llama(backend, model)
         try:
             prefix = await bench_prefix(backend, llm, args.prompt_tokens, args.repeats)
-            speed = await bench_speed(backend, llm, args.gen_tokens, args.repeats)
+            speed = await bench_speed(backend, unbatched, llm, args.gen_tokens, args.repeats)
         finally:
             llm.close()
+            await unbatched.aclose()
             await backend.aclose()
         interleaved = (
             []
@@ -404,6 +417,7 @@ def table(results: dict[str, Any]) -> str:
     ]
     for name, label in (
         ("airlock", "Airlock (stream, worker thread)"),
+        ("airlock_unbatched", "Airlock, one loop wake-up per token"),
         ("raw_generate", "raw Llama.generate loop"),
         ("raw_completion", "raw create_completion"),
     ):

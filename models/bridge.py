@@ -15,6 +15,7 @@ the GIL from the worker) costs a sizeable share of the token itself. So wake-ups
   consumer at once, so the end of a stream is never held back by the timer.
 
 Items are never merged or reordered; only the moment the consumer sees them changes.
+``batch_s=0`` turns the timer off: one wake-up per item the consumer is not already due.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-# Longest a streamed item waits for the consumer while tokens arrive faster than this.
+# Longest a streamed item waits for the consumer while tokens arrive faster than this. On the
+# tiny test model (~10k tokens/s, 2 cores) one wake-up per token cost ~18% of the token rate;
+# 2 ms batches leave ~3%, and 10 ms did no better.
 BATCH_S = 0.002
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .base import ModelError
+from .bridge import BATCH_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class LlamaOptions:
     code_max_lines: int | None = None
     code_max_line_chars: int | None = None
     seed: int = 0  # the context's seed; calls without a seed draw a fresh one
+    # While tokens come faster than this, streamed deltas reach the event loop in batches at
+    # most this old (one loop wake-up per batch, not per token); 0: one wake-up per token.
+    stream_batch_s: float = BATCH_S
     verbose: bool = False
 
 

@@ -103,6 +103,8 @@ class LlamaBackend(ModelBackend):
             raise ModelError(f"no such model file: {self.model_path}")
         if self.options.n_slots < 1:
             raise ModelError("n_slots must be at least 1")
+        if self.options.stream_batch_s < 0:
+            raise ModelError("stream_batch_s must be at least 0")
         self.name = f"llama:{self.model_path}"
         self._llama_cpp = llama_cpp
         self._slots = [_Slot(self._load()) for _ in range(self.options.n_slots)]
@@ -184,9 +186,10 @@ class LlamaBackend(ModelBackend):
         if self._closed:
             raise ModelError(f"{self.name}: backend is closed")
         rendered = render_text_messages(messages, code_tool, tool_role=self._tool_role)
-        job = _Job(
-            rendered, code_tool, sampling or SamplingParams(), Channel(asyncio.get_running_loop())
+        channel: Channel[StreamItem | BaseException] = Channel(
+            asyncio.get_running_loop(), batch_s=self.options.stream_batch_s
         )
+        job = _Job(rendered, code_tool, sampling or SamplingParams(), channel)
         watcher: asyncio.Task[Any] | None = None
         if cancel is not None:
             watcher = asyncio.create_task(cancel.wait())

@@ -83,3 +83,21 @@ def test_put_after_the_loop_closed_marks_the_channel_closed() -> None:
     loop.close()
     channel.put(1, end=True)
     assert channel.closed
+
+
+async def test_without_batching_every_item_wakes_the_consumer() -> None:
+    """batch_s=0: no timer; an item after a batch wakes the consumer like the first one did."""
+    channel: Channel[str] = Channel(asyncio.get_running_loop(), batch_s=0)
+    took_first = threading.Event()
+
+    def produce() -> None:
+        channel.put("a")
+        took_first.wait(GUARD_S)
+        channel.put("b")
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    assert await asyncio.wait_for(channel.get(), GUARD_S) == ["a"]
+    took_first.set()
+    assert await asyncio.wait_for(channel.get(), GUARD_S) == ["b"]
+    thread.join()
