@@ -8,7 +8,10 @@ still answer in text.
 Scheduling: llama.cpp contexts are not thread-safe and a CPU runs one generation well at a time,
 so one worker thread serves every request in arrival order (a FIFO; since each conversation has
 at most one request in flight, this is also round-robin between conversations). Tokens come from
-``Llama.generate`` directly; the loop checks for cancellation between tokens.
+``Llama.generate`` directly; the loop checks for cancellation between tokens. Deltas reach the
+event loop through ``models.bridge.Channel``: at once for the first token (and every token of a
+slow model), in batches at most ``stream_batch_s`` old while tokens come faster, so that a fast
+model does not wake the loop (and take the GIL from the worker) once per token.
 
 Prefix reuse: a ``Llama`` object keeps the tokens it last evaluated, and ``generate`` evaluates
 only what follows the longest common prefix with them. A retry that appends to the conversation
