@@ -32,6 +32,10 @@ _MATPLOTLIB_WARMUP = """
     except Exception:
         pass
     figure.savefig(io.BytesIO(), format="png")
+    try:  # the path the inline backend takes: IPython's formatters, tight bounding box
+        get_ipython().display_formatter.format(figure)
+    except Exception:
+        pass
     plt.close(figure)
 """
 
