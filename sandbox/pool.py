@@ -16,6 +16,10 @@ from .session import AsyncSession
 
 log = logging.getLogger(__name__)
 
+#: Seconds a refill waits after a hand-over: a kernel starting and importing the stack takes
+#: a core for about a second, which the new session's first cell should have instead.
+REFILL_DELAY = 1.0
+
 
 #: Renders one throw-away figure: loads fonts, the Agg canvas, the PNG encoder and pandas'
 #: plotting module, which a first plot would otherwise pay for (~50 ms).
@@ -73,13 +77,15 @@ class KernelPool:
         if wait and self._filling:
             await asyncio.gather(*self._filling, return_exceptions=True)
 
-    def _top_up(self) -> None:
+    def _top_up(self, *, delay: float = 0.0) -> None:
         for _ in range(self.size - self._ready.qsize() - len(self._filling)):
-            task = asyncio.ensure_future(self._fill_one())
+            task = asyncio.ensure_future(self._fill_one(delay))
             self._filling.add(task)
             task.add_done_callback(self._filling.discard)
 
-    async def _fill_one(self) -> None:
+    async def _fill_one(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
         try:
             session = await AsyncSession.start(self.config)
         except Exception:
@@ -111,7 +117,7 @@ class KernelPool:
                 break
             await candidate.close()
         if not self._closed:
-            self._top_up()
+            self._top_up(delay=REFILL_DELAY if session is not None else 0.0)
         if session is None:
             session = await AsyncSession.start(self.config)
         return session
