@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
 from pathlib import Path
 
 import psutil
@@ -130,7 +129,6 @@ class KernelProcess:
         self.process: asyncio.subprocess.Process | None = None
         self._kernel_pid: int | None = None
         self._log_path = session_dir / "kernel.log"
-        self.started_at = 0.0
 
     # -- start -------------------------------------------------------------------------
     def _prepare_run_dir(self) -> Path:
@@ -196,7 +194,6 @@ class KernelProcess:
                 cwd=str(self.workspace), env={"PATH": "/usr/bin:/bin"},
                 start_new_session=True,
             )
-        self.started_at = time.monotonic()
         if self.cgroup is not None:
             self.cgroup.add(self.process.pid)
         # Our own context, destroyed with linger 0 on kill: a context collected with sockets

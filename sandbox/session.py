@@ -318,10 +318,10 @@ class AsyncSession:
                        "(files in /mnt/data are kept)")
             execution.error = CellError(name, message, f"{name}: {message}")
 
-    def _over_quota(self) -> bool:
+    def _over_quota(self, *, fresh: bool = True) -> bool:
         """Whether the workspace (and the run folder, writable at weaker levels) is too big."""
         limits = self.config.limits
-        size, count = self.workspace.usage()
+        size, count = self.workspace.usage(fresh=fresh)
         for _folder, _dirs, files, dir_fd in os.fwalk(self.kernel.run_dir):
             for name in files:
                 with contextlib.suppress(OSError):
@@ -338,7 +338,7 @@ class AsyncSession:
     def _after_cell(self, execution: Execution) -> None:
         limits = self.config.limits
         changes = self.workspace.changes()
-        if self._over_quota():
+        if self._over_quota(fresh=False):  # changes() has just walked the workspace
             execution.removed_files = self.workspace.trim_to(
                 limits.max_workspace_mb * MiB, limits.max_workspace_files, changes
             )
@@ -399,7 +399,4 @@ class AsyncSession:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.close()
 
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "isolation": str(self.isolation), "uid": self.user.uid,
-                "workspace": str(self.workspace.root)}
 

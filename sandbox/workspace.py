@@ -201,9 +201,10 @@ class Workspace:
                 )
         return found
 
-    def usage(self) -> tuple[int, int]:
-        """Bytes allocated and number of entries."""
-        snap = self.snapshot()
+    def usage(self, *, fresh: bool = True) -> tuple[int, int]:
+        """Bytes allocated and number of entries; `fresh=False` reuses the last walk (taken by
+        `changes()` a moment before) instead of walking the workspace again."""
+        snap = self.snapshot() if fresh else self._last
         return sum(s.allocated for s in snap.values()), len(snap)
 
     def changes(self) -> list[FileChange]:
@@ -242,6 +243,3 @@ class Workspace:
                 removed.append(change.path)
         self._last = self.snapshot()
         return removed
-
-    def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)

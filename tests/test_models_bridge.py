@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from models.bridge import Channel
 
 GUARD_S = 10.0  # a hang fails the test instead of blocking the run
@@ -60,8 +62,11 @@ async def test_items_after_a_batch_wait_for_the_end_or_the_timer() -> None:
     thread.join()
 
 
-async def test_the_timer_delivers_items_without_an_end() -> None:
-    channel: Channel[str] = Channel(asyncio.get_running_loop(), batch_s=0.001)
+@pytest.mark.parametrize("batch_s", [0.001, 0])
+async def test_a_later_item_reaches_the_consumer_without_an_end(batch_s: float) -> None:
+    """With batching the timer delivers it; with batch_s=0 (no timer) the item itself wakes
+    the consumer, as the first one did."""
+    channel: Channel[str] = Channel(asyncio.get_running_loop(), batch_s=batch_s)
     took_first = threading.Event()
 
     def produce() -> None:
@@ -83,21 +88,3 @@ def test_put_after_the_loop_closed_marks_the_channel_closed() -> None:
     loop.close()
     channel.put(1, end=True)
     assert channel.closed
-
-
-async def test_without_batching_every_item_wakes_the_consumer() -> None:
-    """batch_s=0: no timer; an item after a batch wakes the consumer like the first one did."""
-    channel: Channel[str] = Channel(asyncio.get_running_loop(), batch_s=0)
-    took_first = threading.Event()
-
-    def produce() -> None:
-        channel.put("a")
-        took_first.wait(GUARD_S)
-        channel.put("b")
-
-    thread = threading.Thread(target=produce)
-    thread.start()
-    assert await asyncio.wait_for(channel.get(), GUARD_S) == ["a"]
-    took_first.set()
-    assert await asyncio.wait_for(channel.get(), GUARD_S) == ["b"]
-    thread.join()
