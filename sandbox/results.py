@@ -88,6 +88,11 @@ class Execution:
     removed_files: list[str] = field(default_factory=list)
     restart: KernelRestart | None = None
     timed_out: bool = False
+    #: The cell was interrupted on request (AsyncSession.interrupt). Its error is the
+    #: KeyboardInterrupt the kernel raised, or, if it did not stop and the kernel had to be
+    #: killed, the restart (`restart` is set, variables are lost). `timed_out` is True as
+    #: well only if the time limit had already interrupted the cell.
+    cancelled: bool = False
     #: True when output beyond the cap was cut out.
     output_truncated: bool = False
     #: What Airlock itself did during the cell (limits enforced, processes killed), in words.

@@ -88,6 +88,8 @@ class AsyncSession:
         self._idle_watch: asyncio.Task[None] | None = None
         #: What the idle watcher did, told with the next cell's result.
         self._pending_notices: list[str] = []
+        #: Set by interrupt() while a cell runs; None between cells.
+        self._cancel: asyncio.Event | None = None
 
     @classmethod
     async def start(cls, config: SandboxConfig | None = None, *,
@@ -196,6 +198,19 @@ class AsyncSession:
         self.workspace.copy_out(name, target)
 
     # -- cells -------------------------------------------------------------------------
+    def interrupt(self) -> bool:
+        """Ask the running cell to stop, as a timeout would but reported as cancelled.
+
+        Call it on the session's event loop thread. The kernel is interrupted at once
+        (the cell's error is the KeyboardInterrupt it raises, its state is kept); a cell
+        that does not stop within `limits.interrupt_grace` seconds is killed with its
+        kernel, which is restarted. Returns False, doing nothing, when no cell is running.
+        """
+        if self._cancel is None:
+            return False
+        self._cancel.set()
+        return True
+
     async def execute(self, code: str, *, timeout: float | None = None) -> Execution:
         """Run one cell. Never raises for anything the code does: failures are in the result."""
         if self._closed:
@@ -228,10 +243,12 @@ class AsyncSession:
         collector = OutputCollector(execution, max_output_bytes=limits.max_output_bytes,
                                     max_display_bytes=limits.max_display_bytes,
                                     images_dir=self.images_dir)
+        cancel = self._cancel = asyncio.Event()
         msg_id = client.execute(execution.code, store_history=True, allow_stdin=False,
                                 stop_on_error=False)
         exited = asyncio.ensure_future(kernel.wait_exit())
         receive: asyncio.Future[Any] = asyncio.ensure_future(client.get_iopub_msg())
+        cancelled: asyncio.Future[Any] | None = asyncio.ensure_future(cancel.wait())
         start = time.monotonic()
         deadline = start + timeout
         interrupted_at: float | None = None
@@ -255,8 +272,15 @@ class AsyncSession:
                         kernel.interrupt()
                 wake = min(next_disk_check, (interrupted_at + limits.interrupt_grace)
                            if interrupted_at is not None else deadline)
-                done, _ = await asyncio.wait({receive, exited}, timeout=max(0.0, wake - now),
+                waiting = {receive, exited} if cancelled is None else {receive, exited, cancelled}
+                done, _ = await asyncio.wait(waiting, timeout=max(0.0, wake - now),
                                              return_when=asyncio.FIRST_COMPLETED)
+                if cancelled in done:
+                    cancelled = None
+                    execution.cancelled = True
+                    if interrupted_at is None:
+                        interrupted_at = time.monotonic()
+                        kernel.interrupt()
                 if exited in done:
                     await self._restart(execution, kernel.death_reason(), report=True)
                     return
@@ -268,9 +292,10 @@ class AsyncSession:
                     if collector.handle(message):
                         break
         finally:
+            self._cancel = None
             collector.finish()
-            for future in (receive, exited):
-                if not future.done():
+            for future in (receive, exited, cancelled):
+                if future is not None and not future.done():
                     future.cancel()
         await self._read_reply(msg_id)
         if execution.timed_out:
@@ -300,9 +325,11 @@ class AsyncSession:
         """The interrupt did not stop the cell: kill and restart the kernel."""
         if over_quota:
             reason = "the cell kept writing past the workspace limit"
-        else:
+        elif execution.timed_out or not execution.cancelled:
             reason = (f"the cell exceeded its time limit of {timeout:g} s and did not stop "
                       f"when interrupted")
+        else:
+            reason = "the cell was cancelled and did not stop when interrupted"
         await self._restart(execution, reason, report=True)
         if over_quota:
             self._quota_error(execution)

@@ -65,6 +65,24 @@ class Session:
     def execute(self, code: str, *, timeout: float | None = None) -> Execution:
         return run_sync(self._session.execute(code, timeout=timeout))
 
+    def interrupt(self) -> bool:
+        """Cancel the cell another thread is running (see AsyncSession.interrupt).
+
+        Thread-safe; returns whether a cell was running. Must not be called from the
+        background loop's own thread.
+        """
+        loop = background_loop()
+        future: Future[bool] = Future()
+
+        def request() -> None:
+            try:
+                future.set_result(self._session.interrupt())
+            except BaseException as error:
+                future.set_exception(error)
+
+        loop.call_soon_threadsafe(request)
+        return future.result()
+
     def put_file(self, name: str, content: bytes | Path) -> str:
         return self._session.put_file(name, content)
 
