@@ -1,0 +1,139 @@
+"""What the model is sent: instructions, the thread's messages, this run's code calls and their
+outputs, cut to fit a token budget.
+
+Outputs are cut when they are recorded (head and tail of the logs; the end of a traceback, where
+the error is); when the whole still does not fit, the oldest outputs of the run are shortened
+further and then the oldest thread messages are dropped. The newest user message, the system
+prompt and the latest output are always sent whole (as cut).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from models import ChatMessage
+from models.tokens import approx_tokens
+from sandbox import Execution
+
+from .schemas import ImageFileContent, Message, Run
+from .sessions import StagedFile
+
+SYSTEM_PROMPT = """\
+You are a data analyst with a Python tool. Calling `python` runs code in a stateful Jupyter \
+kernel: variables, imports and files persist between calls within this conversation. Work in \
+small steps and look at the output before going on. The kernel has no internet access. \
+Files are in /mnt/data; save what you produce there (plots as PNG). To give the user a file, \
+link it as [name](sandbox:/mnt/data/name). Plots you show with plt.show() are sent to the user. \
+When a call fails, read the traceback, fix the code and try again. When you are done, answer \
+in plain text without calling the tool."""
+
+_SHORTENED = "[... {n} characters cut ...]"
+
+
+def cut_middle(text: str, limit: int, *, head_share: float = 0.4) -> str:
+    """`text` if it fits, else its head and tail with a note of what was cut between."""
+    if len(text) <= limit:
+        return text
+    note_room = len(_SHORTENED) + 10
+    head = max(0, int((limit - note_room) * head_share))
+    tail = max(0, limit - note_room - head)
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n{_SHORTENED.format(n=cut)}\n{text[len(text) - tail:]}"
+
+
+def describe_execution(execution: Execution, *, max_chars: int,
+                       image_count: int = 0) -> str:
+    """One cell's outcome in words, for the model: output, error, what Airlock did."""
+    parts: list[str] = []
+    output = "".join(chunk.text for chunk in execution.streams)
+    result = execution.result
+    if result is not None and result.text:
+        output += ("" if not output or output.endswith("\n") else "\n") + result.text
+    error = execution.error
+    # The error gets the larger share: its last lines say what went wrong.
+    output_room = max_chars // 2 if error is not None else max_chars
+    if output:
+        parts.append(cut_middle(output.rstrip("\n"), output_room))
+    if image_count:
+        parts.append(f"[{image_count} image(s) shown to the user]")
+    if execution.files:
+        listing = ", ".join(f"{change.path} ({_size(change.size)})"
+                            for change in execution.files[:20])
+        more = len(execution.files) - 20
+        parts.append(f"[files written: {listing}{f' and {more} more' if more > 0 else ''}]")
+    parts.extend(execution.notices)
+    if execution.restart is not None:
+        parts.append(f"[the kernel was restarted ({execution.restart.reason}): every variable "
+                     "and import is gone; files in /mnt/data are kept. Re-run what you need.]")
+    if error is not None:
+        parts.append(cut_middle(error.traceback or str(error), max_chars - output_room,
+                                head_share=0.15))
+    return "\n".join(parts) if parts else "[the code ran without output]"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:g} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GB"
+
+
+def message_to_chat(message: Message, files: dict[str, StagedFile]) -> ChatMessage:
+    text = message.text
+    images = sum(isinstance(block, ImageFileContent) for block in message.content)
+    if images and message.role == "assistant":
+        text = f"[{images} image(s) shown]\n{text}".strip()
+    attached = [files[f].path for f in message.code_interpreter_file_ids if f in files]
+    if attached:
+        text += "\n\n[attached: " + ", ".join(attached) + "]"
+    if message.role == "assistant":
+        return ChatMessage.assistant(text)
+    return ChatMessage.user(text)
+
+
+def system_message(run: Run, files: Sequence[StagedFile], code_enabled: bool) -> ChatMessage:
+    parts = [SYSTEM_PROMPT] if code_enabled else []
+    if run.instructions:
+        parts.append(run.instructions)
+    if files and code_enabled:
+        listing = "\n".join(f"- {f.path} ({_size(f.bytes)}; uploaded as {f.filename!r})"
+                            for f in files)
+        parts.append(f"Files available in /mnt/data:\n{listing}")
+    return ChatMessage.system("\n\n".join(parts) or "You are a helpful assistant.")
+
+
+def fit_to_budget(system: ChatMessage, history: list[ChatMessage], turns: list[ChatMessage],
+                  budget: int) -> list[ChatMessage]:
+    """`[system, *history, *turns]`, shortened until its estimated size fits `budget`."""
+    turns = list(turns)
+
+    def size() -> int:
+        return sum(_tokens(m) for m in [system, *history, *turns])
+
+    # 1. Shorten this run's older tool outputs, oldest first (the latest stays as cut).
+    tool_indexes = [i for i, m in enumerate(turns) if m.role == "tool"][:-1]
+    for i in tool_indexes:
+        if size() <= budget:
+            break
+        old = turns[i]
+        turns[i] = ChatMessage.tool(old.call_id or "", cut_middle(old.content, 600))
+    # 2. Drop the oldest thread messages, keeping the newest (the question being answered).
+    history = list(history)
+    while size() > budget and len(history) > 1:
+        history.pop(0)
+    return [system, *history, *turns]
+
+
+def _tokens(message: ChatMessage) -> int:
+    code = message.code_call.code if message.code_call else ""
+    return approx_tokens(message.content) + approx_tokens(code) + 4
+
+
+def visible_messages(messages: list[Message], run: Run) -> list[Message]:
+    """The thread's messages the run takes into account: its truncation strategy applied."""
+    messages = [m for m in messages if m.run_id != run.id or m.role == "user"]
+    strategy = run.truncation_strategy
+    if strategy is not None and strategy.type == "last_messages" and strategy.last_messages:
+        messages = messages[-strategy.last_messages:]
+    return messages

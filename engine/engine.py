@@ -1,0 +1,183 @@
+"""The Engine: the store, the models and the sandbox sessions, and the runs in flight.
+
+Everything that starts, watches or cancels a run goes through here; the REST server, the
+library API and the CLI are thin layers over it. All of it is async; the store is synchronous
+and is called through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+from models import ModelBackend, ModelsConfig, load_model
+
+from .events import RunEvent, object_event
+from .model_registry import ModelRegistry
+from .schemas import Deleted, Run, RunCreate, Thread, ThreadAndRunCreate
+from .sessions import SessionManager
+from .settings import EngineSettings
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class RunHandle:
+    """A run in flight: its events so far (kept, so a late reader replays them), its cancel
+    request, and its end."""
+
+    def __init__(self, run: Run, thread: Thread | None = None) -> None:
+        #: The run as the loop last saved it.
+        self.run = run
+        #: Set for a run created with its thread (`thread.created` opens its events).
+        self.thread = thread
+        self.cancel_requested = asyncio.Event()
+        self._events: list[RunEvent] = []
+        self._new_event = asyncio.Event()
+        self._finished = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def emit(self, event: RunEvent) -> None:
+        self._events.append(event)
+        self._new_event.set()
+        self._new_event = asyncio.Event()
+
+    def finish(self) -> None:
+        self._finished.set()
+        self._new_event.set()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    async def events(self) -> AsyncIterator[RunEvent]:
+        """Every event of the run from its first, then live ones until the run has ended
+        (the terminal `thread.run.*` event is the last; `done` is the transport's to add)."""
+        index = 0
+        while True:
+            while index < len(self._events):
+                yield self._events[index]
+                index += 1
+            if self._finished.is_set():
+                return
+            await self._new_event.wait()
+
+    async def wait(self) -> Run:
+        await self._finished.wait()
+        return self.run
+
+
+class Engine:
+    """Open it with `Engine.open(...)` (or construct, then `await start()`), close with
+    `aclose()`; `async with` does both."""
+
+    def __init__(self, store: Store, models: ModelRegistry,
+                 settings: EngineSettings | None = None) -> None:
+        self.store = store
+        self.models = models
+        self.settings = settings or EngineSettings()
+        self.sessions = SessionManager(self.settings.sandbox,
+                                       idle_seconds=self.settings.session_idle_seconds,
+                                       pool_size=self.settings.kernel_pool_size)
+        self._runs: dict[str, RunHandle] = {}
+        self._started = False
+
+    @classmethod
+    async def open(cls, model: str | ModelBackend, data_dir: str | os.PathLike[str] | None = None,
+                   *, settings: EngineSettings | None = None,
+                   models_config: ModelsConfig | None = None) -> Engine:
+        """`model`: the default model, a spec or a loaded backend; `data_dir`: where the store
+        lives (default: $AIRLOCK_DATA_DIR, else the user's data folder)."""
+        if isinstance(model, str):
+            name = model
+            backend = await asyncio.to_thread(load_model, model, config=models_config)
+        else:
+            name, backend = model.name, model
+        store = await asyncio.to_thread(Store, data_dir)
+        engine = cls(store, ModelRegistry(backend, default_name=name, config=models_config),
+                     settings)
+        await engine.start()
+        return engine
+
+    async def start(self) -> None:
+        if not self._started:
+            self._started = True
+            await self.sessions.start()
+            for run in self.store.recovered_runs:
+                log.warning("run %s was left %s by a crash and is now %s", run.id,
+                            "active", run.status)
+
+    async def aclose(self) -> None:
+        for handle in list(self._runs.values()):
+            handle.cancel_requested.set()
+        for handle in list(self._runs.values()):
+            if handle.task is not None:
+                with contextlib.suppress(BaseException):
+                    await handle.task
+        await self.sessions.aclose()
+        await self.models.aclose()
+        self.store.close()
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------ runs
+
+    async def create_run(self, thread_id: str, body: RunCreate) -> RunHandle:
+        """Store the run (queued) and start it; NotFoundError/InvalidRequestError as the
+        store raises them, before anything runs."""
+        run = await asyncio.to_thread(self.store.create_run, thread_id, body)
+        return self._launch(RunHandle(run))
+
+    async def create_thread_and_run(self, body: ThreadAndRunCreate) -> tuple[Thread, RunHandle]:
+        thread, run = await asyncio.to_thread(self.store.create_thread_and_run, body)
+        handle = RunHandle(run, thread)
+        handle.emit(object_event("thread.created", thread))
+        return thread, self._launch(handle)
+
+    def _launch(self, handle: RunHandle) -> RunHandle:
+        from .runner import RunLoop  # the loop imports this module's RunHandle
+
+        handle.emit(object_event("thread.run.created", handle.run))
+        self._runs[handle.run.id] = handle
+        loop = RunLoop(self, handle)
+        handle.task = asyncio.create_task(loop.execute(), name=f"run {handle.run.id}")
+        handle.task.add_done_callback(lambda _task: self._runs.pop(handle.run.id, None))
+        return handle
+
+    def run_handle(self, run_id: str) -> RunHandle | None:
+        """The handle of a run in flight in this engine, if it is."""
+        return self._runs.get(run_id)
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> Run:
+        """Ask a run to stop: it answers `cancelling` now and reaches `cancelled` when the
+        loop has interrupted the model or the cell. 400 for a run that already ended."""
+        run = await asyncio.to_thread(self.store.cancel_run, thread_id, run_id)
+        handle = self._runs.get(run_id)
+        if handle is None:
+            # Not running here (queued by a process that is gone): nothing to interrupt.
+            return await asyncio.to_thread(self._cancel_orphan, run)
+        if not handle.cancel_requested.is_set():
+            handle.cancel_requested.set()
+            handle.emit(object_event("thread.run.cancelling", run))
+        return run
+
+    def _cancel_orphan(self, run: Run) -> Run:
+        from .schemas import now
+
+        return self.store.save_run(run.model_copy(update={
+            "status": "cancelled", "cancelled_at": now(), "expires_at": None}))
+
+    async def delete_thread(self, thread_id: str) -> Deleted:
+        deleted = await asyncio.to_thread(self.store.delete_thread, thread_id)
+        await self.sessions.end(thread_id)
+        return deleted

@@ -1,0 +1,506 @@
+"""The run loop: model -> code -> kernel -> output back to the model, until it answers in text.
+
+A failed cell is not a failed run: its traceback goes back to the model, which tries again.
+Each code call is a `tool_calls` step, each text a `message_creation` step with its message;
+every change is stored before it is announced, and a run always ends in a terminal status,
+whatever happens (an exception in here fails the run with `server_error`, it never hangs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from models import (
+    ChatMessage,
+    ChatResult,
+    CodeDelta,
+    CodeTool,
+    ContextOverflowError,
+    ModelBackend,
+    ModelError,
+    SamplingParams,
+    TextDelta,
+)
+from sandbox import AsyncSession, Execution
+
+from .conversation import describe_execution, fit_to_budget, message_to_chat, system_message
+from .conversation import visible_messages as thread_messages_for
+from .events import message_delta, object_event, step_delta
+from .generated import GeneratedFiles
+from .ids import new_id
+from .schemas import (
+    CodeInterpreterTool,
+    ImageFile,
+    ImageFileContent,
+    LastError,
+    Message,
+    MessageCreationRef,
+    MessageCreationStepDetails,
+    MessageIncompleteDetails,
+    RunIncompleteDetails,
+    RunStep,
+    StepLastError,
+    Text,
+    TextContent,
+    ToolCallsStepDetails,
+    ToolChoiceObject,
+    Usage,
+    now,
+)
+from .sessions import StagedFile, ThreadSession
+from .tool_calls import code_interpreter_call
+
+if TYPE_CHECKING:
+    from .engine import Engine, RunHandle
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Terminal statuses of a step, and what the run's open message becomes, per run outcome.
+_STEP_END = {"cancelled": "cancelled", "expired": "expired", "failed": "failed",
+             "incomplete": "cancelled", "completed": "completed"}
+_MESSAGE_REASON = {"cancelled": "run_cancelled", "expired": "run_expired",
+                   "failed": "run_failed", "incomplete": "run_cancelled"}
+
+
+class RunLoop:
+    def __init__(self, engine: Engine, handle: RunHandle) -> None:
+        self.engine = engine
+        self.handle = handle
+        self.store = engine.store
+        self.limits = engine.settings.limits
+        self.run = handle.run
+        #: This run's code calls and their outputs, as the model sees them.
+        self.turns: list[ChatMessage] = []
+        self.usage = Usage()
+        self.prompt_tokens_sent = 0
+        self.code_calls = 0
+        self.failures_in_a_row = 0
+        #: Set when the run must stop at once: cancelled, or out of wall time.
+        self.stop = asyncio.Event()
+        self.expired = False
+        self.session: ThreadSession | None = None
+        self.file_ids: list[str] = []
+        self.generated = GeneratedFiles(self.store, max_files=engine.settings.max_generated_files)
+        #: Images shown since the last message was opened: they open the next one.
+        self.pending_images: list[str] = []
+        self.open_message: tuple[RunStep, Message] | None = None
+        self.open_tool_step: RunStep | None = None
+        #: step id -> the id of its code call (sent once, in the step's first delta)
+        self._call_ids: dict[str, str] = {}
+        self._last_usage = Usage()
+
+    # ------------------------------------------------------------ outline
+
+    async def execute(self) -> None:
+        watcher = asyncio.create_task(self._stop_on_cancel())
+        timer: asyncio.TimerHandle | None = None
+        try:
+            self._emit_object("thread.run.queued", self.run)
+            if self.handle.cancel_requested.is_set():
+                await self._finish("cancelled")
+                return
+            started = now()
+            self.run = await self._db(self.store.save_run, self.run.model_copy(update={
+                "status": "in_progress", "started_at": started,
+                "expires_at": started + int(self.limits.max_wall_seconds)}))
+            self.handle.run = self.run
+            self._emit_object("thread.run.in_progress", self.run)
+            timer = asyncio.get_running_loop().call_later(self.limits.max_wall_seconds,
+                                                          self._expire)
+            outcome = await self._loop()
+            await self._finish(*outcome)
+        except Exception as error:  # a bug, or the store failing: fail the run, never hang
+            log.exception("run %s failed", self.run.id)
+            with contextlib.suppress(Exception):
+                await self._finish("failed", LastError(
+                    code="server_error", message=f"Airlock failed: {type(error).__name__}: "
+                    f"{error}"))
+        finally:
+            if timer is not None:
+                timer.cancel()
+            watcher.cancel()
+            self.handle.finish()
+
+    async def _loop(self) -> tuple[str, LastError | None, str | None]:
+        """The conversation with the model; returns (status, last error, incomplete reason)."""
+        assistant = await self._db(self.store.get_assistant, self.run.assistant_id)
+        thread = await self._db(self.store.get_thread, self.run.thread_id)
+        model = await self.engine.models.resolve(self.run.model)
+        messages = await self._db(self._all_messages)
+        code_enabled = self._code_enabled()
+        self.file_ids = [*self._resource_files(assistant.tool_resources),
+                         *self._resource_files(thread.tool_resources),
+                         *(f for m in messages for f in m.code_interpreter_file_ids)]
+        staged: list[StagedFile] = []
+        if code_enabled and self.file_ids:
+            staged = await self._stage_files()
+        by_id = {f.file_id: f for f in staged}
+        system = system_message(self.run, staged, code_enabled)
+        history = [message_to_chat(m, by_id) for m in thread_messages_for(messages, self.run)]
+        if not history:
+            history = [ChatMessage.user("(no message)")]
+        budget = min(self.limits.prompt_token_budget,
+                     self.run.max_prompt_tokens or self.limits.prompt_token_budget)
+        while True:
+            if self.stop.is_set():
+                return self._stopped()
+            if (reason := self._limit_reached()) is not None:
+                return "incomplete", None, reason
+            code_tool: CodeTool = code_enabled
+            if code_enabled and self.code_calls == 0 and self._code_required():
+                code_tool = "required"
+            conversation = fit_to_budget(system, history, self.turns, budget)
+            try:
+                result = await self._call_model(model, conversation, code_tool)
+            except ContextOverflowError as error:
+                await self._close_open("incomplete")
+                log.warning("run %s: %s", self.run.id, error)
+                return "incomplete", None, "max_prompt_tokens"
+            except ModelError as error:
+                return "failed", LastError(code="server_error", message=str(error)), None
+            if self.stop.is_set():
+                return self._stopped()
+            if result.code is None:
+                await self._answer(result)
+                return "completed", None, None
+            execution = await self._code_call(result)
+            if self.stop.is_set():
+                return self._stopped()
+            if execution.ok:
+                self.failures_in_a_row = 0
+            else:
+                self.failures_in_a_row += 1
+                if self.failures_in_a_row >= self.limits.max_consecutive_failures:
+                    message = (f"The code failed {self.failures_in_a_row} times in a row; the "
+                               f"last error: {execution.error}")
+                    return "failed", LastError(code="server_error", message=message), None
+
+    def _stopped(self) -> tuple[str, LastError | None, str | None]:
+        if self.expired:
+            message = (f"The run exceeded its time limit of {self.limits.max_wall_seconds:g} s.")
+            return "expired", LastError(code="server_error", message=message), None
+        return "cancelled", None, None
+
+    def _limit_reached(self) -> str | None:
+        if self.code_calls >= self.limits.max_code_calls and self.code_calls > 0:
+            return "max_code_calls"
+        run = self.run
+        if run.max_completion_tokens and self.usage.completion_tokens >= run.max_completion_tokens:
+            return "max_completion_tokens"
+        if run.max_prompt_tokens and self.prompt_tokens_sent >= run.max_prompt_tokens:
+            return "max_prompt_tokens"
+        if self.limits.max_run_tokens and self.usage.total_tokens >= self.limits.max_run_tokens:
+            return "max_run_tokens"
+        return None
+
+    # ------------------------------------------------------------ the model
+
+    async def _call_model(self, model: ModelBackend, conversation: list[ChatMessage],
+                          code_tool: CodeTool) -> ChatResult:
+        """Stream one model call into the run's steps and message; returns its result."""
+        run = self.run
+        sampling = SamplingParams(
+            temperature=run.temperature if run.temperature is not None else 0.7,
+            top_p=run.top_p if run.top_p and 0 < run.top_p <= 1 else 1.0,
+            max_tokens=self._max_tokens_for_call())
+        result: ChatResult | None = None
+        stream = model.stream(conversation, code_tool=code_tool, sampling=sampling,
+                              cancel=self.stop)
+        async for item in stream:
+            if isinstance(item, TextDelta) and item.text:
+                await self._ensure_message()
+                self._add_text(item.text)
+            elif isinstance(item, CodeDelta) and item.code:
+                step = await self._ensure_tool_step()
+                self.handle.emit(step_delta(step.id, {
+                    "type": "code_interpreter", "code_interpreter": {"input": item.code}}))
+            elif isinstance(item, ChatResult):
+                result = item
+        if result is None:
+            raise ModelError(f"{model.name}: the stream ended without a result")
+        self.prompt_tokens_sent += result.usage.prompt_tokens
+        self._last_usage = Usage(prompt_tokens=result.usage.prompt_tokens,
+                                 completion_tokens=result.usage.completion_tokens,
+                                 total_tokens=result.usage.total_tokens)
+        self.usage = self.usage + self._last_usage
+        return result
+
+    def _max_tokens_for_call(self) -> int:
+        cap = self.limits.max_tokens_per_call
+        if self.run.max_completion_tokens:
+            cap = min(cap, max(1, self.run.max_completion_tokens - self.usage.completion_tokens))
+        return cap
+
+    # ------------------------------------------------------------ code calls
+
+    async def _code_call(self, result: ChatResult) -> Execution:
+        assert result.code is not None
+        if result.text and self.open_message is None:
+            # Prose that came with the code but streamed no delta (a non-streaming backend).
+            await self._ensure_message(result.text)
+        step = await self._ensure_tool_step()
+        call_id = self._call_id(step)
+        self.code_calls += 1
+        execution = await self._run_cell(result.code)
+        image_ids = [await self._db(self.generated.store_image, path)
+                     for path in execution.images]
+        self.pending_images.extend(image_ids)
+        self.generated.note_changes(execution)
+        call = code_interpreter_call(execution, image_ids, call_id)
+        outputs = call["code_interpreter"]["outputs"]
+        if outputs:
+            self.handle.emit(step_delta(step.id, {"type": "code_interpreter", "code_interpreter": {
+                "outputs": [{"index": i, **output} for i, output in enumerate(outputs)]}}))
+        completed = step.model_copy(update={
+            "status": "cancelled" if execution.cancelled else "completed",
+            "completed_at": None if execution.cancelled else now(),
+            "cancelled_at": now() if execution.cancelled else None,
+            "usage": self._last_usage,
+            "step_details": ToolCallsStepDetails.model_validate({"tool_calls": [call]})})
+        await self._save_step(completed)
+        self.open_tool_step = None
+        self.turns.append(ChatMessage.code(result.code, call_id, content=result.text))
+        self.turns.append(ChatMessage.tool(call_id, describe_execution(
+            execution, max_chars=self.limits.max_output_chars, image_count=len(image_ids))))
+        return execution
+
+    async def _run_cell(self, code: str) -> Execution:
+        thread_session = await self._thread_session()
+        async with thread_session.lock:
+            thread_session.touch()
+            session = thread_session.session
+            timeout = session.config.limits.timeout
+            remaining = self.limits.max_wall_seconds - (now() - (self.run.started_at or now()))
+            interrupter = asyncio.create_task(self._interrupt_when_stopped(session))
+            try:
+                return await session.execute(code, timeout=max(1.0, min(timeout, remaining)))
+            finally:
+                interrupter.cancel()
+                thread_session.touch()
+
+    async def _interrupt_when_stopped(self, session: AsyncSession) -> None:
+        await self.stop.wait()
+        session.interrupt()
+
+    async def _thread_session(self) -> ThreadSession:
+        if self.session is None:
+            self.session = await self.engine.sessions.acquire(self.run.thread_id)
+            await self._db(self.session.stage, self.store, self.file_ids)
+        return self.session
+
+    async def _stage_files(self) -> list[StagedFile]:
+        session = await self._thread_session()
+        return await self._db(session.stage, self.store, self.file_ids)
+
+    # ------------------------------------------------------------ the answer
+
+    async def _answer(self, result: ChatResult) -> None:
+        """The final text: images shown, links annotated, the message and its step done."""
+        if self.open_message is None:
+            await self._ensure_message(result.text)  # a backend that streamed no delta
+        step, message = await self._ensure_message()
+        generated = await self._db(self.generated.store_all, self.session)
+        text = message.text
+        annotations = await self._db(self.generated.annotate, text, self.session)
+        extra_images = [] if self.generated.images_shown else \
+            await self._db(self.generated.unlinked_saved_images, text)
+        content: list[Any] = list(message.content)
+        text_index = len(content) - 1
+        content[text_index] = TextContent(text=Text(value=text, annotations=list(annotations)))
+        if annotations:
+            self.handle.emit(message_delta(message.id, [{
+                "index": text_index, "type": "text", "text": {"annotations": [
+                    {"index": i, **a.model_dump(mode="json")} for i, a in enumerate(annotations)
+                ]}}]))
+        for file_id in extra_images:
+            self.handle.emit(message_delta(message.id, [{
+                "index": len(content), "type": "image_file",
+                "image_file": {"file_id": file_id, "detail": "auto"}}]))
+            content.append(ImageFileContent(image_file=ImageFile(file_id=file_id)))
+        message = message.model_copy(update={"content": content})
+        if result.finish_reason == "length":
+            message = message.model_copy(update={
+                "status": "incomplete", "incomplete_at": now(),
+                "incomplete_details": MessageIncompleteDetails(reason="max_tokens")})
+        self.open_message = (step, message)
+        await self._close_message(usage=self._last_usage)
+        log.debug("run %s: %d generated file(s)", self.run.id, len(generated))
+
+    # ------------------------------------------------------------ steps and messages
+
+    async def _ensure_message(self, text: str = "") -> tuple[RunStep, Message]:
+        """The message being written, opened now (with the images shown since the last one)
+        if there is none; `text` is added to it."""
+        if self.open_message is None:
+            await self._open_message()
+        if text:
+            self._add_text(text)
+        assert self.open_message is not None
+        return self.open_message
+
+    def _add_text(self, text: str) -> None:
+        assert self.open_message is not None
+        step, message = self.open_message
+        self.handle.emit(message_delta(message.id, [
+            {"index": len(message.content) - 1, "type": "text", "text": {"value": text}}]))
+        self.open_message = step, _append_text(message, text)
+
+    async def _open_message(self) -> None:
+        created = now()
+        images = [ImageFileContent(image_file=ImageFile(file_id=i)) for i in self.pending_images]
+        self.pending_images = []
+        message = Message(thread_id=self.run.thread_id, created_at=created, status="in_progress",
+                          role="assistant", assistant_id=self.run.assistant_id,
+                          run_id=self.run.id, content=list(images), attachments=[])
+        step = RunStep(run_id=self.run.id, assistant_id=self.run.assistant_id,
+                       thread_id=self.run.thread_id, type="message_creation", created_at=created,
+                       step_details=MessageCreationStepDetails(
+                           message_creation=MessageCreationRef(message_id=message.id)))
+        await self._db(self.store.add_message, message)
+        await self._db(self.store.add_run_step, step)
+        self._emit_object("thread.run.step.created", step)
+        self._emit_object("thread.run.step.in_progress", step)
+        self._emit_object("thread.message.created", message)
+        self._emit_object("thread.message.in_progress", message)
+        for index, block in enumerate(images):
+            self.handle.emit(message_delta(message.id, [
+                {"index": index, **block.model_dump(mode="json")}]))
+        message = message.model_copy(
+            update={"content": [*images, TextContent(text=Text(value=""))]})
+        self.open_message = (step, message)
+
+    async def _close_message(self, *, usage: Usage | None = None,
+                             outcome: str = "completed") -> None:
+        if self.open_message is None:
+            return
+        step, message = self.open_message
+        self.open_message = None
+        ended = now()
+        if outcome == "completed":
+            if message.status == "in_progress":
+                message = message.model_copy(update={"status": "completed", "completed_at": ended})
+        else:
+            message = message.model_copy(update={
+                "status": "incomplete", "incomplete_at": ended,
+                "incomplete_details": MessageIncompleteDetails.model_validate(
+                    {"reason": _MESSAGE_REASON[outcome]})})
+        await self._db(self.store.save_message, message)
+        self._emit_object(f"thread.message.{message.status}", message)
+        await self._save_step(self._ended_step(step, outcome, usage or Usage()))
+
+    async def _ensure_tool_step(self) -> RunStep:
+        if self.open_tool_step is not None:
+            return self.open_tool_step
+        await self._close_message()
+        step = RunStep(run_id=self.run.id, assistant_id=self.run.assistant_id,
+                       thread_id=self.run.thread_id, type="tool_calls",
+                       step_details=ToolCallsStepDetails())
+        await self._db(self.store.add_run_step, step)
+        self._emit_object("thread.run.step.created", step)
+        self._emit_object("thread.run.step.in_progress", step)
+        call_id = new_id("call_")
+        self._call_ids[step.id] = call_id
+        self.handle.emit(step_delta(step.id, {
+            "id": call_id, "type": "code_interpreter",
+            "code_interpreter": {"input": "", "outputs": []}}))
+        self.open_tool_step = step
+        return step
+
+    def _call_id(self, step: RunStep) -> str:
+        return self._call_ids[step.id]
+
+    def _ended_step(self, step: RunStep, outcome: str, usage: Usage | None) -> RunStep:
+        status = _STEP_END[outcome]
+        ended = now()
+        stamp = {"completed": "completed_at", "cancelled": "cancelled_at",
+                 "expired": "expired_at", "failed": "failed_at"}[status]
+        update: dict[str, Any] = {"status": status, stamp: ended, "usage": usage}
+        if status == "failed":
+            update["last_error"] = StepLastError(code="server_error", message="the run failed")
+        return step.model_copy(update=update)
+
+    async def _save_step(self, step: RunStep) -> None:
+        await self._db(self.store.save_run_step, step)
+        self._emit_object(f"thread.run.step.{step.status}", step)
+
+    async def _close_open(self, outcome: str) -> None:
+        """End whatever step or message is still open when the run ends early."""
+        if self.open_tool_step is not None:
+            step, self.open_tool_step = self.open_tool_step, None
+            await self._save_step(self._ended_step(step, outcome, None))
+        await self._close_message(outcome=outcome)
+
+    # ------------------------------------------------------------ the end
+
+    async def _finish(self, status: str, last_error: LastError | None = None,
+                      incomplete_reason: str | None = None) -> None:
+        await self._close_open(status)
+        with contextlib.suppress(Exception):
+            # Whatever the outcome, the files the code wrote are kept.
+            await self._db(self.generated.store_all, self.session)
+        ended = now()
+        update: dict[str, Any] = {"status": status, "expires_at": None, "usage": self.usage,
+                                  "last_error": last_error}
+        stamp = {"completed": "completed_at", "cancelled": "cancelled_at",
+                 "failed": "failed_at", "incomplete": "completed_at"}.get(status)
+        if stamp:
+            update[stamp] = ended
+        if incomplete_reason:
+            update["incomplete_details"] = RunIncompleteDetails(reason=incomplete_reason)
+        self.run = await self._db(self.store.save_run, self.run.model_copy(update=update))
+        self.handle.run = self.run
+        self._emit_object(f"thread.run.{status}", self.run)
+
+    # ------------------------------------------------------------ helpers
+
+    async def _stop_on_cancel(self) -> None:
+        await self.handle.cancel_requested.wait()
+        self.stop.set()
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.stop.set()
+
+    def _emit_object(self, event: str, obj: Any) -> None:
+        self.handle.emit(object_event(event, obj))
+
+    async def _db(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(function, *args)
+
+    def _all_messages(self) -> list[Message]:
+        messages: list[Message] = []
+        after: str | None = None
+        while True:
+            page = self.store.list_messages(self.run.thread_id, order="asc", limit=100,
+                                            after=after)
+            messages.extend(page.data)
+            if not page.has_more:
+                return messages
+            after = page.last_id
+
+    def _code_enabled(self) -> bool:
+        if self.run.tool_choice == "none":
+            return False
+        return any(isinstance(tool, CodeInterpreterTool) for tool in self.run.tools)
+
+    def _code_required(self) -> bool:
+        choice = self.run.tool_choice
+        return choice == "required" or (
+            isinstance(choice, ToolChoiceObject) and choice.type == "code_interpreter")
+
+    @staticmethod
+    def _resource_files(resources: Any) -> list[str]:
+        return list(resources.code_interpreter_file_ids) if resources is not None else []
+
+
+def _append_text(message: Message, text: str) -> Message:
+    content = list(message.content)
+    last = content[-1]
+    assert isinstance(last, TextContent)
+    content[-1] = TextContent(text=Text(value=last.text.value + text))
+    return message.model_copy(update={"content": content})
