@@ -1,0 +1,97 @@
+"""`/threads/{id}/runs`, `/threads/runs` and run steps.
+
+Creating a run answers the queued Run at once (the SDK's pollers then GET it, told by
+`openai-poll-after-ms` how often), or with `"stream": true` the run's events as SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from ..engine import Engine
+from ..schemas import ListPage, Metadata, Model, Run, RunCreate, RunStep, ThreadAndRunCreate
+from .common import EngineDep, Include, Page, json_response, run_headers
+from .errors import APIError
+from .streaming import SSE_RESPONSES, sse_response
+
+router = APIRouter(tags=["runs"])
+
+
+class RunUpdate(Model):
+    """The body of POST /threads/{id}/runs/{rid}: only `metadata` can change."""
+
+    metadata: Metadata | None = None
+
+
+@router.post("/threads/{thread_id}/runs", response_model=Run, responses=SSE_RESPONSES,
+             summary="Create a run (optionally streamed)")
+async def create_run(engine: EngineDep, thread_id: str, body: RunCreate,
+                     include: Include = None) -> Response:
+    handle = await engine.create_run(thread_id, body)
+    if body.stream:
+        return sse_response(handle)
+    return json_response(handle.run, headers=run_headers())
+
+
+@router.post("/threads/runs", response_model=Run, responses=SSE_RESPONSES,
+             summary="Create a thread and run it (optionally streamed)")
+async def create_thread_and_run(engine: EngineDep, body: ThreadAndRunCreate) -> Response:
+    _thread, handle = await engine.create_thread_and_run(body)
+    if body.stream:
+        return sse_response(handle)
+    return json_response(handle.run, headers=run_headers())
+
+
+@router.get("/threads/{thread_id}/runs", response_model=ListPage[Run], summary="List runs")
+def list_runs(engine: EngineDep, thread_id: str, page: Page) -> Response:
+    return json_response(engine.store.list_runs(thread_id, **page.kwargs()))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}", response_model=Run, summary="Retrieve a run")
+def retrieve_run(engine: EngineDep, thread_id: str, run_id: str) -> Response:
+    return json_response(engine.store.get_run(thread_id, run_id), headers=run_headers())
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}", response_model=Run,
+             summary="Update a run's metadata")
+async def update_run(engine: EngineDep, thread_id: str, run_id: str,
+                     body: RunUpdate) -> Response:
+    run = await asyncio.to_thread(_update_run_metadata, engine, thread_id, run_id, body)
+    return json_response(run, headers=run_headers())
+
+
+def _update_run_metadata(engine: Engine, thread_id: str, run_id: str, body: RunUpdate) -> Run:
+    store = engine.store
+    with store.db.write():
+        run = store.get_run(thread_id, run_id)
+        if "metadata" not in body.model_fields_set:
+            return run
+        if run.is_active and engine.run_handle(run_id) is not None:
+            # The run loop saves its own copy of the run at every change and would put the old
+            # metadata back; refuse rather than lose the update silently.
+            raise APIError(400, f"Can't update run {run_id} while it is {run.status}; "
+                                "update its metadata once it has ended.", param="metadata")
+        return store.save_run(run.model_copy(update={"metadata": body.metadata}))
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=Run,
+             summary="Cancel a run")
+async def cancel_run(engine: EngineDep, thread_id: str, run_id: str) -> Response:
+    return json_response(await engine.cancel_run(thread_id, run_id), headers=run_headers())
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps", response_model=ListPage[RunStep],
+            summary="List a run's steps")
+def list_run_steps(engine: EngineDep, thread_id: str, run_id: str, page: Page,
+                   include: Include = None) -> Response:
+    return json_response(engine.store.list_run_steps(thread_id, run_id, **page.kwargs()))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", response_model=RunStep,
+            summary="Retrieve a run step")
+def retrieve_run_step(engine: EngineDep, thread_id: str, run_id: str, step_id: str,
+                      include: Include = None) -> Response:
+    return json_response(engine.store.get_run_step(thread_id, run_id, step_id))
