@@ -246,7 +246,10 @@ class RunLoop:
         step = await self._ensure_tool_step()
         call_id = self._call_id(step)
         self.code_calls += 1
-        execution = await self._run_cell(result.code)
+        if self.stop.is_set():  # cancelled between the model's answer and the cell
+            execution = Execution(code=result.code, cancelled=True)
+        else:
+            execution = await self._run_cell(result.code)
         image_ids = [await self._db(self.generated.store_image, path)
                      for path in execution.images]
         self.pending_images.extend(image_ids)
@@ -256,13 +259,13 @@ class RunLoop:
         if outputs:
             self.handle.emit(step_delta(step.id, {"type": "code_interpreter", "code_interpreter": {
                 "outputs": [{"index": i, **output} for i, output in enumerate(outputs)]}}))
-        completed = step.model_copy(update={
-            "status": "cancelled" if execution.cancelled else "completed",
-            "completed_at": None if execution.cancelled else now(),
-            "cancelled_at": now() if execution.cancelled else None,
-            "usage": self._last_usage,
-            "step_details": ToolCallsStepDetails.model_validate({"tool_calls": [call]})})
-        await self._save_step(completed)
+        details = ToolCallsStepDetails.model_validate({"tool_calls": [call]})
+        if execution.cancelled:
+            ended = self._ended_step(step, "expired" if self.expired else "cancelled",
+                                     self._last_usage)
+        else:
+            ended = self._ended_step(step, "completed", self._last_usage)
+        await self._save_step(ended.model_copy(update={"step_details": details}))
         self.open_tool_step = None
         self.turns.append(ChatMessage.code(result.code, call_id, content=result.text))
         self.turns.append(ChatMessage.tool(call_id, describe_execution(
@@ -285,7 +288,10 @@ class RunLoop:
 
     async def _interrupt_when_stopped(self, session: AsyncSession) -> None:
         await self.stop.wait()
-        session.interrupt()
+        # The stop may come as the cell is being sent, before the session counts it as
+        # running: ask again until it does (this task is cancelled when the cell ends).
+        while not session.interrupt():  # noqa: ASYNC110 - polls the session, not an event
+            await asyncio.sleep(0.05)
 
     async def _thread_session(self) -> ThreadSession:
         if self.session is None:
