@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .sandbox_commands import doctor, exec_cells
+from .serve_command import serve
 
 app = typer.Typer(
     name="airlock",
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.command("exec")(exec_cells)
 app.command("doctor")(doctor)
+app.command("serve")(serve)
 
 
 def main() -> None:
