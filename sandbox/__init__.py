@@ -6,6 +6,7 @@
 `Session` is the synchronous twin; `KernelPool` hands out pre-started sessions.
 """
 
+from .capture import OutputCallback
 from .limits import IsolationLevel, Limits, SandboxConfig
 from .pool import KernelPool
 from .probe import IsolationReport, IsolationUnavailable, choose_level, probe
@@ -27,6 +28,7 @@ __all__ = [
     "KernelPool",
     "KernelRestart",
     "Limits",
+    "OutputCallback",
     "SandboxConfig",
     "Session",
     "StreamChunk",

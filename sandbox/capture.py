@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,14 +26,20 @@ from .results import (
 #: What the kernel-side cap writes where it cut output out.
 KERNEL_CUT_MARKER = "characters of output cut by Airlock"
 
+#: Called with each output as it arrives (text as the kernel sent it, rich outputs once kept).
+OutputCallback = Callable[[StreamChunk | DisplayOutput], None]
+
 
 class OutputCollector:
     """Accumulates one cell's outputs; `handle` returns True once the kernel is idle again."""
 
     def __init__(self, execution: Execution, *, max_output_bytes: int, max_display_bytes: int,
-                 images_dir: Path) -> None:
+                 images_dir: Path, on_output: OutputCallback | None = None) -> None:
         self.execution = execution
         self.images_dir = images_dir
+        self.on_output = on_output
+        #: Text passed on live, at most twice the cap (the result keeps head and tail).
+        self._live_budget = 2 * max_output_bytes
         #: Rich outputs (images, html, reprs) kept per cell; beyond it they are dropped.
         self._display_budget = max_display_bytes
         self._displays_dropped = 0
@@ -77,6 +84,10 @@ class OutputCollector:
         stream_name: Literal["stdout", "stderr"] = "stderr" if name == "stderr" else "stdout"
         if KERNEL_CUT_MARKER in text:
             self.execution.output_truncated = True
+        if self.on_output is not None and self._live_budget > 0 and text:
+            live = text[:self._live_budget]
+            self._live_budget -= len(live)
+            self.on_output(StreamChunk(stream_name, live))
         room = self._head_budget - self._head_used
         if room > 0:
             head, text = text[:room], text[room:]
@@ -109,7 +120,10 @@ class OutputCollector:
             return
         self._display_budget -= size
         image_path = self._save_image(data)
-        self.execution.displays.append(DisplayOutput(data, is_result, image_path))
+        output = DisplayOutput(data, is_result, image_path)
+        self.execution.displays.append(output)
+        if self.on_output is not None:
+            self.on_output(output)
 
     def _save_image(self, data: dict[str, Any]) -> Path | None:
         for mime, extension in IMAGE_EXTENSIONS.items():

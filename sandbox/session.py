@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from . import cgroups
-from .capture import OutputCollector
+from .capture import OutputCallback, OutputCollector
 from .cgroups import SessionCgroup
 from .identity import SandboxUser, acquire_user
 from .isolation import python_info
@@ -211,8 +211,12 @@ class AsyncSession:
         self._cancel.set()
         return True
 
-    async def execute(self, code: str, *, timeout: float | None = None) -> Execution:
-        """Run one cell. Never raises for anything the code does: failures are in the result."""
+    async def execute(self, code: str, *, timeout: float | None = None,
+                      on_output: OutputCallback | None = None) -> Execution:
+        """Run one cell. Never raises for anything the code does: failures are in the result.
+
+        `on_output` sees each output as it arrives (on the event loop: keep it quick); the
+        Execution returned is the authoritative, capped record."""
         if self._closed:
             raise RuntimeError("the session is closed")
         async with self._busy():
@@ -229,20 +233,21 @@ class AsyncSession:
                 )
             started = time.monotonic()
             try:
-                await self._run(execution, timeout or self.config.limits.timeout)
+                await self._run(execution, timeout or self.config.limits.timeout, on_output)
             finally:
                 execution.duration = time.monotonic() - started
             # Walks the workspace and the process tree: off the shared event loop.
             await asyncio.to_thread(self._after_cell, execution)
             return execution
 
-    async def _run(self, execution: Execution, timeout: float) -> None:
+    async def _run(self, execution: Execution, timeout: float,
+                   on_output: OutputCallback | None = None) -> None:
         kernel, limits = self.kernel, self.config.limits
         client = kernel.client
         assert client is not None and kernel.process is not None
         collector = OutputCollector(execution, max_output_bytes=limits.max_output_bytes,
                                     max_display_bytes=limits.max_display_bytes,
-                                    images_dir=self.images_dir)
+                                    images_dir=self.images_dir, on_output=on_output)
         cancel = self._cancel = asyncio.Event()
         msg_id = client.execute(execution.code, store_history=True, allow_stdin=False,
                                 stop_on_error=False)

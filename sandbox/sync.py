@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .capture import OutputCallback
 from .limits import IsolationLevel, SandboxConfig
 from .results import Execution
 from .session import AsyncSession
@@ -62,8 +63,10 @@ class Session:
     def images_dir(self) -> Path:
         return self._session.images_dir
 
-    def execute(self, code: str, *, timeout: float | None = None) -> Execution:
-        return run_sync(self._session.execute(code, timeout=timeout))
+    def execute(self, code: str, *, timeout: float | None = None,
+                on_output: OutputCallback | None = None) -> Execution:
+        """`on_output` is called on the background loop's thread."""
+        return run_sync(self._session.execute(code, timeout=timeout, on_output=on_output))
 
     def interrupt(self) -> bool:
         """Cancel the cell another thread is running (see AsyncSession.interrupt).
