@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from conftest import TEST_LIMITS
 from fastapi import FastAPI
 from openai import AzureOpenAI, OpenAI
 
@@ -26,18 +27,19 @@ from engine.engine import Engine
 from engine.server import create_app
 from engine.settings import EngineSettings
 from sandbox import SandboxConfig
-from tests.conftest import TEST_LIMITS
 
 #: The default model's script: one plain answer, no code.
 DEFAULT_SCRIPT: list[dict[str, str]] = [{"text": "Hello from the default script."}]
 
 
-#: The SDK marks every Assistants call with `DeprecationWarning("deprecated")`.
-BETA_WARNING_FILTER = "ignore:deprecated:DeprecationWarning"
+#: The SDK marks every Assistants call with a DeprecationWarning: "deprecated" (assistants) or
+#: "The Assistants API is deprecated in favor of the Responses API" (threads, runs...).
+BETA_WARNING_MESSAGE = "(deprecated|The Assistants API is deprecated)"
+BETA_WARNING_FILTER = f"ignore:{BETA_WARNING_MESSAGE}:DeprecationWarning"
 
 
 def quiet_beta_warnings() -> None:
-    warnings.filterwarnings("ignore", message="deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=BETA_WARNING_MESSAGE, category=DeprecationWarning)
 
 
 def write_script(path: Path, items: list[dict[str, str]]) -> str:
