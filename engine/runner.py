@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from models import (
@@ -27,6 +28,7 @@ from models import (
 )
 from sandbox import AsyncSession, Execution
 
+from .cell_outputs import CellOutputs
 from .conversation import describe_execution, fit_to_budget, message_to_chat, system_message
 from .conversation import visible_messages as thread_messages_for
 from .events import message_delta, object_event, step_delta
@@ -52,7 +54,6 @@ from .schemas import (
     now,
 )
 from .sessions import StagedFile, ThreadSession
-from .tool_calls import code_interpreter_call
 
 if TYPE_CHECKING:
     from .engine import Engine, RunHandle
@@ -246,19 +247,22 @@ class RunLoop:
         step = await self._ensure_tool_step()
         call_id = self._call_id(step)
         self.code_calls += 1
+        outputs = CellOutputs(step.id, self.handle.emit, self._store_image)
         if self.stop.is_set():  # cancelled between the model's answer and the cell
             execution = Execution(code=result.code, cancelled=True)
         else:
-            execution = await self._run_cell(result.code)
-        image_ids = [await self._db(self.generated.store_image, path)
-                     for path in execution.images]
+            pump = asyncio.create_task(outputs.pump())
+            try:
+                execution = await self._run_cell(result.code, outputs)
+            finally:
+                outputs.on_output(None)
+                await pump
+        final_outputs = await outputs.finish(execution)
+        image_ids = list(outputs.image_ids.values())
         self.pending_images.extend(image_ids)
         self.generated.note_changes(execution)
-        call = code_interpreter_call(execution, image_ids, call_id)
-        outputs = call["code_interpreter"]["outputs"]
-        if outputs:
-            self.handle.emit(step_delta(step.id, {"type": "code_interpreter", "code_interpreter": {
-                "outputs": [{"index": i, **output} for i, output in enumerate(outputs)]}}))
+        call = {"id": call_id, "type": "code_interpreter",
+                "code_interpreter": {"input": result.code, "outputs": final_outputs}}
         details = ToolCallsStepDetails.model_validate({"tool_calls": [call]})
         if execution.cancelled:
             ended = self._ended_step(step, "expired" if self.expired else "cancelled",
@@ -272,7 +276,10 @@ class RunLoop:
             execution, max_chars=self.limits.max_output_chars, image_count=len(image_ids))))
         return execution
 
-    async def _run_cell(self, code: str) -> Execution:
+    async def _store_image(self, path: Path) -> str:
+        return await self._db(self.generated.store_image, path)
+
+    async def _run_cell(self, code: str, outputs: CellOutputs) -> Execution:
         thread_session = await self._thread_session()
         async with thread_session.lock:
             thread_session.touch()
@@ -281,7 +288,8 @@ class RunLoop:
             remaining = self.limits.max_wall_seconds - (now() - (self.run.started_at or now()))
             interrupter = asyncio.create_task(self._interrupt_when_stopped(session))
             try:
-                return await session.execute(code, timeout=max(1.0, min(timeout, remaining)))
+                return await session.execute(code, timeout=max(1.0, min(timeout, remaining)),
+                                             on_output=outputs.on_output)
             finally:
                 interrupter.cancel()
                 thread_session.touch()
@@ -371,8 +379,10 @@ class RunLoop:
         await self._db(self.store.add_run_step, step)
         self._emit_object("thread.run.step.created", step)
         self._emit_object("thread.run.step.in_progress", step)
-        self._emit_object("thread.message.created", message)
-        self._emit_object("thread.message.in_progress", message)
+        # Announced empty, as the SDK expects: each block then arrives as a delta at its index.
+        announced = message.model_copy(update={"content": []})
+        self._emit_object("thread.message.created", announced)
+        self._emit_object("thread.message.in_progress", announced)
         for index, block in enumerate(images):
             self.handle.emit(message_delta(message.id, [
                 {"index": index, **block.model_dump(mode="json")}]))
