@@ -237,8 +237,9 @@ async def test_shown_plot_and_linked_csv_get_files_and_annotations(h: Harness) -
 
     [step] = h.tool_steps(run)
     outputs = step.step_details.tool_calls[0].code_interpreter.outputs  # type: ignore[union-attr]
-    assert [o.type for o in outputs] == ["logs", "image"]
-    image_id = outputs[1].image.file_id  # type: ignore[union-attr]
+    # In the order the cell produced them: the plot was shown before the print.
+    assert [o.type for o in outputs] == ["image", "logs"]
+    image_id = outputs[0].image.file_id  # type: ignore[union-attr]
     image = h.store.get_file(image_id)
     assert image.purpose == "assistants_output"
     assert h.file_bytes(image_id).startswith(b"\x89PNG\r\n\x1a\n")
