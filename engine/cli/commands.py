@@ -1,0 +1,18 @@
+"""Registers `run`, `chat`, `files`, `threads`, `export` and `demo` on the `airlock` app."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from .data_commands import export, files_app, threads_app
+    from .demo_command import demo
+    from .run_commands import chat, run
+
+    app.command("run")(run)
+    app.command("chat")(chat)
+    app.add_typer(files_app, name="files")
+    app.add_typer(threads_app, name="threads")
+    app.command("export")(export)
+    app.command("demo")(demo)

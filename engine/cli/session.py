@@ -1,0 +1,170 @@
+"""What `run`, `chat` and `demo` share: opening an Interpreter from the command line's options,
+streaming one run into a `RunView` with Ctrl-C cancelling it, and saving what a run generated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from models import ModelError
+
+from ..interpreter import Interpreter, RunResult
+from ..schemas import File, Run, TextContent
+from ..store import StoreError
+from .options import CliError, ModelChoice
+from .render import RunView
+
+
+def open_interpreter(choice: ModelChoice, data_dir: Path, console: Console) -> Interpreter:
+    """The interpreter (loading the model: a spinner while a GGUF is read); CliError when the
+    model cannot be loaded."""
+    status = console.status(f"loading model {choice.spec}…", spinner="dots") \
+        if console.is_terminal and not console.is_dumb_terminal else contextlib.nullcontext()
+    try:
+        with status:
+            return Interpreter(choice.spec, data_dir, models_config=choice.config)
+    except (ModelError, ImportError) as exc:
+        raise CliError(f"cannot load model {choice.spec!r} ({choice.origin}): {exc}") from None
+    except OSError as exc:
+        raise CliError(f"cannot open the data folder {data_dir}: {exc}") from None
+
+
+@dataclass
+class Cancel:
+    """Ctrl-C during a run: the first asks the engine to cancel it; with `hard`, a second one
+    raises KeyboardInterrupt (the program ends), else it asks again."""
+
+    interpreter: Interpreter
+    view: RunView
+    hard: bool = False
+    run: Run | None = None
+    presses: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.presses += 1
+        if self.hard and self.presses > 1:
+            raise KeyboardInterrupt
+        self.view.mark_cancelling()
+        self._send()
+
+    def started(self, run: Run) -> None:
+        self.run = run
+        if self.presses:
+            self._send()
+
+    def _send(self) -> None:
+        run = self.run
+        if run is None:
+            return  # sent once the run exists
+        # Not from the signal handler itself: it interrupts the main thread, which may hold
+        # the interpreter's result wait; a helper thread asks the engine and returns.
+        threading.Thread(target=self._cancel, args=(run,), name="airlock-cancel",
+                         daemon=True).start()
+
+    def _cancel(self, run: Run) -> None:
+        with self._lock, contextlib.suppress(StoreError, RuntimeError):
+            self.interpreter.cancel(run)  # refused once the run has ended: nothing to do
+
+
+@contextlib.contextmanager
+def sigint_cancels(cancel: Cancel) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, cancel.on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stream_run(interpreter: Interpreter, view: RunView, prompt: str, *,
+               files: Sequence[Path] = (), thread: str | None = None,
+               hard_interrupt: bool = False) -> RunResult:
+    """Run `prompt`, drawing its events; Ctrl-C cancels it. Returns the finished run."""
+    cancel = Cancel(interpreter, view, hard=hard_interrupt)
+    run: Run | None = None
+    try:
+        with sigint_cancels(cancel):
+            for event in interpreter.stream(prompt, files=list(files), thread=thread):
+                if event.event == "thread.run.created":
+                    run = Run.model_validate(event.data)
+                    cancel.started(run)
+                view.handle(event)
+    finally:
+        view.close()
+    if run is None:
+        raise CliError("the run did not start", 1)
+    return interpreter.result(run)
+
+
+class FileSaver:
+    """Saves generated files under one folder: each file once, a name taken by another file of
+    this session numbered (`chart_2.png`), a file left there by an earlier command replaced."""
+
+    def __init__(self, interpreter: Interpreter, folder: Path) -> None:
+        self.interpreter = interpreter
+        self.folder = folder
+        self.saved: dict[str, Path] = {}
+
+    def save(self, file: File | str) -> Path:
+        file_id = file if isinstance(file, str) else file.id
+        if file_id in self.saved:
+            return self.saved[file_id]
+        if isinstance(file, str):
+            file = self.interpreter.engine.store.get_file(file_id)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = Path(file.filename).name or file.id
+        stem, suffix = Path(name).stem, Path(name).suffix
+        path, n = self.folder / name, 1
+        taken = set(self.saved.values())
+        while path in taken:
+            n += 1
+            path = self.folder / f"{stem}_{n}{suffix}"
+        self.saved[file_id] = self.interpreter.download(file_id, path)
+        return path
+
+    def save_image(self, file_id: str) -> Path | None:
+        try:
+            return self.save(file_id)
+        except (StoreError, OSError):
+            return None
+
+    def save_all(self, result: RunResult) -> list[tuple[File, Path]]:
+        return [(file, self.save(file)) for file in result.files]
+
+
+def describe_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def answer_links(result: RunResult) -> dict[str, str]:
+    """file id -> the `sandbox:/mnt/data/...` link the answer gave it."""
+    links: dict[str, str] = {}
+    for message in result.messages:
+        for block in message.content:
+            if isinstance(block, TextContent):
+                for annotation in block.text.annotations:
+                    if annotation.type == "file_path":
+                        links.setdefault(annotation.file_path.file_id, annotation.text)
+    return links
+
+
+def exit_code(result: RunResult) -> int:
+    return 0 if result.status == "completed" else 1
