@@ -764,3 +764,93 @@ async def test_a_cancelled_run_never_goes_back_in_progress(h: Harness) -> None:
     names = [e.event for e in await collect(handle)]
     after_cancel = names[names.index("thread.run.cancelling"):]
     assert "thread.run.in_progress" not in after_cancel
+
+
+# ---------------------------------------------------------------- what the model is sent
+
+
+async def test_long_output_is_cut_for_the_model_but_kept_in_the_step(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness(max_output_chars=400)
+    cell = "print('HEAD')\nprint('x' * 5000)\nprint('TAIL')"
+    run = await h.run("long output", [code(cell), text("ok")])
+    logs = h.logs(run)
+    assert "HEAD" in logs and "TAIL" in logs and logs.count("x") >= 5000
+    seen = h.backend.calls_for("long output")[1].messages[-1]
+    assert seen.role == "tool"
+    assert len(seen.content) <= 400 + 50
+    assert seen.content.startswith("HEAD") and seen.content.rstrip().endswith("TAIL")
+    assert "characters cut" in seen.content
+
+
+async def test_long_traceback_keeps_its_end_for_the_model(make_harness: HarnessFactory) -> None:
+    h = await make_harness(max_output_chars=400)
+    cell = "print('y' * 3000)\nraise ValueError('the real problem')"
+    await h.run("long error", [code(cell), text("ok")])
+    seen = h.backend.calls_for("long error")[1].messages[-1].content
+    assert len(seen) <= 400 + 100
+    assert "ValueError: the real problem" in seen
+
+
+async def test_old_thread_messages_are_dropped_to_fit_the_budget(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness(prompt_token_budget=400)
+    thread_id = (await h.thread()).id
+    for name in ("alpha", "beta"):
+        prompt = f"{name} " + " ".join(f"{name}{i}" for i in range(150))
+        await h.run(prompt, [text(f"reply to {name}")], thread_id=thread_id)
+    await h.run("gamma question", [text("ok")], thread_id=thread_id)
+    [call] = h.backend.calls_for("gamma question")
+    users = [m.content for m in call.messages if m.role == "user"]
+    assert users[-1] == "gamma question"
+    assert not any(u.startswith("alpha") for u in users)
+    assert call.messages[0].role == "system"
+
+
+async def test_truncation_strategy_last_messages(h: Harness) -> None:
+    thread_id = (await h.thread()).id
+    await h.run("one", [text("first reply")], thread_id=thread_id)
+    await h.run("two", [text("second reply")], thread_id=thread_id)
+    await h.run("three", [text("ok")], thread_id=thread_id,
+                truncation_strategy={"type": "last_messages", "last_messages": 2})
+    [call] = h.backend.calls_for("three")
+    assert [(m.role, m.content) for m in call.messages[1:]] == [
+        ("assistant", "second reply"), ("user", "three")]
+
+
+# ---------------------------------------------------------------- links that must not leak
+
+
+async def test_links_outside_the_workspace_get_no_annotation(h: Harness) -> None:
+    cell = ("import os\nos.makedirs('/mnt/data/sub', exist_ok=True)\n"
+            "open('/mnt/data/sub/x.csv', 'w').write('sx')\n"
+            "os.symlink('/etc/passwd', '/mnt/data/link')")
+    answer = ("a [s](sandbox:/mnt/data/sub/x.csv) b sandbox:/mnt/data/../../../etc/passwd "
+              "c [l](sandbox:/mnt/data/link) d sandbox:/mnt/data/sub")
+    run = await h.run("escape", [code(cell), text(answer)])
+    assert run.status == "completed"
+    [message] = h.messages(run)
+    annotations = message.content[-1].text.annotations  # type: ignore[union-attr]
+    assert [a.text for a in annotations] == ["sandbox:/mnt/data/sub/x.csv"]
+    assert h.file_bytes(annotations[0].file_path.file_id) == b"sx"  # type: ignore[union-attr]
+    stored = h.store.list_files(limit=100).data
+    assert [f.filename for f in stored] == ["x.csv"]
+    assert all(b"root:" not in h.file_bytes(f.id) for f in stored)
+
+
+async def test_a_pooled_kernel_serves_a_thread(tmp_path: Path) -> None:
+    from engine.settings import EngineSettings
+    from sandbox import SandboxConfig
+    from tests.conftest import TEST_LIMITS
+
+    backend = RecordingScripted()
+    engine = await open_engine(backend, tmp_path / "pool", EngineSettings(
+        sandbox=SandboxConfig(limits=TEST_LIMITS), kernel_pool_size=1))
+    try:
+        h = Harness(engine, backend)
+        upload = h.upload("p.txt", b"pooled")
+        run = await h.run("pool", [code("print(open('/mnt/data/p.txt').read())"), text("ok")],
+                          attachments=[upload.id])
+        assert run.status == "completed" and "pooled" in h.logs(run)
+    finally:
+        await engine.aclose()
