@@ -186,7 +186,7 @@ async def test_wall_time_expires_the_run(make_harness: HarnessFactory) -> None:
                    "instead of expiring", strict=True)
 async def test_wall_time_cuts_the_cell_as_expiry_not_as_a_cell_timeout(
         make_harness: HarnessFactory) -> None:
-    h = await make_harness(max_wall_seconds=6)
+    h = await make_harness(max_wall_seconds=8)
     # Start the run late in a second (started_at is truncated), and the sleeping cell just
     # after a whole second: the whole-second arithmetic then leaves the cell ~0.5 s less than
     # the wall time really left, so its own timeout fires before the run's timer.
@@ -854,3 +854,22 @@ async def test_a_pooled_kernel_serves_a_thread(tmp_path: Path) -> None:
         assert run.status == "completed" and "pooled" in h.logs(run)
     finally:
         await engine.aclose()
+
+
+async def test_cancel_of_a_cell_that_ignores_interrupts(h: Harness) -> None:
+    stubborn = ("import pathlib, time\nlost = 1\n"
+                "pathlib.Path('/mnt/data/started').write_text('x')\n"
+                "while True:\n    try:\n        time.sleep(60)\n    except KeyboardInterrupt:\n"
+                "        pass")
+    handle = await h.start("stubborn", [code(stubborn), text("never")])
+    thread_id = handle.run.thread_id
+    await wait_for(_marker_written(h, thread_id, "started"), what="the cell to start")
+    started = time.monotonic()
+    await h.engine.cancel_run(thread_id, handle.run.id)
+    run = await finished(handle, 60)
+    assert time.monotonic() - started < 45
+    assert run.status == "cancelled"
+    after = await h.run("after stubborn", [code("print('lost' in globals())"), text("ok")],
+                        thread_id=thread_id)
+    assert after.status == "completed"
+    assert "False" in h.logs(after)
