@@ -40,6 +40,8 @@ class RunHandle:
         self._new_event = asyncio.Event()
         self._finished = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        #: The files the run's code produced, once it has ended (images shown, files written).
+        self.generated_file_ids: list[str] = []
 
     def emit(self, event: RunEvent) -> None:
         self._events.append(event)

@@ -69,8 +69,8 @@ class GeneratedFiles:
             return self.stored[path].id
         if session is not None:
             for staged in session.staged.values():
-                if staged.path == path:
-                    return staged.file_id
+                if staged.path == path and path not in session.written:
+                    return staged.file_id  # the upload itself, unchanged since
             file = self._store(session, path)
             if file is not None:
                 return file.id
@@ -78,6 +78,12 @@ class GeneratedFiles:
 
     def annotate(self, text: str, session: ThreadSession | None) -> list[FilePathAnnotation]:
         return file_path_annotations(text, lambda path: self.file_id_for(session, path))
+
+    @property
+    def file_ids(self) -> list[str]:
+        """Everything the run's code produced: images shown, then files written."""
+        return list(dict.fromkeys([*self.images_shown,
+                                   *(file.id for file in self.stored.values())]))
 
     def unlinked_saved_images(self, text: str) -> list[str]:
         """Images the code saved (not shown) that the answer does not link: shown as image

@@ -125,7 +125,7 @@ class AsyncInterpreter:
                   thread: str | None = None) -> RunResult:
         handle = await self.start(prompt, files=files, thread=thread)
         await handle.wait()
-        return await self.result(handle.run)
+        return await asyncio.to_thread(self._collect, handle.run, handle.generated_file_ids)
 
     async def stream(self, prompt: str, *, files: Sequence[FileArg] = (),
                      thread: str | None = None) -> AsyncIterator[RunEvent]:
@@ -150,21 +150,26 @@ class AsyncInterpreter:
         return await self.engine.cancel_run(run.thread_id, run.id)
 
     async def result(self, run: Run) -> RunResult:
-        return await asyncio.to_thread(self._collect, run)
+        """The result of any finished run; its `files` are those its steps and messages name
+        (a file the code wrote but nothing linked is known only to `run()`'s result)."""
+        return await asyncio.to_thread(self._collect, run, None)
 
-    def _collect(self, run: Run) -> RunResult:
+    def _collect(self, run: Run, file_ids: list[str] | None) -> RunResult:
         store = self.engine.store
         run = store.get_run(run.thread_id, run.id)
         steps = store.list_run_steps(run.thread_id, run.id, order="asc", limit=100).data
         messages = store.list_messages(run.thread_id, run_id=run.id, order="asc",
                                        limit=100).data
-        file_ids = _generated_file_ids(steps, messages)
+        if file_ids is None:
+            file_ids = _generated_file_ids(steps, messages)
         files = []
         for file_id in file_ids:
             try:
-                files.append(store.get_file(file_id))
+                file = store.get_file(file_id)
             except LookupError:
                 continue  # deleted since
+            if file.purpose == "assistants_output":  # not an upload the answer linked
+                files.append(file)
         return RunResult(run, steps, [m for m in messages if m.role == "assistant"], files)
 
     # ------------------------------------------------------------ threads and files

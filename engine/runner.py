@@ -84,6 +84,8 @@ class RunLoop:
         #: Set when the run must stop at once: cancelled, or out of wall time.
         self.stop = asyncio.Event()
         self.expired = False
+        #: When the run expires, on the event loop's clock.
+        self.deadline = float("inf")
         self.session: ThreadSession | None = None
         self.file_ids: list[str] = []
         self.generated = GeneratedFiles(self.store, max_files=engine.settings.max_generated_files)
@@ -106,13 +108,17 @@ class RunLoop:
                 await self._finish("cancelled")
                 return
             started = now()
-            self.run = await self._db(self.store.save_run, self.run.model_copy(update={
+            in_progress = await self._db(self.store.start_run, self.run.model_copy(update={
                 "status": "in_progress", "started_at": started,
                 "expires_at": started + int(self.limits.max_wall_seconds)}))
-            self.handle.run = self.run
+            if in_progress is None or self.handle.cancel_requested.is_set():
+                await self._finish("cancelled")  # cancelled before it started
+                return
+            self.run = self.handle.run = in_progress
             self._emit_object("thread.run.in_progress", self.run)
-            timer = asyncio.get_running_loop().call_later(self.limits.max_wall_seconds,
-                                                          self._expire)
+            loop = asyncio.get_running_loop()
+            self.deadline = loop.time() + self.limits.max_wall_seconds
+            timer = loop.call_at(self.deadline, self._expire)
             outcome = await self._loop()
             await self._finish(*outcome)
         except Exception as error:  # a bug, or the store failing: fail the run, never hang
@@ -133,7 +139,8 @@ class RunLoop:
         thread = await self._db(self.store.get_thread, self.run.thread_id)
         model = await self.engine.models.resolve(self.run.model)
         messages = await self._db(self._all_messages)
-        code_enabled = self._code_enabled()
+        # A limit of 0 code calls lets the model answer, in text only.
+        code_enabled = self._code_enabled() and self.limits.max_code_calls > 0
         self.file_ids = [*self._resource_files(assistant.tool_resources),
                          *self._resource_files(thread.tool_resources),
                          *(f for m in messages for f in m.code_interpreter_file_ids)]
@@ -188,7 +195,7 @@ class RunLoop:
         return "cancelled", None, None
 
     def _limit_reached(self) -> str | None:
-        if self.code_calls >= self.limits.max_code_calls and self.code_calls > 0:
+        if self.code_calls >= self.limits.max_code_calls > 0:
             return "max_code_calls"
         run = self.run
         if run.max_completion_tokens and self.usage.completion_tokens >= run.max_completion_tokens:
@@ -285,14 +292,18 @@ class RunLoop:
             thread_session.touch()
             session = thread_session.session
             timeout = session.config.limits.timeout
-            remaining = self.limits.max_wall_seconds - (now() - (self.run.started_at or now()))
+            remaining = self.deadline - asyncio.get_running_loop().time()
             interrupter = asyncio.create_task(self._interrupt_when_stopped(session))
             try:
-                return await session.execute(code, timeout=max(1.0, min(timeout, remaining)),
-                                             on_output=outputs.on_output)
+                execution = await session.execute(
+                    code, timeout=max(0.5, min(timeout, remaining)), on_output=outputs.on_output)
             finally:
                 interrupter.cancel()
                 thread_session.touch()
+            thread_session.note_written(execution)
+            if execution.timed_out and remaining < timeout:
+                self._expire()  # the run's time ran out, not the cell's own limit
+            return execution
 
     async def _interrupt_when_stopped(self, session: AsyncSession) -> None:
         await self.stop.wait()
@@ -318,9 +329,11 @@ class RunLoop:
         if self.open_message is None:
             await self._ensure_message(result.text)  # a backend that streamed no delta
         step, message = await self._ensure_message()
-        generated = await self._db(self.generated.store_all, self.session)
+        # A run without a cell of its own may still link files of the thread's kernel.
+        session = self.session or self.engine.sessions.get(self.run.thread_id)
+        generated = await self._db(self.generated.store_all, session)
         text = message.text
-        annotations = await self._db(self.generated.annotate, text, self.session)
+        annotations = await self._db(self.generated.annotate, text, session)
         extra_images = [] if self.generated.images_shown else \
             await self._db(self.generated.unlinked_saved_images, text)
         content: list[Any] = list(message.content)
@@ -458,7 +471,8 @@ class RunLoop:
         await self._close_open(status)
         with contextlib.suppress(Exception):
             # Whatever the outcome, the files the code wrote are kept.
-            await self._db(self.generated.store_all, self.session)
+            await self._db(self.generated.store_all,
+                           self.session or self.engine.sessions.get(self.run.thread_id))
         ended = now()
         update: dict[str, Any] = {"status": status, "expires_at": None, "usage": self.usage,
                                   "last_error": last_error}
@@ -470,6 +484,7 @@ class RunLoop:
             update["incomplete_details"] = RunIncompleteDetails(reason=incomplete_reason)
         self.run = await self._db(self.store.save_run, self.run.model_copy(update=update))
         self.handle.run = self.run
+        self.handle.generated_file_ids = self.generated.file_ids
         self._emit_object(f"thread.run.{status}", self.run)
 
     # ------------------------------------------------------------ helpers

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from sandbox import AsyncSession, KernelPool, SandboxConfig, WorkspaceError
+from sandbox import AsyncSession, Execution, KernelPool, SandboxConfig, WorkspaceError
 
-from .store import Store
+from .store import NotFoundError, Store
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +39,32 @@ class ThreadSession:
     last_used: float = field(default_factory=time.monotonic)
     #: Held while a run uses the session, so the idle reaper leaves it alone.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: /mnt/data paths some cell wrote (a staged upload among them is no longer the upload).
+    written: set[str] = field(default_factory=set)
+
+    def note_written(self, execution: Execution) -> None:
+        self.written.update(change.path for change in execution.files)
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
 
     def stage(self, store: Store, file_ids: list[str]) -> list[StagedFile]:
-        """Copy the files not yet here into /mnt/data; returns every staged file asked for."""
+        """Copy the files not yet here into /mnt/data; returns every staged file asked for.
+        A file deleted from the store since it was attached is left out (and logged)."""
         for file_id in dict.fromkeys(file_ids):
             if file_id in self.staged:
                 continue
-            file = store.get_file(file_id)
+            try:
+                file = store.get_file(file_id)
+            except NotFoundError:
+                log.warning("%s: attached file %s no longer exists; not staged", self.thread_id,
+                            file_id)
+                continue
             name = self._free_name(file.filename, file_id)
             path = self.session.put_file(name, store.file_content_path(file_id))
             self.staged[file_id] = StagedFile(file_id, file.filename, path, file.bytes)
-        return [self.staged[file_id] for file_id in dict.fromkeys(file_ids)]
+        return [self.staged[file_id] for file_id in dict.fromkeys(file_ids)
+                if file_id in self.staged]
 
     def _free_name(self, filename: str, file_id: str) -> str:
         """The upload's own name when it is safe and free, else `stem_2.ext`, `stem_3.ext`..."""

@@ -180,9 +180,6 @@ async def test_async_interpreter(backend: RecordingScripted, tmp_path: Path,
     assert interpreter.engine.sessions.active_threads == []
 
 
-@pytest.mark.xfail(reason="BUG: RunResult.files is built from image outputs, image blocks and "
-                   "file_path annotations only (interpreter._generated_file_ids): a file the "
-                   "code wrote but the answer did not link is missing", strict=True)
 def test_result_files_include_written_files_not_linked(interpreter: Interpreter,
                                                        backend: RecordingScripted) -> None:
     backend.script("write quietly", [code("open('/mnt/data/quiet.csv', 'w').write('q')"),
@@ -191,9 +188,6 @@ def test_result_files_include_written_files_not_linked(interpreter: Interpreter,
     assert "quiet.csv" in [f.filename for f in result.files]
 
 
-@pytest.mark.xfail(reason="BUG: RunResult.files takes every file_path annotation, so a link to "
-                   "an upload puts the user's own file (purpose assistants) among the generated "
-                   "files, and save_files copies it out", strict=True)
 def test_result_files_leave_out_linked_uploads(interpreter: Interpreter,
                                                backend: RecordingScripted, numbers: Path) -> None:
     backend.script("link input", [code("print(1)"),

@@ -180,10 +180,6 @@ async def test_wall_time_expires_the_run(make_harness: HarnessFactory) -> None:
     assert h.messages(run) == []
 
 
-@pytest.mark.xfail(reason="BUG: runner._run_cell computes the wall time left from whole-second "
-                   "timestamps, so a cell can be cut by a timeout up to 1 s shorter than the "
-                   "time left; the model is told the cell timed out and the run completes "
-                   "instead of expiring", strict=True)
 async def test_wall_time_cuts_the_cell_as_expiry_not_as_a_cell_timeout(
         make_harness: HarnessFactory) -> None:
     h = await make_harness(max_wall_seconds=8)
@@ -618,10 +614,7 @@ async def test_files_written_by_a_cancelled_run_are_kept(h: Harness) -> None:
 
 @pytest.mark.parametrize("second_run_codes", [
     pytest.param(True, id="after-a-cell"),
-    pytest.param(False, id="text-only", marks=pytest.mark.xfail(
-        reason="BUG: RunLoop._answer annotates with self.session, which is None when the run "
-        "ran no cell, so a link to a file an earlier run wrote in the thread's live kernel "
-        "gets no annotation", strict=True)),
+    pytest.param(False, id="text-only"),
 ])
 async def test_link_to_a_file_of_an_earlier_run_is_annotated(h: Harness,
                                                              second_run_codes: bool) -> None:
@@ -648,10 +641,6 @@ async def test_escaped_link_names_the_file_with_a_space(h: Harness) -> None:
     assert h.file_bytes(annotation.file_path.file_id) == b"s"  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(reason="BUG: GeneratedFiles.file_id_for returns the staged upload's id for "
-                   "a /mnt/data path before looking at the workspace, so after a cell rewrote "
-                   "the upload in an earlier run the link points at the stale original",
-                   strict=True)
 async def test_link_to_an_upload_changed_by_an_earlier_run_gives_its_current_content(
         h: Harness) -> None:
     upload = h.upload("data.csv", b"old")
@@ -702,9 +691,6 @@ async def test_tool_choice_required_forces_code_on_the_first_call_only(h: Harnes
     assert [c.code_tool for c in calls] == ["required", True]
 
 
-@pytest.mark.xfail(reason="BUG: a file attached to the thread and later deleted from the store "
-                   "makes ThreadSession.stage raise NotFoundError, so every later run on the "
-                   "thread fails with server_error", strict=True)
 async def test_a_deleted_attachment_does_not_break_the_thread(h: Harness) -> None:
     upload = h.upload("gone.txt", b"x")
     thread = await h.thread(tool_resources={"code_interpreter": {"file_ids": [upload.id]}})
@@ -714,9 +700,6 @@ async def test_a_deleted_attachment_does_not_break_the_thread(h: Harness) -> Non
     assert run.status == "completed", run.last_error
 
 
-@pytest.mark.xfail(reason="BUG: RunLimits(max_code_calls=0) still runs one cell: "
-                   "RunLoop._limit_reached only checks the limit once code_calls > 0",
-                   strict=True)
 async def test_max_code_calls_zero_runs_no_code(make_harness: HarnessFactory) -> None:
     h = await make_harness(max_code_calls=0)
     run = await h.run("zero calls", [code("open('/mnt/data/ran', 'w').write('1')"),
@@ -754,9 +737,6 @@ async def test_cancel_of_a_queued_run(h: Harness) -> None:
     assert names.count("thread.run.cancelling") == 1
 
 
-@pytest.mark.xfail(reason="BUG: RunLoop.execute saves the run in_progress after the cancel was "
-                   "stored, overwriting `cancelling` and announcing thread.run.in_progress after "
-                   "thread.run.cancelling", strict=True)
 async def test_a_cancelled_run_never_goes_back_in_progress(h: Harness) -> None:
     handle = await h.start("cancel before start", [text("never")])
     await h.engine.cancel_run(handle.run.thread_id, handle.run.id)

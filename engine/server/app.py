@@ -19,6 +19,7 @@ from . import routes_assistants, routes_files, routes_runs, routes_threads
 from .auth import key_checker
 from .azure import AZURE_PREFIX, api_version
 from .errors import install_error_handlers
+from .openapi import ERROR_RESPONSES, install_openapi
 from .routes_files import UploadSizeGuard
 
 EngineFactory = Callable[[], Awaitable[Engine]]
@@ -67,10 +68,12 @@ def create_app(engine: Engine | EngineFactory, *, api_key: str | None = None) ->
     routes = api_router()
     check_key = Depends(key_checker(api_key))
     app.include_router(routes, prefix=API_PREFIX, dependencies=[check_key],
-                       generate_unique_id_function=_operation_id(""))
+                       responses=ERROR_RESPONSES, generate_unique_id_function=_operation_id(""))
     app.include_router(routes, prefix=AZURE_PREFIX, tags=["azure"],
                        dependencies=[check_key, Depends(api_version)],
+                       responses=ERROR_RESPONSES,
                        generate_unique_id_function=_operation_id("azure_"))
+    install_openapi(app)
 
     @app.get("/health", tags=["health"], summary="Liveness check (no key needed)")
     async def health() -> dict[str, Any]:

@@ -9,6 +9,7 @@ message naming the field, and the catch-all 500 is only for bugs.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,11 +86,14 @@ def _short(value: Any) -> str:
 
 
 def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    """One readable sentence for the first error (OpenAI reports one), and its parameter."""
+    """One readable sentence for one error (OpenAI reports one), and its parameter.
+
+    The deepest error is the most telling: for `content: [{...}]` against `str | list[...]`,
+    what is wrong inside the list, not that the list is not a string."""
     errors = exc.errors()
     if not errors:
         return "Invalid request.", None
-    first = errors[0]
+    first = max(errors, key=lambda error: len(error.get("loc", ())))
     loc: Sequence[int | str] = first.get("loc", ())
     kind = first.get("type", "")
     body = getattr(exc, "body", None)
@@ -157,10 +161,22 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
         message = f"Invalid URL ({request.method} {request.url.path})"
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed on {request.url.path}."
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     else:
         message = str(exc.detail)
     type_ = "server_error" if exc.status_code >= 500 else "invalid_request_error"
     return error_response(exc.status_code, message, type_=type_, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path takes (Starlette names only the first route's),
+    read from the OpenAPI document: FastAPI's own route tree is private and keeps changing."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in item}
+    return sorted(methods)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

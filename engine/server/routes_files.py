@@ -22,6 +22,7 @@ from ..filetypes import mime_type
 from ..schemas import Deleted, File, ListPage, UploadPurpose
 from .common import EngineDep, FilePage, json_response
 from .errors import APIError, error_body
+from .openapi import UPLOAD_ERROR_RESPONSES
 
 router = APIRouter(tags=["files"])
 
@@ -33,7 +34,8 @@ MULTIPART_SLACK = 1 << 20
 CHUNK = 1 << 16
 
 
-@router.post("/files", response_model=File, summary="Upload a file")
+@router.post("/files", response_model=File, summary="Upload a file",
+             responses=UPLOAD_ERROR_RESPONSES)
 async def upload_file(
     engine: EngineDep,
     file: Annotated[UploadFile, FilePart(description="The file (a part with a filename).")],

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from ..engine import RunHandle
 from ..events import DONE_SSE, error_event
+from .openapi import SSE_EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ SSE_HEADERS = {
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The Run object, or with `stream: true` a `text/event-stream` of run "
                          "events ending with `event: done`.",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
 }
 
 

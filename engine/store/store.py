@@ -344,6 +344,14 @@ class Store:
         self._check_scope(RUNS, run.id, thread_id=run.thread_id)
         return self.db.replace(RUNS, run)
 
+    def start_run(self, run: Run) -> Run | None:
+        """Save `run` (moving to in_progress) only if the stored run is still `queued`; None
+        when a cancel got there first."""
+        with self.db.write():
+            if self.get_run(run.thread_id, run.id).status != "queued":
+                return None
+            return self.db.replace(RUNS, run)
+
     def cancel_run(self, thread_id: str, run_id: str) -> Run:
         """Mark an active run `cancelling` (the run loop takes it to `cancelled`); 400 for a
         run that already ended."""
