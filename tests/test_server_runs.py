@@ -325,3 +325,19 @@ def test_run_refusals(client: OpenAI, server: RunningServer) -> None:
                      json={"assistant_id": 5, "stream": "maybe"})
     assert bad.status_code == 400
     assert bad.json()["error"]["param"] == "assistant_id"
+
+
+def test_a_client_leaving_a_stream_does_not_stop_the_run(server: RunningServer, client: OpenAI,
+                                                         tmp_path: Path) -> None:
+    assistant = make_assistant(client, tmp_path, [
+        {"code": "import time\ntime.sleep(1)\nprint('slept')"}, {"text": "Rested."}])
+    thread = ask(client, "Rest a second.")
+    with httpx.stream("POST", f"{server.url}/v1/threads/{thread.id}/runs", timeout=60,
+                      json={"assistant_id": assistant.id, "stream": True}) as response:
+        lines = response.iter_lines()
+        assert next(lines) == "event: thread.run.created"
+        run_id = json.loads(next(lines).removeprefix("data: "))["id"]
+    final = client.beta.threads.runs.poll(run_id, thread_id=thread.id)
+    assert final.status == "completed"
+    reply = client.beta.threads.messages.list(thread.id).data[0]
+    assert reply.content[0].type == "text" and reply.content[0].text.value == "Rested."
