@@ -44,6 +44,11 @@ def test_key_required(keyed: RunningServer) -> None:
     assert httpx.get(f"{keyed.url}/v1/files", headers={"api-key": KEY}).status_code == 200
     assert httpx.get(f"{keyed.url}/v1/files",
                      headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    # curl -u :KEY, as OpenAI's guides write it: Basic auth with the key as password.
+    assert httpx.get(f"{keyed.url}/v1/files", auth=("", KEY)).status_code == 200
+    assert httpx.get(f"{keyed.url}/v1/files", auth=("", "wrong")).status_code == 401
+    assert httpx.get(f"{keyed.url}/v1/files",
+                     headers={"Authorization": "Basic !!!"}).status_code == 401
     # Refused before the body is looked at; no key needed for the health check.
     assert httpx.post(f"{keyed.url}/v1/assistants", json={}).status_code == 401
     assert httpx.get(f"{keyed.url}/health").status_code == 200
