@@ -295,8 +295,11 @@ class RunLoop:
             remaining = self.deadline - asyncio.get_running_loop().time()
             interrupter = asyncio.create_task(self._interrupt_when_stopped(session))
             try:
+                # The run's own timer interrupts the cell at the deadline (an expiry); the
+                # cell's timeout, a moment later, is only the backstop.
                 execution = await session.execute(
-                    code, timeout=max(0.5, min(timeout, remaining)), on_output=outputs.on_output)
+                    code, timeout=max(0.5, min(timeout, remaining + 1.0)),
+                    on_output=outputs.on_output)
             finally:
                 interrupter.cancel()
                 thread_session.touch()
