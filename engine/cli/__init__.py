@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .commands import register
 from .sandbox_commands import doctor, exec_cells
 from .serve_command import serve
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.command("exec")(exec_cells)
 app.command("doctor")(doctor)
 app.command("serve")(serve)
+register(app)  # run, chat, files, threads, export, demo
 
 
 def main() -> None:
