@@ -26,6 +26,7 @@ from openai import AzureOpenAI, OpenAI
 from engine.engine import Engine
 from engine.server import create_app
 from engine.settings import EngineSettings
+from models import ModelsConfig
 from sandbox import SandboxConfig
 
 #: The default model's script: one plain answer, no code.
@@ -68,16 +69,33 @@ class RunningServer:
                            api_version="2024-05-01-preview", max_retries=0, **kwargs)
 
 
+def write_models_config(path: Path, scripts: dict[str, list[dict[str, str]]]) -> ModelsConfig:
+    """A models config naming each model (e.g. "gpt-4o") after its own script."""
+    tables = []
+    for index, (name, items) in enumerate(scripts.items()):
+        spec = write_script(path.parent / f"{path.stem}-{index}.json", items)
+        tables.append(f"[models.{json.dumps(name)}]\nspec = {json.dumps(spec)}\n")
+    path.write_text("\n".join(tables), encoding="utf-8")
+    return ModelsConfig.load(path)
+
+
 @contextmanager
 def running_server(data_dir: Path, *, api_key: str | None = None,
-                   script: list[dict[str, str]] | None = None) -> Iterator[RunningServer]:
+                   script: list[dict[str, str]] | None = None,
+                   models: dict[str, list[dict[str, str]]] | None = None,
+                   ) -> Iterator[RunningServer]:
+    """`script`: the default model's; `models`: model names (as clients send them) each
+    answered by its own script."""
     data_dir.mkdir(parents=True, exist_ok=True)
     model = write_script(data_dir.parent / f"{data_dir.name}-default-script.json",
                          script if script is not None else DEFAULT_SCRIPT)
+    models_config = (write_models_config(data_dir.parent / f"{data_dir.name}-models.toml",
+                                         models) if models else None)
     settings = EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS))
 
     async def open_engine() -> Engine:
-        return await Engine.open(model, data_dir / "store", settings=settings)
+        return await Engine.open(model, data_dir / "store", settings=settings,
+                                 models_config=models_config)
 
     app = create_app(open_engine, api_key=api_key)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
