@@ -421,3 +421,81 @@ def test_openai_guide_curl(server: RunningServer, tmp_path: Path,
     run_curl(OPENAI_CURL_DOWNLOAD, tmp_path, openai_env, host, server.url,
              **{"file-abc123": image_id})
     assert (tmp_path / "image.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def _image_and_text(client: Any, thread_id: str) -> tuple[str, str]:
+    reply = client.beta.threads.messages.list(thread_id).data[0]
+    image = next(block.image_file.file_id for block in reply.content
+                 if block.type == "image_file")
+    text = "".join(block.text.value for block in reply.content if block.type == "text")
+    return image, text
+
+
+def test_azure_guide_python(server: RunningServer, tmp_path: Path,
+                            openai_env: dict[str, str]) -> None:
+    import os
+
+    (tmp_path / "speech.py").write_text("print('3x + 11 = 14')\n")
+    ns = run_python(AZURE_ENABLE, {"os": os})  # the guide's snippets use os without importing it
+    assert ns["assistant"].model == "<REPLACE WITH MODEL DEPLOYMENT NAME>"
+
+    # The v1 `file_ids=` keyword: every SDK since 1.21 refuses it itself, before any request
+    # (the server would take it: see the curl test). The upload before it works.
+    with pytest.raises(TypeError, match="file_ids"):
+        run_python(AZURE_UPLOAD, ns)
+    file = ns["file"]
+    assert (file.filename, file.purpose) == ("speech.py", "assistants")
+    client = ns["client"]
+    assistant = client.beta.assistants.create(
+        instructions="You are an AI assistant that can write code to help answer math questions.",
+        model="gpt-4-1106-preview", tools=[{"type": "code_interpreter"}],
+        extra_body={"file_ids": [file.id]})
+    assert assistant.tool_resources.code_interpreter.file_ids == [file.id]
+
+    # "file.id" stands for the id itself (the comment says what one looks like).
+    run_python(AZURE_THREAD, ns, **{'"file.id"': "file.id"})
+    thread = ns["thread"]
+    [message] = client.beta.threads.messages.list(thread.id).data
+    assert [(a.file_id, a.tools[0].type) for a in message.attachments] == [
+        (file.id, "code_interpreter")]
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id,
+                                                   assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    image_id, text = _image_and_text(client, thread.id)
+    assert text == "3x + 11 = 14 gives x = 1."
+    steps = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id)
+    logs = [o.logs for step in steps if step.type == "tool_calls"
+            for call in step.step_details.tool_calls
+            for o in call.code_interpreter.outputs if o.type == "logs"]
+    assert logs == ["x = 1.0\n"]
+
+    run_python(AZURE_DOWNLOAD, ns, **{"assistant-abc123": image_id})
+    assert (tmp_path / "my-image.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_azure_guide_curl(server: RunningServer, tmp_path: Path,
+                          openai_env: dict[str, str]) -> None:
+    host = "https://YOUR_RESOURCE_NAME.openai.azure.com"
+    (tmp_path / "file.csv").write_text(CSV)
+    assistant = run_curl(AZURE_CURL_ENABLE, tmp_path, openai_env, host, server.url)
+    assert assistant["model"] == "gpt-4-1106-preview"
+    file = run_curl(AZURE_CURL_UPLOAD, tmp_path, openai_env, host, server.url,
+                    **{"c:\\\\path_to_file\\\\file.csv": str(tmp_path / "file.csv")})
+    assert (file["filename"], file["bytes"]) == ("file.csv", len(CSV))
+    with_file = run_curl(AZURE_CURL_ASSISTANT_FILE, tmp_path, openai_env, host, server.url,
+                         **{"assistant-123abc456": file["id"]})
+    assert with_file["tool_resources"]["code_interpreter"]["file_ids"] == [file["id"]]
+
+    client = OpenAI()
+    thread = client.beta.threads.create()
+    message = run_curl(AZURE_CURL_MESSAGE, tmp_path, openai_env, host, server.url,
+                       **{"<YOUR-THREAD-ID>": thread.id, "asssistant-123abc456": file["id"]})
+    assert message["attachments"] == [{"file_id": file["id"],
+                                       "tools": [{"type": "code_interpreter"}]}]
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id,
+                                                   assistant_id=with_file["id"])
+    assert run.status == "completed", run.last_error
+    image_id, _text = _image_and_text(client, thread.id)
+    assert run_curl(AZURE_CURL_DOWNLOAD, tmp_path, openai_env, host, server.url,
+                    **{"<YOUR-FILE-ID>": image_id}) is None
+    assert (tmp_path / "image.png").read_bytes().startswith(PNG_MAGIC)
