@@ -1,0 +1,88 @@
+"""`airlock bench SUITE`: the benchmarks through Airlock's engine and sandbox (engine.bench).
+
+    airlock bench humaneval-oracle                       # the executor: 164/164 expected
+    airlock bench humanevalfix --workers 2               # the retry loop, scripted model
+    airlock bench humanevalfix --model qwen.gguf         # a real model fixes the bugs
+    airlock bench dabench --model http://host:8080/v1#m  # data analysis (ABQ, PSAQ, UASQ)
+    airlock bench perf                                   # sandbox micro-benchmarks
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from ..bench import SUITES, BenchError, SuiteOptions, run_suite
+from ..bench.dabench import ORACLE
+from ..bench.harness import Executor
+from .options import CliError, ModelsConfigOption, fail, load_settings, resolve_model, stdout
+
+
+def bench(
+    suite: Annotated[str, typer.Argument(
+        help=f"The suite: {', '.join(SUITES)}.", show_default=False)],
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m",
+        help="The model (a spec, a GGUF's name or a models-config name). humanevalfix without "
+             "it uses its built-in script (buggy, then the canonical fix after the traceback); "
+             "dabench needs one ('oracle': the labelled answers, a check of the scorer).",
+        show_default=False)] = None,
+    models_config: ModelsConfigOption = None,
+    data: Annotated[Path | None, typer.Option(
+        help="The suite's data file or folder (default: under ../shared/data beside the "
+             "repository).", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option(
+        help="Only the first N tasks.", min=1, show_default=False)] = None,
+    workers: Annotated[int, typer.Option(
+        help="Tasks at once, each in its own thread and kernel.", min=1)] = 1,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Where results.jsonl, summary.md, the plots and config.json go "
+        "(default: ./bench-out/SUITE).", show_default=False)] = None,
+    executor: Annotated[str, typer.Option(
+        help="local (this process) or ray ($RAY_ADDRESS, else a local Ray instance).")
+    ] = "local",
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Run only the tasks not yet in OUT/results.jsonl.")] = False,
+    cell_timeout: Annotated[float | None, typer.Option(
+        "--cell-timeout", help="Per-cell time limit in seconds (default: the suite's).",
+        show_default=False)] = None,
+    task_timeout: Annotated[float, typer.Option(
+        help="A task running longer is recorded as an error.")] = 900.0,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Show a progress bar with ETA on stderr.")] = True,
+) -> None:
+    """Run a benchmark suite: one JSON line per task, then a summary, plots and the config."""
+    if executor not in ("local", "ray"):
+        raise fail(f"--executor must be local or ray, not {executor!r}")
+    if suite not in SUITES:
+        raise fail(f"unknown suite {suite!r} (known: {', '.join(SUITES)})")
+    try:
+        spec, config_path = _model(model, models_config)
+    except CliError as error:
+        raise fail(str(error), error.code) from None
+    options = SuiteOptions(model=spec, models_config=config_path, data=data,
+                           cell_timeout=cell_timeout, task_timeout=task_timeout)
+    target = out if out is not None else Path("bench-out") / suite
+    try:
+        result = asyncio.run(run_suite(suite, options, out=target, limit=limit,
+                                       workers=workers, executor=cast(Executor, executor),
+                                       resume=resume, progress=progress))
+    except (BenchError, RuntimeError, ValueError) as error:
+        raise fail(str(error)) from None
+    stdout.print((target / "summary.md").read_text(encoding="utf-8"), highlight=False,
+                 markup=False)
+    stdout.print(f"results: {target / 'results.jsonl'}", highlight=False, markup=False)
+    del result
+
+
+def _model(flag: str | None, models_config: Path | None) -> tuple[str | None, Path | None]:
+    """The spec as given (resolved like `airlock run`'s --model), or None; never a default
+    model: a benchmark names the model it measures."""
+    if flag is None or flag == ORACLE:
+        return flag, None
+    choice = resolve_model(flag, models_config, load_settings())
+    assert choice is not None
+    return choice.spec, (choice.config.path if choice.config is not None else None)
