@@ -10,7 +10,6 @@ $RAY_ADDRESS; without it a local one is started with `num_cpus=workers` (and shu
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import os
@@ -38,26 +37,23 @@ def ray_version() -> str | None:
 
 
 class BenchActor:
-    """One Ray worker: its own event loop, the suite's environment made here on first use."""
+    """One Ray worker, an async actor: Ray runs its methods on the actor's event loop, one
+    at a time (max_concurrency=1); the suite's environment is made there on first use."""
 
     def __init__(self, suite: Suite) -> None:
         self.suite = suite
-        self.loop = asyncio.new_event_loop()
         self.env: Environment | None = None
 
-    def run(self, task: BenchTask) -> dict[str, Any]:
-        return self.loop.run_until_complete(self._run(task))
-
-    async def _run(self, task: BenchTask) -> dict[str, Any]:
+    async def run(self, task: BenchTask) -> dict[str, Any]:
         if self.env is None:
             self.env = await self.suite.open()
         record = await run_guarded(self.suite, self.env, task)
         record.detail["worker_pid"] = os.getpid()
         return record.to_json()
 
-    def close(self) -> bool:
+    async def close(self) -> bool:
         if self.env is not None:
-            self.loop.run_until_complete(self.env.aclose())
+            await self.env.aclose()
             self.env = None
         return True
 
@@ -75,7 +71,7 @@ def run_ray(suite: Suite, tasks: Sequence[BenchTask], workers: int,
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started_here = True
-    actor_class = ray.remote(num_cpus=1, max_restarts=0)(BenchActor)
+    actor_class = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=1)(BenchActor)
     actors = [actor_class.remote(suite) for _ in range(min(workers, max(1, len(tasks))))]
     try:
         _gather(ray, actor_class, suite, actors, list(tasks), on_record)
@@ -105,10 +101,19 @@ def _gather(ray: Any, actor_class: Any, suite: Suite, actors: list[Any],
             except Exception as error:  # the actor's process died, or Ray failed the call
                 record = suite.new_record(task)
                 record.outcome = "error"
-                record.error = f"{type(error).__name__}: {error}".splitlines()[0]
+                record.error = _ray_error(error)
                 ray.kill(actor)
                 actors.remove(actor)
                 actor = actor_class.remote(suite)
                 actors.append(actor)
             on_record(record)
             idle.append(actor)
+
+
+def _ray_error(error: Exception) -> str:
+    """The cause's own line (a RayTaskError's text starts with Ray's banner)."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}"
