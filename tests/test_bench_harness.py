@@ -134,6 +134,14 @@ async def test_missing_data_and_unknown_suite_are_errors(tmp_path: Path) -> None
         await run_suite("nope", SuiteOptions(), out=tmp_path / "out", progress=False)
 
 
+async def test_results_of_another_suite_are_not_mixed_in(tmp_path: Path) -> None:
+    data = write_oracle_tasks(tmp_path / "tasks.jsonl")
+    ResultsWriter(tmp_path / "out" / "results.jsonl").append(TaskRecord("T/0", "perf", "pass"))
+    with pytest.raises(BenchError, match="another suite"):
+        await run_suite("humaneval-oracle", SuiteOptions(data=data), out=tmp_path / "out",
+                        resume=True, progress=False)
+
+
 def test_cli_refuses_a_bad_executor_and_suite(tmp_path: Path) -> None:
     bad = bench_cli("humaneval-oracle", "--executor", "spark", cwd=tmp_path)
     assert bad.returncode == 2 and "local or ray" in bad.stderr

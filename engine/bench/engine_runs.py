@@ -5,9 +5,11 @@ Times (perf_counter, on the worker):
 - model time: the `MeteredBackend`'s sum over the run's model calls (see `metering`);
 - execution time: per code cell, from the end of the model call that wrote the cell to the
   terminal event of its `tool_calls` step, as this task's reader of the run's event stream
-  receives it. It counts the cell in the kernel, starting the thread's kernel before its first
-  cell, staging the thread's files, and the store writes of the step (milliseconds); it is
-  read live, so it is late by at most one turn of the event loop;
+  receives it. It counts the cell in the kernel, the store writes of the step (milliseconds)
+  and, for a thread without files, the start of the thread's kernel before its first cell (a
+  thread with files starts its kernel to stage them before the first model call: that start
+  is in neither time, only in the wall time). It is read live, so it is late by at most one
+  turn of the event loop;
 - wall time is the harness's, around the whole task.
 """
 

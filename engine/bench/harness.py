@@ -90,6 +90,10 @@ def _plan(suite: Suite, out: Path, limit: int | None, workers: int, executor: Ex
     if existing and not resume:
         raise BenchError(f"{results} already holds {len(existing)} result(s): pass --resume "
                          "to run only the missing tasks, or choose another --out")
+    other = sorted({r.suite for r in existing} - {suite.name})
+    if other:
+        raise BenchError(f"{results} holds results of another suite ({', '.join(other)}): "
+                         "choose another --out")
     recorded = {r.task_id for r in existing}
     todo = [t for t in tasks if t.task_id not in recorded]
     config = build_config(suite, limit=limit, workers=workers, executor=executor, out=out,

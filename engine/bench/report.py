@@ -93,9 +93,11 @@ def markdown(summary: dict[str, Any]) -> str:
         for item in summary["not_passed"]:
             error = str(item["error"] or "").replace("|", "\\|").replace("\n", " ")[:300]
             lines.append(f"| {item['task_id']} | {item['outcome']} | {error} |")
-    lines += ["", "Times: model = inside the model backend's calls; execution = from the end of "
-              "the model call to the end of its cell's step (kernel start included); wall = the "
-              "whole task. See config.json for the exact configuration.", ""]
+    lines += ["", "Times: model = inside the model backend's calls; execution = the cells, each "
+              "from the end of the model call that wrote it to the end of its step (for an "
+              "oracle cell: the cell itself); wall = the whole task, kernel start and shutdown "
+              "included. See engine/bench/engine_runs.py for the details and config.json for "
+              "the exact configuration.", ""]
     return "\n".join(lines)
 
 
