@@ -87,7 +87,7 @@ class ChatSession:
         self.next_cell = 1
 
     def say(self, text: str, style: str = "") -> None:
-        self.console.print(Text(text, style=style), highlight=False)
+        self.console.print(Text(text, style=style), highlight=False, soft_wrap=True)
 
     def loop(self) -> None:
         read = line_reader(self.history)

@@ -19,7 +19,7 @@ from models import ModelError
 from ..interpreter import Interpreter, RunResult
 from ..schemas import File, Run, TextContent
 from ..store import StoreError
-from .options import CliError, ModelChoice
+from .options import CliError, ModelChoice, stderr
 from .render import RunView
 
 
@@ -30,11 +30,27 @@ def open_interpreter(choice: ModelChoice, data_dir: Path, console: Console) -> I
         if console.is_terminal and not console.is_dumb_terminal else contextlib.nullcontext()
     try:
         with status:
-            return Interpreter(choice.spec, data_dir, models_config=choice.config)
+            interpreter = Interpreter(choice.spec, data_dir, models_config=choice.config)
     except (ModelError, ImportError) as exc:
         raise CliError(f"cannot load model {choice.spec!r} ({choice.origin}): {exc}") from None
     except OSError as exc:
         raise CliError(f"cannot open the data folder {data_dir}: {exc}") from None
+    check_isolation(interpreter)
+    return interpreter
+
+
+def check_isolation(interpreter: Interpreter) -> None:
+    """Probe the isolation levels now (cached for the process), not during the first run: a
+    Ctrl-C meant to cancel that run would also reach the probe's processes, which share our
+    process group. Warns when kernels would run without isolation."""
+    from sandbox import IsolationLevel, probe
+
+    # The same arguments as the sessions' own call, so that theirs finds this one cached.
+    report = probe(interpreter.engine.settings.sandbox.python)
+    available = [c.level for c in report.checks if c.available]
+    if available and available[0] is IsolationLevel.NONE:
+        stderr.print("[bold yellow]warning:[/] kernels run NOT ISOLATED (level 'none'); "
+                      "see 'airlock doctor'", highlight=False)
 
 
 @dataclass
@@ -93,18 +109,39 @@ def stream_run(interpreter: Interpreter, view: RunView, prompt: str, *,
     """Run `prompt`, drawing its events; Ctrl-C cancels it. Returns the finished run."""
     cancel = Cancel(interpreter, view, hard=hard_interrupt)
     run: Run | None = None
+    handle: object = None
     try:
         with sigint_cancels(cancel):
             for event in interpreter.stream(prompt, files=list(files), thread=thread):
                 if event.event == "thread.run.created":
                     run = Run.model_validate(event.data)
+                    handle = interpreter.engine.run_handle(run.id)
                     cancel.started(run)
                 view.handle(event)
     finally:
         view.close()
     if run is None:
         raise CliError("the run did not start", 1)
-    return interpreter.result(run)
+    result = interpreter.result(run)
+    _add_written_files(interpreter, result, handle)
+    return result
+
+
+def _add_written_files(interpreter: Interpreter, result: RunResult, handle: object) -> None:
+    """`result(run)` knows the files the run's steps and messages name; the run's handle also
+    knows those its code wrote without linking them (when the engine records them)."""
+    ids = getattr(handle, "generated_file_ids", None) or []
+    known = {f.id for f in result.files}
+    for file_id in ids:
+        if file_id in known:
+            continue
+        try:
+            file = interpreter.engine.store.get_file(file_id)
+        except StoreError:
+            continue  # deleted since
+        if file.purpose == "assistants_output":
+            result.files.append(file)
+            known.add(file_id)
 
 
 class FileSaver:
