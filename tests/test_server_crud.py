@@ -422,3 +422,27 @@ def test_openapi_documents_400_not_422(server: RunningServer) -> None:
 def test_non_list_file_ids_are_400(server: RunningServer, path: str, body: Any) -> None:
     response = httpx.post(server.url + path, json=body)
     assert response.status_code == 400
+
+
+def test_json_bodies_have_a_size_limit(server: RunningServer) -> None:
+    big = httpx.post(f"{server.url}/v1/assistants", timeout=60,
+                     json={"model": "m", "instructions": "x" * (17 << 20)})
+    assert big.status_code == 413
+    error_of(big)
+    fine = httpx.post(f"{server.url}/v1/assistants", timeout=60,
+                      json={"model": "m", "instructions": "x" * (1 << 20)})
+    assert fine.status_code == 200
+    assert len(fine.json()["instructions"]) == 1 << 20
+
+
+def test_a_chunked_json_body_is_cut_off_at_the_limit(server: RunningServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"model": "m", "instructions": "'
+        for _ in range(17):
+            yield b"x" * (1 << 20)
+        yield b'"}'
+
+    response = httpx.post(f"{server.url}/v1/assistants", content=chunks(), timeout=60,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    error_of(response)

@@ -19,8 +19,8 @@ from . import routes_assistants, routes_files, routes_runs, routes_threads
 from .auth import key_checker
 from .azure import AZURE_PREFIX, api_version
 from .errors import install_error_handlers
+from .limits import BodySizeGuard
 from .openapi import ERROR_RESPONSES, install_openapi
-from .routes_files import UploadSizeGuard
 
 EngineFactory = Callable[[], Awaitable[Engine]]
 
@@ -64,7 +64,7 @@ def create_app(engine: Engine | EngineFactory, *, api_key: str | None = None) ->
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(UploadSizeGuard)
+    app.add_middleware(BodySizeGuard)
     routes = api_router()
     check_key = Depends(key_checker(api_key))
     app.include_router(routes, prefix=API_PREFIX, dependencies=[check_key],

@@ -2,7 +2,7 @@
 
 An upload is spooled by the multipart parser (memory up to 1 MB, then a temporary file) and
 handed to the store as a reader with its size, so it never sits whole in memory; a request whose
-Content-Length already says it is too large is drained and refused before any of it is spooled.
+Content-Length already says it is too large is refused before any of it is spooled (`limits`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, UploadFile
 from fastapi import File as FilePart
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..filetypes import mime_type
 from ..schemas import Deleted, File, ListPage, UploadPurpose
 from .common import EngineDep, FilePage, json_response
-from .errors import APIError, error_body
+from .errors import APIError
 from .openapi import UPLOAD_ERROR_RESPONSES
 
 router = APIRouter(tags=["files"])
@@ -29,8 +28,6 @@ router = APIRouter(tags=["files"])
 #: Seconds `expires_after[seconds]` may say, as OpenAI allows: one hour to thirty days.
 MIN_EXPIRY_SECONDS = 3600
 MAX_EXPIRY_SECONDS = 30 * 24 * 3600
-#: What a multipart body may carry beyond the file itself (boundaries, headers, fields).
-MULTIPART_SLACK = 1 << 20
 CHUNK = 1 << 16
 
 
@@ -99,46 +96,3 @@ def file_content(engine: EngineDep, file_id: str) -> StreamingResponse:
         headers={"Content-Length": str(file.bytes),
                  "Content-Disposition": _disposition(file.filename)},
         background=BackgroundTask(reader.close))
-
-
-class UploadSizeGuard:
-    """Refuses (413) an upload whose Content-Length is over the store's limit before the
-    multipart parser spools it. The body is drained first, so the client, still sending,
-    reads the answer instead of a broken pipe."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] != "POST"
-                or not scope["path"].endswith("/files")):
-            await self.app(scope, receive, send)
-            return
-        length = _content_length(scope)
-        engine = getattr(scope["app"].state, "engine", None) if "app" in scope else None
-        limit = engine.store.max_file_bytes if engine is not None else None
-        if length is None or limit is None or length <= limit + MULTIPART_SLACK:
-            await self.app(scope, receive, send)
-            return
-        await _drain(receive)
-        body = error_body(f"File is larger than the limit of {limit} bytes "
-                          f"({limit / 2**20:g} MB); nothing was stored.", param="file",
-                          code="file_too_large")
-        await JSONResponse(body, status_code=413)(scope, receive, send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-async def _drain(receive: Receive) -> None:
-    while True:
-        message: Message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return
