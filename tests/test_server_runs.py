@@ -341,3 +341,17 @@ def test_a_client_leaving_a_stream_does_not_stop_the_run(server: RunningServer, 
     assert final.status == "completed"
     reply = client.beta.threads.messages.list(thread.id).data[0]
     assert reply.content[0].type == "text" and reply.content[0].text.value == "Rested."
+
+
+def test_submit_tool_outputs_is_refused(client: OpenAI, tmp_path: Path) -> None:
+    assistant = make_assistant(client, tmp_path, [{"text": "No tools needed."}])
+    thread = ask(client)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id,
+                                                   assistant_id=assistant.id)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.runs.submit_tool_outputs(
+            run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": "call_1", "output": "1"}])
+    assert "completed" in caught.value.message
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.runs.submit_tool_outputs(
+            "run_missing", thread_id=thread.id, tool_outputs=[])

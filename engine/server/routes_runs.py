@@ -20,6 +20,16 @@ from .streaming import SSE_RESPONSES, sse_response
 router = APIRouter(tags=["runs"])
 
 
+class ToolOutput(Model):
+    tool_call_id: str | None = None
+    output: str | None = None
+
+
+class SubmitToolOutputsBody(Model):
+    tool_outputs: list[ToolOutput]
+    stream: bool | None = None
+
+
 class RunUpdate(Model):
     """The body of POST /threads/{id}/runs/{rid}: only `metadata` can change."""
 
@@ -81,6 +91,17 @@ def _update_run_metadata(engine: Engine, thread_id: str, run_id: str, body: RunU
              summary="Cancel a run")
 async def cancel_run(engine: EngineDep, thread_id: str, run_id: str) -> Response:
     return json_response(await engine.cancel_run(thread_id, run_id), headers=run_headers())
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=Run,
+             responses=SSE_RESPONSES, summary="Submit function tool outputs")
+def submit_tool_outputs(engine: EngineDep, thread_id: str, run_id: str,
+                        body: SubmitToolOutputsBody) -> Response:
+    """Only function tools pause a run for outputs, and the run loop has none: every run
+    refuses them, as the hosted service refused a run not in `requires_action`."""
+    run = engine.store.get_run(thread_id, run_id)
+    raise APIError(400, f'Runs in status "{run.status}" do not accept tool outputs.',
+                   param="tool_outputs")
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps", response_model=ListPage[RunStep],
