@@ -446,3 +446,12 @@ def test_a_chunked_json_body_is_cut_off_at_the_limit(server: RunningServer) -> N
                           headers={"content-type": "application/json"})
     assert response.status_code == 413
     error_of(response)
+
+
+def test_non_ascii_file_names_survive(client: OpenAI) -> None:
+    uploaded = client.files.create(file=("données été.csv", b"a\n"), purpose="assistants")
+    assert uploaded.filename == "données été.csv"
+    response = client.files.with_raw_response.content(uploaded.id)
+    disposition = response.http_response.headers["content-disposition"]
+    assert "filename*=UTF-8''donn%C3%A9es%20%C3%A9t%C3%A9.csv" in disposition
+    assert response.parse().read() == b"a\n"

@@ -78,7 +78,10 @@ def _chunks(reader: BinaryIO) -> Iterator[bytes]:
 
 
 def _disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'")
+    """`attachment; filename=...`, with an RFC 5987 UTF-8 name beside a plain-ASCII one."""
+    ascii_name = "".join(
+        "_" if ord(char) < 0x20 or ord(char) == 0x7F else "'" if char == '"' else char
+        for char in filename.encode("ascii", "replace").decode())
     if ascii_name == filename:
         return f'attachment; filename="{filename}"'
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
