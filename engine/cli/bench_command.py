@@ -18,7 +18,7 @@ import typer
 from ..bench import SUITES, BenchError, SuiteOptions, run_suite
 from ..bench.dabench import ORACLE
 from ..bench.harness import Executor
-from .options import CliError, ModelsConfigOption, fail, load_settings, resolve_model, stdout
+from .options import CliError, ModelsConfigOption, fail, load_settings, resolve_model
 
 
 def bench(
@@ -72,10 +72,9 @@ def bench(
                                        resume=resume, progress=progress))
     except (BenchError, RuntimeError, ValueError) as error:
         raise fail(str(error)) from None
-    stdout.print((target / "summary.md").read_text(encoding="utf-8"), highlight=False,
-                 markup=False)
-    stdout.print(f"results: {target / 'results.jsonl'}", highlight=False, markup=False)
-    del result
+    # Plain text: the markdown table must not be wrapped to the terminal's width.
+    typer.echo((target / "summary.md").read_text(encoding="utf-8"))
+    typer.echo(f"results: {target / 'results.jsonl'} ({len(result.ran)} task(s) run now)")
 
 
 def _model(flag: str | None, models_config: Path | None) -> tuple[str | None, Path | None]:
