@@ -54,13 +54,16 @@ def test_run_shows_code_output_retry_answer_and_saves_files(tmp_path: Path) -> N
     assert "thread: thread_" in shown
 
 
-def test_run_default_out_is_airlock_out_in_the_current_folder(tmp_path: Path) -> None:
-    model = script(tmp_path, "write", code("open('/mnt/data/a.txt', 'w').write('hi')"),
+def test_run_saves_every_written_file_in_airlock_out_by_default(tmp_path: Path) -> None:
+    model = script(tmp_path, "write", code("open('/mnt/data/a.txt', 'w').write('hi')",
+                                           "open('/mnt/data/b.txt', 'w').write('unlinked')"),
                    text("Wrote [a.txt](sandbox:/mnt/data/a.txt)."))
     done = airlock(tmp_path, "run", "write a file", "--model", model,
                    "--data-dir", str(tmp_path / "store"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "airlock-out" / "a.txt").read_text() == "hi"
+    # A file the code wrote is saved even when the answer does not link it.
+    assert (tmp_path / "airlock-out" / "b.txt").read_text() == "unlinked"
 
 
 def test_run_json_prints_the_assistants_shapes(tmp_path: Path) -> None:

@@ -83,6 +83,10 @@ def run(
 
     Exit status: 0 when the run completed, 1 when it failed, was cancelled (Ctrl-C), expired
     or stopped incomplete, 2 for a usage error.
+
+    Flags win over $AIRLOCK_MODEL and $AIRLOCK_DATA_DIR, which win over the settings file
+    ($AIRLOCK_CONFIG, else config.toml in the user's config folder; keys: model, data_dir, out,
+    models_config).
     """
     try:
         settings = load_settings()
@@ -152,6 +156,7 @@ def chat(
 
     Commands: /upload PATH, /files, /save [DIR], /export PATH.ipynb|PATH.md, /help, /quit.
     Ctrl-C during a run cancels the run; at the prompt it clears the line; Ctrl-D quits.
+    Settings as for 'airlock run'.
     """
     from .chat_session import ChatSession
 
