@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 
 from models import ModelBackend, ModelsConfig, load_model
+from sandbox import SandboxConfig
 
 from .events import RunEvent, object_event
 from .model_registry import ModelRegistry
@@ -87,6 +88,8 @@ class Engine:
                                        pool_size=self.settings.kernel_pool_size)
         self._runs: dict[str, RunHandle] = {}
         self._started = False
+        #: thread id -> (session key, its sandbox config): threads bound to a shared kernel
+        self._bindings: dict[str, tuple[str, SandboxConfig | None]] = {}
 
     @classmethod
     async def open(cls, model: str | ModelBackend, data_dir: str | os.PathLike[str] | None = None,
@@ -156,6 +159,16 @@ class Engine:
         handle.task.add_done_callback(lambda _task: self._runs.pop(handle.run.id, None))
         return handle
 
+    def bind_thread(self, thread_id: str, session_key: str,
+                    config: SandboxConfig | None = None) -> None:
+        """Run the thread's code in the session named `session_key` (a container's) instead
+        of its own; `config` sets the limits of that session when it starts."""
+        self._bindings[thread_id] = (session_key, config)
+
+    def session_key(self, thread_id: str) -> tuple[str, SandboxConfig | None]:
+        """Which session a thread's code runs in, and with what config (None: the default)."""
+        return self._bindings.get(thread_id, (thread_id, None))
+
     def run_handle(self, run_id: str) -> RunHandle | None:
         """The handle of a run in flight in this engine, if it is."""
         return self._runs.get(run_id)
@@ -181,5 +194,8 @@ class Engine:
 
     async def delete_thread(self, thread_id: str) -> Deleted:
         deleted = await asyncio.to_thread(self.store.delete_thread, thread_id)
-        await self.sessions.end(thread_id)
+        key, _config = self.session_key(thread_id)
+        if key == thread_id:  # a shared (container) session outlives its threads
+            await self.sessions.end(thread_id)
+        self._bindings.pop(thread_id, None)
         return deleted

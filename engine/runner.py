@@ -317,7 +317,8 @@ class RunLoop:
 
     async def _thread_session(self) -> ThreadSession:
         if self.session is None:
-            self.session = await self.engine.sessions.acquire(self.run.thread_id)
+            key, config = self.engine.session_key(self.run.thread_id)
+            self.session = await self.engine.sessions.acquire(key, config)
             await self._db(self.session.stage, self.store, self.file_ids)
         return self.session
 
@@ -333,7 +334,8 @@ class RunLoop:
             await self._ensure_message(result.text)  # a backend that streamed no delta
         step, message = await self._ensure_message()
         # A run without a cell of its own may still link files of the thread's kernel.
-        session = self.session or self.engine.sessions.get(self.run.thread_id)
+        session = self.session or self.engine.sessions.get(
+            self.engine.session_key(self.run.thread_id)[0])
         generated = await self._db(self.generated.store_all, session)
         text = message.text
         annotations = await self._db(self.generated.annotate, text, session)
@@ -475,7 +477,8 @@ class RunLoop:
         with contextlib.suppress(Exception):
             # Whatever the outcome, the files the code wrote are kept.
             await self._db(self.generated.store_all,
-                           self.session or self.engine.sessions.get(self.run.thread_id))
+                           self.session or self.engine.sessions.get(
+                               self.engine.session_key(self.run.thread_id)[0]))
         ended = now()
         update: dict[str, Any] = {"status": status, "expires_at": None, "usage": self.usage,
                                   "last_error": last_error}

@@ -105,18 +105,20 @@ class SessionManager:
     def get(self, thread_id: str) -> ThreadSession | None:
         return self._sessions.get(thread_id)
 
-    async def acquire(self, thread_id: str) -> ThreadSession:
-        """The thread's session, started now if it has none (or its kernel was closed)."""
+    async def acquire(self, thread_id: str,
+                      config: SandboxConfig | None = None) -> ThreadSession:
+        """The session of `thread_id` (a thread, or a container several threads share),
+        started now if it has none; `config` overrides the default for a new one."""
         lock = self._starting.setdefault(thread_id, asyncio.Lock())
         async with lock:
             existing = self._sessions.get(thread_id)
             if existing is not None:
                 existing.touch()
                 return existing
-            if self._pool is not None:
+            if self._pool is not None and config is None:
                 session = await self._pool.acquire()
             else:
-                session = await AsyncSession.start(self.config)
+                session = await AsyncSession.start(config or self.config)
             thread_session = self._sessions[thread_id] = ThreadSession(thread_id, session)
             log.info("started a %s kernel for %s", session.isolation, thread_id)
             return thread_session
