@@ -412,12 +412,13 @@ def test_openapi_documents_400_not_422(server: RunningServer) -> None:
     assert "413" in upload
 
 
-@pytest.mark.xfail(reason="engine/schemas: _fold_file_ids iterates a non-list `file_ids` "
-                          "(TypeError -> 500); the schemas should refuse it (400)")
 @pytest.mark.parametrize(("path", "body"), [
     ("/v1/assistants", {"model": "m", "file_ids": 5}),
+    ("/v1/assistants", {"model": "m", "file_ids": "file-abc"}),
     ("/v1/threads", {"file_ids": 5}),
     ("/v1/threads", {"messages": [{"role": "user", "content": "x", "file_ids": 5}]}),
+    ("/v1/assistants", {"model": "m", "temperature": 7}),
+    ("/v1/assistants", {"model": "m", "top_p": -1}),
 ])
 def test_non_list_file_ids_are_400(server: RunningServer, path: str, body: Any) -> None:
     response = httpx.post(server.url + path, json=body)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from ..ids import new_id
-from .base import Metadata, Model, now
+from .base import Metadata, Model, Temperature, TopP, file_id_list, now
 
 
 class CodeInterpreterTool(Model):
@@ -65,7 +65,7 @@ class AcceptsV1FileIds(Model):
         if not isinstance(data, dict) or data.get("file_ids") is None:
             return data
         data = dict(data)
-        file_ids = list(data.pop("file_ids"))
+        file_ids = file_id_list(data.pop("file_ids"))
         resources = data.get("tool_resources")
         if isinstance(resources, ToolResources):
             resources = resources.model_dump()
@@ -118,8 +118,8 @@ class Assistant(AcceptsV1FileIds):
     tools: list[Tool] = Field(default_factory=list, max_length=128)
     tool_resources: ToolResources | None = Field(default_factory=ToolResources.empty)
     metadata: Metadata | None = Field(default_factory=dict)
-    temperature: float | None = 1.0
-    top_p: float | None = 1.0
+    temperature: Temperature | None = 1.0
+    top_p: TopP | None = 1.0
     response_format: ResponseFormat | None = "auto"
     # Beyond the keys the spec shows (the SDK keeps extra keys); runs inherit it.
     reasoning_effort: str | None = None
@@ -139,8 +139,8 @@ class AssistantUpdate(AcceptsV1FileIds):
     tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_resources: ToolResources | None = None
     metadata: Metadata | None = None
-    temperature: float | None = None
-    top_p: float | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     response_format: ResponseFormat | None = None
     reasoning_effort: str | None = None
 

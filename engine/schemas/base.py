@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Metadata = dict[str, str]
+
+# Sampling settings as the hosted API bounded them; NaN and infinities are refused too.
+Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
+TopP = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+def file_id_list(value: Any) -> list[str]:
+    """The v1 `file_ids` field: a list of id strings (a bare string is not split into letters)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("file_ids must be a list of file id strings")
+    return list(value)
 
 
 def now() -> int:

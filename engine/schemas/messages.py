@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from ..ids import new_id
 from .assistants import AcceptsV1FileIds, ToolResources
-from .base import Metadata, Model, now
+from .base import Metadata, Model, file_id_list, now
 
 
 class FileRef(Model):
@@ -154,7 +154,7 @@ class MessageCreate(Model):
         data = dict(data)
         attachments = list(data.get("attachments") or [])
         attachments += [{"file_id": file_id, "tools": [{"type": "code_interpreter"}]}
-                        for file_id in data.pop("file_ids")]
+                        for file_id in file_id_list(data.pop("file_ids"))]
         data["attachments"] = attachments
         return data
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..ids import new_id
 from .assistants import ResponseFormat, Tool, ToolResources
-from .base import Metadata, Model, now
+from .base import Metadata, Model, PositiveInt, Temperature, TopP, now
 from .messages import MessageCreate, ThreadCreate
 
 RunStatus = Literal[
@@ -68,7 +68,7 @@ class RequiredAction(Model):
 
 class TruncationStrategy(Model):
     type: Literal["auto", "last_messages"] = "auto"
-    last_messages: int | None = None
+    last_messages: PositiveInt | None = None
 
 
 class ToolChoiceFunction(Model):
@@ -103,10 +103,10 @@ class Run(Model):
     tools: list[Tool] = Field(default_factory=list)
     metadata: Metadata | None = Field(default_factory=dict)
     usage: Usage | None = None
-    temperature: float | None = 1.0
-    top_p: float | None = 1.0
-    max_prompt_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    temperature: Temperature | None = 1.0
+    top_p: TopP | None = 1.0
+    max_prompt_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     truncation_strategy: TruncationStrategy | None = Field(default_factory=TruncationStrategy)
     tool_choice: ToolChoice | None = "auto"
     parallel_tool_calls: bool = True
@@ -128,11 +128,11 @@ class RunCreate(Model):
     additional_messages: list[MessageCreate] | None = None
     tools: list[Tool] | None = None
     metadata: Metadata | None = None
-    temperature: float | None = None
-    top_p: float | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     stream: bool | None = None
-    max_prompt_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_prompt_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     truncation_strategy: TruncationStrategy | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
