@@ -340,9 +340,17 @@ class Store:
         return self.db.get(RUNS, run_id, {"thread_id": thread_id})
 
     def save_run(self, run: Run) -> Run:
-        """Replace a stored run: the run loop's status changes, timestamps, usage."""
-        self._check_scope(RUNS, run.id, thread_id=run.thread_id)
-        return self.db.replace(RUNS, run)
+        """Replace a stored run: the run loop's status changes, timestamps, usage. The stored
+        metadata is kept: it is the client's (`update_run_metadata`), never the loop's."""
+        with self.db.write():
+            current = self.get_run(run.thread_id, run.id)
+            return self.db.replace(RUNS, run.model_copy(update={"metadata": current.metadata}))
+
+    def update_run_metadata(self, thread_id: str, run_id: str,
+                            metadata: dict[str, str] | None) -> Run:
+        with self.db.write():
+            run = self.get_run(thread_id, run_id)
+            return self.db.replace(RUNS, run.model_copy(update={"metadata": metadata}))
 
     def start_run(self, run: Run) -> Run | None:
         """Save `run` (moving to in_progress) only if the stored run is still `queued`; None
