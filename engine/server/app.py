@@ -15,7 +15,14 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from ..engine import Engine
-from . import routes_assistants, routes_files, routes_runs, routes_threads
+from . import (
+    routes_assistants,
+    routes_containers,
+    routes_files,
+    routes_responses,
+    routes_runs,
+    routes_threads,
+)
 from .auth import key_checker
 from .azure import AZURE_PREFIX, api_version
 from .errors import install_error_handlers
@@ -31,7 +38,8 @@ def api_router() -> APIRouter:
     """Every API route, without prefix. Runs come before threads: `POST /threads/runs` must not
     be taken for an update of a thread called `runs`."""
     router = APIRouter()
-    for module in (routes_files, routes_assistants, routes_runs, routes_threads):
+    for module in (routes_files, routes_assistants, routes_runs, routes_threads,
+                   routes_responses, routes_containers):
         router.include_router(module.router)
     return router
 
