@@ -62,6 +62,8 @@ class ResponsesService:
         #: response id -> the task that settles it once its run has ended
         self._settling: dict[str, asyncio.Task[None]] = {}
         self._reaper: asyncio.Task[None] | None = None
+        #: The loop the service's runs and sessions live on (set by the first call on one).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def for_engine(cls, engine: Engine) -> ResponsesService:
@@ -74,7 +76,8 @@ class ResponsesService:
     def start_sweep(self) -> None:
         if self._reaper is None or self._reaper.done():
             with contextlib.suppress(RuntimeError):  # no running loop: lazy checks only
-                self._reaper = asyncio.get_running_loop().create_task(
+                self.loop = asyncio.get_running_loop()
+                self._reaper = self.loop.create_task(
                     self.containers.reap_forever(), name="airlock container expiry")
 
     def builder(self, base_url: str, include: list[str] | None) -> ResponseBuilder:
