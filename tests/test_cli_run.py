@@ -204,3 +204,19 @@ def test_models_found_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # No model asked for: the first GGUF found is the default.
     found = resolve_model(None, None, settings)
     assert (found is not None and found.spec == str(gguf)) or gguf_files()[0] != gguf
+
+
+def test_ctrl_c_cancels_the_run_and_exits_1(tmp_path: Path) -> None:
+    from tests.cli_helpers import AIRLOCK, Terminal
+
+    model = script(tmp_path, "slow", code("import time", "time.sleep(60)"), text("Slept."))
+    term = Terminal([*AIRLOCK, "run", "sleep", "--model", model, "--data-dir",
+                     str(tmp_path / "store")], cli_env(tmp_path), tmp_path, timeout=45)
+    try:
+        term.expect("In \\[1\\]")
+        term.send("\x03")
+        term.expect("run cancelled")
+        assert term.wait() == 1
+        assert "Slept" not in term.seen
+    finally:
+        term.close()

@@ -129,7 +129,7 @@ def files_show(file_id: Annotated[str, typer.Argument(help="The file's id (file-
     for key, value in (("id", file.id), ("filename", file.filename),
                        ("size", f"{describe_size(file.bytes)} ({file.bytes} bytes)"),
                        ("purpose", file.purpose), ("created", _time(file.created_at))):
-        stdout.print(Text(f"{key:9} {value}"), highlight=False)
+        stdout.print(Text(f"{key:9} {value}"), highlight=False, soft_wrap=True)
 
 
 @files_app.command("download")
@@ -150,7 +150,8 @@ def files_download(
         with store.open_file_content(file_id) as source, target.open("wb") as sink:
             while chunk := source.read(1 << 20):
                 sink.write(chunk)
-    stdout.print(Text(f"wrote {target} ({describe_size(file.bytes)})"), highlight=False)
+    stdout.print(Text(f"wrote {target} ({describe_size(file.bytes)})"), highlight=False,
+                 soft_wrap=True)
 
 
 @files_app.command("delete")
@@ -274,4 +275,4 @@ def export(
         if md is not None:
             written.append(write_markdown(store, thread_id, md))
     for path in written:
-        stdout.print(Text(f"wrote {path}"), highlight=False)
+        stdout.print(Text(f"wrote {path}"), highlight=False, soft_wrap=True)

@@ -100,7 +100,8 @@ def _run_demo(choice: ModelChoice, data_dir: Path, out: Path) -> int:
         notebook = interpreter.export_notebook(result.thread_id,
                                                out / demo_data.NOTEBOOK_NAME)
     show_saved(stdout, saved, out, answer_links(result))
-    stdout.print(Text(f"  {notebook} (the whole analysis as a notebook)"), highlight=False)
+    stdout.print(Text(f"  {notebook} (the whole analysis as a notebook)"), highlight=False,
+                 soft_wrap=True)
     stdout.print(Text(f"thread: {result.thread_id} ('airlock threads show "
-                      f"{result.thread_id}')", style="dim"), highlight=False)
+                      f"{result.thread_id}')", style="dim"), highlight=False, soft_wrap=True)
     return exit_code(result)

@@ -247,7 +247,7 @@ class RunView:
         path = self.save_image(file_id) if self.save_image is not None else None
         self.images[file_id] = path
         where = str(path) if path is not None else file_id
-        self.console.print(Text(f"[image] {where}", style="cyan"), highlight=False)
+        self.console.print(Text(f"[image] {where}", style="cyan"), highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------ messages
 

@@ -126,7 +126,7 @@ def run(
         else:
             show_saved(console, saved, out_dir, answer_links(result))
             console.print(Text(f"thread: {result.thread_id} (continue it with --thread)",
-                               style="dim"), highlight=False)
+                               style="dim"), highlight=False, soft_wrap=True)
     raise typer.Exit(exit_code(result))
 
 
@@ -140,7 +140,7 @@ def show_saved(console: Console, saved: Sequence[tuple[File, Path]], out_dir: Pa
         size = path.stat().st_size if path.exists() else 0
         link = (links or {}).get(file.id)
         console.print(Text(f"  {path} ({describe_size(size)})"
-                           + (f"  <- {link}" if link else "")), highlight=False)
+                           + (f"  <- {link}" if link else "")), highlight=False, soft_wrap=True)
 
 
 def chat(
