@@ -23,6 +23,7 @@ from ..schemas import (
     TextContent,
     ToolCallsStepDetails,
 )
+from ..store import NotFoundError
 from .containers import ContainerService
 from .schemas import (
     CallOutput,
@@ -76,6 +77,12 @@ class ResponseBuilder:
             message = self.store.get_message(step.thread_id, details.message_creation.message_id)
             return [self.message_item(message, container_id)]
         assert isinstance(details, ToolCallsStepDetails)
+        if not details.tool_calls:
+            # The loop stores the call when its cell has run; until then only the step is known.
+            return [CodeInterpreterCallItem(
+                id=call_item_id(step.id), status=_CALL_STATUS[step.status],
+                container_id=container_id or "", code=None,
+                outputs=[] if self.include_outputs else None)]
         return [self.call_item(step, call, container_id or "") for call in details.tool_calls
                 if isinstance(call, CodeInterpreterToolCall)]
 
@@ -95,10 +102,11 @@ class ResponseBuilder:
             container_id=container_id, code=call.code_interpreter.input, outputs=outputs)
 
     def image_url(self, container_id: str, file_id: str) -> str:
-        if not container_id:
+        try:
+            record = self.containers.record_generated(container_id, file_id, None,
+                                                      in_workspace=False)
+        except NotFoundError:  # no container (deleted since): the stored file itself
             return f"{self.base_url}/files/{file_id}/content"
-        record = self.containers.record_generated(container_id, file_id, None,
-                                                  in_workspace=False)
         return f"{self.base_url}/containers/{container_id}/files/{record.id}/content"
 
     def message_item(self, message: Message, container_id: str | None) -> MessageItem:
@@ -117,8 +125,11 @@ class ResponseBuilder:
             if not isinstance(annotation, FilePathAnnotation):
                 continue
             path = unquote(annotation.text.removeprefix("sandbox:"))
-            record = self.containers.record_generated(
-                container_id, annotation.file_path.file_id, path, in_workspace=True)
+            try:
+                record = self.containers.record_generated(
+                    container_id, annotation.file_path.file_id, path, in_workspace=True)
+            except NotFoundError:  # the container or the file was deleted since
+                continue
             cited.append(ContainerFileCitation(
                 container_id=container_id, file_id=record.id, filename=record.filename,
                 start_index=annotation.start_index, end_index=annotation.end_index))

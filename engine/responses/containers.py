@@ -253,7 +253,9 @@ class ContainerService:
     def record_generated(self, container_id: str, file_id: str, path: str | None,
                          *, in_workspace: bool) -> ContainerFileRecord:
         """The container file for a store file a run produced (an image shown, a file
-        written), created once: a file at the same path is that file, updated."""
+        written), created once: a file at the same path is that file, updated.
+        NotFoundError when the container is gone."""
+        self.db.get_container(container_id)
         records = self.db.container_files(container_id)
         for record in records:
             if record.file_id == file_id:
