@@ -1,0 +1,61 @@
+"""The server benchmark, as a smoke run: a real server process, the SDK, every run completed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_bench() -> ModuleType:
+    path = REPO_ROOT / "benchmarks" / "bench_server.py"
+    spec = importlib.util.spec_from_file_location("bench_server", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_smoke_run_completes_every_run(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_bench()
+    results = bench.run_benchmark(iterations=2, concurrency=[2], runs=4, pools=[0])
+    assert results["all_completed"]
+    [server] = results["servers"]
+    [throughput] = server["throughput"]
+    assert throughput["completed"] == throughput["runs"] == 4
+    assert throughput["statuses"] == {"completed": 4}
+    assert throughput["concurrency"] == 2 and throughput["runs_per_s"] > 0
+    assert throughput["latency"]["n"] == 4
+    latency = server["latency"]
+    assert latency["get_round_trip"]["n"] >= 50
+    # A kept-alive connection must not wait for delayed ACKs (~40 ms each without NODELAY).
+    assert latency["get_round_trip"]["median_ms"] < 30
+    assert set(latency["poll"]) == {"fresh_20ms", "reused_20ms", "fresh_sdk_default",
+                                    "reused_sdk_default"}
+    for case, parts in latency["poll"].items():
+        assert parts["total"]["n"] == 2, case
+        assert ("thread_create" in parts) == case.startswith("fresh"), case
+    for parts in latency["stream"].values():
+        assert parts["first_code_delta"]["n"] == 2
+        assert parts["first_event"]["median_ms"] <= parts["first_code_delta"]["median_ms"] \
+            <= parts["run_completed_event"]["median_ms"]
+    bench.print_tables(results)
+    out = capsys.readouterr().out
+    assert "throughput" in out and "NOT ALL RUNS COMPLETED" not in out
+
+
+def test_int_lists() -> None:
+    bench = load_bench()
+    assert bench._int_list("1, 4,16") == [1, 4, 16]
+    with pytest.raises(argparse.ArgumentTypeError):
+        bench._int_list("")
+    with pytest.raises(argparse.ArgumentTypeError):
+        bench._int_list("-1")
