@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -25,6 +26,8 @@ from .settings import EngineSettings
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+_PRODUCED_KEPT = 1000
 
 
 class RunHandle:
@@ -88,6 +91,9 @@ class Engine:
                                        pool_size=self.settings.kernel_pool_size)
         self._runs: dict[str, RunHandle] = {}
         self._started = False
+        #: run id -> the files the run produced, for the runs that ended lately (the store
+        #: keeps the files, not which run wrote those that no answer linked)
+        self._produced: OrderedDict[str, list[str]] = OrderedDict()
         #: thread id -> (session key, its sandbox config): threads bound to a shared kernel
         self._bindings: dict[str, tuple[str, SandboxConfig | None]] = {}
 
@@ -156,8 +162,18 @@ class Engine:
         self._runs[handle.run.id] = handle
         loop = RunLoop(self, handle)
         handle.task = asyncio.create_task(loop.execute(), name=f"run {handle.run.id}")
-        handle.task.add_done_callback(lambda _task: self._runs.pop(handle.run.id, None))
+        handle.task.add_done_callback(lambda _task: self._ended(handle))
         return handle
+
+    def _ended(self, handle: RunHandle) -> None:
+        self._runs.pop(handle.run.id, None)
+        self._produced[handle.run.id] = handle.generated_file_ids
+        while len(self._produced) > _PRODUCED_KEPT:
+            self._produced.popitem(last=False)
+
+    def produced_files(self, run_id: str) -> list[str] | None:
+        """The ids of the files a run's code produced, if it ran in this engine lately."""
+        return self._produced.get(run_id)
 
     def bind_thread(self, thread_id: str, session_key: str,
                     config: SandboxConfig | None = None) -> None:

@@ -104,9 +104,7 @@ class AsyncInterpreter:
     async def over(cls, engine: Engine, *, instructions: str | None = None,
                    owns_engine: bool = False) -> AsyncInterpreter:
         """An interpreter on an engine that is already open (shared with a server, say)."""
-        assistant = await asyncio.to_thread(engine.store.create_assistant, AssistantCreate(
-            model=engine.models.default_name, name="Airlock interpreter",
-            instructions=instructions, tools=[CodeInterpreterTool()]))
+        assistant = await asyncio.to_thread(_interpreter_assistant, engine, instructions)
         return cls(engine, assistant, owns_engine=owns_engine)
 
     async def aclose(self) -> None:
@@ -150,9 +148,10 @@ class AsyncInterpreter:
         return await self.engine.cancel_run(run.thread_id, run.id)
 
     async def result(self, run: Run) -> RunResult:
-        """The result of any finished run; its `files` are those its steps and messages name
-        (a file the code wrote but nothing linked is known only to `run()`'s result)."""
-        return await asyncio.to_thread(self._collect, run, None)
+        """The result of any finished run. Its `files` are all the run produced when it ran in
+        this engine; for older runs, those its steps and messages name."""
+        return await asyncio.to_thread(self._collect, run,
+                                       self.engine.produced_files(run.id))
 
     def _collect(self, run: Run, file_ids: list[str] | None) -> RunResult:
         store = self.engine.store
@@ -223,6 +222,28 @@ class AsyncInterpreter:
         page = await asyncio.to_thread(self.engine.store.list_messages, thread_id, order="asc",
                                        limit=100)
         return page.data
+
+
+_ASSISTANT_NAME = "Airlock interpreter"
+
+
+def _interpreter_assistant(engine: Engine, instructions: str | None) -> Assistant:
+    """The data folder's interpreter assistant for this model and instructions, made once (not
+    one more row each time a script or command opens the folder)."""
+    model = engine.models.default_name
+    after: str | None = None
+    while True:
+        page = engine.store.list_assistants(order="asc", limit=100, after=after)
+        for assistant in page.data:
+            if (assistant.name, assistant.model, assistant.instructions) == \
+                    (_ASSISTANT_NAME, model, instructions) and assistant.has_code_interpreter:
+                return assistant
+        if not page.has_more:
+            break
+        after = page.last_id
+    return engine.store.create_assistant(AssistantCreate(
+        model=model, name=_ASSISTANT_NAME, instructions=instructions,
+        tools=[CodeInterpreterTool()]))
 
 
 def _generated_file_ids(steps: list[RunStep], messages: list[Message]) -> list[str]:

@@ -69,8 +69,11 @@ def _try(level: IsolationLevel, python: PythonInfo, uid: int) -> tuple[bool, str
         )
         plan.write()
         try:
+            # Its own session: a Ctrl-C at the terminal must not reach the probe (it would
+            # hang, then be cached as "level unavailable" and weaken every later session).
             result = subprocess.run(plan.command(), capture_output=True, text=True, timeout=60,
-                                    env={"PATH": "/usr/bin:/bin"}, cwd="/")
+                                    env={"PATH": "/usr/bin:/bin"}, cwd="/",
+                                    start_new_session=True)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
     if result.returncode != 0:

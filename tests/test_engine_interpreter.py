@@ -186,6 +186,20 @@ def test_result_files_include_written_files_not_linked(interpreter: Interpreter,
                                      text("Done.")])
     result = interpreter.run("write quietly")
     assert "quiet.csv" in [f.filename for f in result.files]
+    # result() of the same run, later, knows them too.
+    assert "quiet.csv" in [f.filename for f in interpreter.result(result.run).files]
+
+
+def test_reopening_a_data_folder_reuses_its_interpreter_assistant(
+        backend: RecordingScripted, tmp_path: Path) -> None:
+    ids = []
+    for instructions in ("Be brief.", "Be brief.", "Be thorough."):
+        with Interpreter(backend, tmp_path / "data", settings=settings(),
+                         instructions=instructions) as opened:
+            ids.append(opened._core.assistant.id)
+            count = len(opened.engine.store.list_assistants().data)
+    assert ids[0] == ids[1] != ids[2]
+    assert count == 2
 
 
 def test_result_files_leave_out_linked_uploads(interpreter: Interpreter,
