@@ -79,6 +79,11 @@ def test_scoring_rules() -> None:
     assert sub_answer_correct(" yes ", "yes") and not sub_answer_correct(None, "1")
     scored = score("@a[1]", [["a", "1.0"], ["b", "2"]])
     assert [s["correct"] for s in scored] == [True, False]
+    # A name labelled twice (as question 734 is) is matched value by value, in order.
+    twice = score("@r[0.1]\n@r[0.2]", [["r", "0.1"], ["r", "0.2"]])
+    assert [s["correct"] for s in twice] == [True, True]
+    assert [s["correct"] for s in score("@r[0.2]", [["r", "0.1"], ["r", "0.2"]])] == [
+        False, True]
 
 
 def test_fix_backend_and_error_names() -> None:

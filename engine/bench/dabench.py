@@ -2,7 +2,8 @@
 
 Each question's CSV is uploaded and attached to the thread (the code finds it in /mnt/data);
 the prompt gives the question, its constraints and the answer format; the answers are read
-from the run's last message, `@name[value]` lines (the last value of a name wins). A
+from the run's last message, `@name[value]` lines (the last value of a name wins; a name
+labelled several times, as question 734's is, is matched value by value, in order). A
 sub-answer is right when it equals its label as a string (stripped) or, both read as numbers,
 within 1e-6. Reported: ABQ (questions with every sub-answer right), PSAQ (the share of right
 sub-answers, averaged over questions) and UASQ (right sub-answers over all sub-answers).
@@ -40,7 +41,16 @@ ATTACHED = "\n\n[attached: "
 
 
 def extract_answers(text: str) -> dict[str, str]:
+    """name -> its last value in the text."""
     return {name: value for name, value in ANSWER.findall(text)}
+
+
+def answer_values(text: str) -> dict[str, list[str]]:
+    """name -> its values in the text, in order."""
+    values: dict[str, list[str]] = {}
+    for name, value in ANSWER.findall(text):
+        values.setdefault(name, []).append(value)
+    return values
 
 
 def sub_answer_correct(answer: str | None, label: str) -> bool:
@@ -56,10 +66,23 @@ def sub_answer_correct(answer: str | None, label: str) -> bool:
 
 
 def score(answer_text: str, labels: list[list[str]]) -> list[dict[str, Any]]:
-    answers = extract_answers(answer_text)
-    return [{"name": name, "label": label, "answer": answers.get(name),
-             "correct": sub_answer_correct(answers.get(name), label)}
-            for name, label in labels]
+    """Each label against the answer's value of its name: the last one given, or, for a name
+    labelled several times (one question has that), the value in the same position."""
+    values = answer_values(answer_text)
+    repeats = {name: sum(n == name for n, _ in labels) for name, _ in labels}
+    seen: dict[str, int] = {}
+    scored = []
+    for name, label in labels:
+        given = values.get(name, [])
+        index = seen.get(name, 0)
+        seen[name] = index + 1
+        if repeats[name] > 1 and len(given) > 1:
+            answer = given[index] if index < len(given) else None
+        else:
+            answer = given[-1] if given else None
+        scored.append({"name": name, "label": label, "answer": answer,
+                       "correct": sub_answer_correct(answer, label)})
+    return scored
 
 
 def prompt_for(data: dict[str, Any]) -> str:
