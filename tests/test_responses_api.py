@@ -12,7 +12,7 @@ import pytest
 from openai import OpenAI
 from openai.types.responses import ResponseCodeInterpreterToolCall, ResponseOutputMessage
 from responses_fixtures import AUTO_TOOL, OUTPUTS, container_tool, script
-from server_fixtures import RunningServer, running_server
+from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -175,3 +175,14 @@ def test_errors_are_openai_shaped(client: OpenAI, tmp_path: Path) -> None:
                                 tools=[{"type": "web_search"}])
     with pytest.raises(openai.NotFoundError):
         client.containers.retrieve("cntr_nope")
+
+
+@pytest.mark.filterwarnings(BETA_WARNING_FILTER)
+def test_runs_share_one_hidden_assistant(client: OpenAI, tmp_path: Path) -> None:
+    for _ in range(2):
+        client.responses.create(model=script(tmp_path, {"text": "x"}), input="x")
+    hidden = [a for a in client.beta.assistants.list() if a.name == "Responses API"]
+    assert len(hidden) == 1
+    client.beta.assistants.delete(hidden[0].id)  # a client may delete it: it comes back
+    assert client.responses.create(model=script(tmp_path, {"text": "y"}),
+                                   input="y").output_text == "y"

@@ -20,7 +20,6 @@ from sandbox import MOUNT_POINT
 
 from ..engine import Engine, RunHandle
 from ..schemas import (
-    AssistantCreate,
     CodeInterpreterToolCall,
     Deleted,
     ImageOutput,
@@ -106,8 +105,7 @@ class ResponsesService:
             created = await asyncio.to_thread(store.create_message, thread_id, message)
             message_ids.append(created.id)
         model = body.model or self.engine.models.default_name
-        assistant = await asyncio.to_thread(store.create_assistant, AssistantCreate(
-            model=model, name="Responses API", metadata={"airlock": "responses"}))
+        assistant_id = await asyncio.to_thread(self.db.hidden_assistant, model)
         if container is not None:
             self.containers.bind(thread_id, container)
             await self.containers.session(container)
@@ -115,7 +113,7 @@ class ResponsesService:
             note = await asyncio.to_thread(self._files_note, container)
             instructions = "\n\n".join(filter(None, [instructions, note])) or None
         run_body = RunCreate.model_validate({
-            "assistant_id": assistant.id, "model": model, "instructions": instructions,
+            "assistant_id": assistant_id, "model": model, "instructions": instructions,
             "tools": [{"type": "code_interpreter"}] if tool is not None else [],
             "metadata": body.metadata, "temperature": body.temperature, "top_p": body.top_p,
             "max_completion_tokens": body.max_output_tokens,
@@ -123,7 +121,7 @@ class ResponsesService:
             "parallel_tool_calls": body.parallel_tool_calls})
         handle = await self.engine.create_run(thread_id, run_body)
         record = ResponseRecord(thread_id=thread_id, run_id=handle.run.id,
-                                assistant_id=assistant.id,
+                                assistant_id=assistant_id,
                                 container_id=container.id if container else None,
                                 input_message_ids=message_ids, request=body)
         record = await asyncio.to_thread(self.db.add_response, record)
@@ -219,10 +217,7 @@ class ResponsesService:
         return record
 
     async def delete(self, response_id: str) -> Deleted:
-        record = await self.get(response_id)
         await asyncio.to_thread(self.db.delete_response, response_id)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.engine.store.delete_assistant, record.assistant_id)
         return Deleted(id=response_id, object="response.deleted")
 
     async def input_items(self, response_id: str, *, limit: int, order: str,

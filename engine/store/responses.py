@@ -9,9 +9,10 @@ lie in `container-files/<cfile id>`, beside the store's own `files/`.
 from __future__ import annotations
 
 from ..responses.schemas import Container, ContainerFileRecord, ResponseRecord
-from ..schemas import ListPage
+from ..schemas import AssistantCreate, ListPage
 from .contents import ContentDir, Source
 from .database import Kind
+from .errors import NotFoundError
 from .store import DEFAULT_LIMIT, Store
 
 _SCHEMA = """
@@ -27,6 +28,7 @@ CREATE INDEX IF NOT EXISTS container_files_by_container ON container_files(conta
 CREATE TABLE IF NOT EXISTS responses (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
     thread_id TEXT NOT NULL, run_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS responses_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 CONTAINERS = Kind("containers", Container, "container", ("name",))
@@ -48,6 +50,26 @@ class ResponsesStore:
                     conn.execute(statement)
 
     # ------------------------------------------------------------ responses
+
+    def hidden_assistant(self, model: str) -> str:
+        """The id of the one assistant every Responses run names (runs set their own model,
+        instructions and tools), created when there is none: `/assistants` lists one such
+        assistant, not one per response."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT value FROM responses_meta WHERE key = 'assistant'"
+                               ).fetchone()
+            if row is not None:
+                try:
+                    return self.store.get_assistant(row[0]).id
+                except NotFoundError:
+                    pass  # deleted by a client: make another
+            assistant = self.store.create_assistant(AssistantCreate(
+                model=model, name="Responses API",
+                description="Runs of the Responses API (made by Airlock; needed by them).",
+                metadata={"airlock": "responses"}))
+            conn.execute("INSERT OR REPLACE INTO responses_meta (key, value) "
+                         "VALUES ('assistant', ?)", [assistant.id])
+            return assistant.id
 
     def add_response(self, record: ResponseRecord) -> ResponseRecord:
         return self.db.insert(RESPONSES, record)
