@@ -53,6 +53,17 @@ def _seconds(stat: dict[str, float], *keys: str) -> str:
     return " / ".join(f"{stat[k]:.3f}" for k in keys)
 
 
+def flatten(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested figures as dotted names: {"pool": {"acquire": {"n": 5}}} -> pool.acquire.n."""
+    rows: list[tuple[str, Any]] = []
+    for name, value in metrics.items():
+        if isinstance(value, dict) and value:
+            rows += flatten(value, f"{prefix}{name}.")
+        else:
+            rows.append((f"{prefix}{name}", value))
+    return rows
+
+
 def markdown(summary: dict[str, Any]) -> str:
     rows = [
         ("suite", summary["suite"]),
@@ -84,9 +95,9 @@ def markdown(summary: dict[str, Any]) -> str:
     metrics = summary.get("metrics") or {}
     if metrics:
         lines += ["", "## Suite metrics", "", "| metric | value |", "|---|---|"]
-        for name, value in metrics.items():
+        for name, value in flatten(metrics):
             shown = f"{value:.4f}" if isinstance(value, float) else \
-                json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+                json.dumps(value, default=str) if isinstance(value, list) else str(value)
             lines.append(f"| {name} | {shown} |")
     if summary["not_passed"]:
         lines += ["", "## Not passed", "", "| task | outcome | error |", "|---|---|---|"]
