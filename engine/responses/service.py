@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -48,7 +47,9 @@ from .schemas import (
 
 log = logging.getLogger(__name__)
 
-_services: weakref.WeakKeyDictionary[Engine, ResponsesService] = weakref.WeakKeyDictionary()
+#: Where an engine keeps its service: in the engine's own attributes, so the two go together
+#: (a registry beside them would keep every engine ever served alive).
+_ATTRIBUTE = "_airlock_responses_service"
 
 
 class ResponsesService:
@@ -66,9 +67,10 @@ class ResponsesService:
 
     @classmethod
     def for_engine(cls, engine: Engine) -> ResponsesService:
-        service = _services.get(engine)
-        if service is None:
-            service = _services[engine] = cls(engine)
+        service = vars(engine).get(_ATTRIBUTE)
+        if not isinstance(service, ResponsesService):
+            service = cls(engine)
+            setattr(engine, _ATTRIBUTE, service)
         service.start_sweep()
         return service
 
