@@ -1,4 +1,4 @@
-"""Registers `run`, `chat`, `files`, `threads`, `export` and `demo` on the `airlock` app."""
+"""Registers `run`, `chat`, `files`, `threads`, `export`, `demo` and `bench` on the app."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    from .bench_command import bench
     from .data_commands import export, files_app, threads_app
     from .demo_command import demo
     from .run_commands import chat, run
@@ -16,3 +17,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(threads_app, name="threads")
     app.command("export")(export)
     app.command("demo")(demo)
+    app.command("bench")(bench)
