@@ -29,155 +29,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.bench.humanevalfix import (  # noqa: F401 - re-exported for the tests
+    DATA_FILE,
+    DEFAULT_DATA,
+    FINAL_TEXT,
+    MARKER,
+    FixBackend,
+    Task,
+    TaskResult,
+    data_file,
+    error_name,
+    load_tasks,
+    step_logs,
+    verify,
+)
 from engine.engine import Engine
 from engine.schemas import (
     AssistantCreate,
     CodeInterpreterTool,
     MessageCreate,
-    RunStep,
     ThreadAndRunCreate,
     ThreadCreate,
 )
 from engine.settings import EngineSettings
-from models import ChatMessage, CodeTool, ModelBackend, ModelError, SamplingParams, StreamItem
-from models.scripted import ScriptedBackend
 from sandbox import AsyncSession, KernelPool, Limits, SandboxConfig, choose_level
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "humanevalfix"
-DATA_FILE = "humanevalpack.jsonl"
-FINAL_TEXT = "Fixed: the corrected function passes its tests."
-MARKER = re.compile(r"\[humanevalfix task ([^\]\s]+)\]")
-# The line that names a Python exception, as IPython's traceback ends ("AssertionError: ...").
-_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))\b(?::.*)?$")
-
-
-@dataclass(frozen=True)
-class Task:
-    task_id: str
-    entry_point: str
-    buggy_cell: str
-    fixed_cell: str
-
-    @property
-    def prompt(self) -> str:
-        return (f"The function `{self.entry_point}` fails its tests; run them, fix the bug and "
-                f"run them again. [humanevalfix task {self.task_id}]")
-
-    def script(self) -> list[dict[str, str]]:
-        return [{"code": self.buggy_cell}, {"code": self.fixed_cell}, {"text": FINAL_TEXT}]
-
-
-def data_file(path: Path) -> Path:
-    """The jsonl itself, or `humanevalpack.jsonl` in the folder given."""
-    return path / DATA_FILE if path.is_dir() else path
-
-
-def load_tasks(path: Path, *, limit: int | None = None,
-               task_ids: Sequence[str] | None = None) -> list[Task]:
-    tasks = []
-    with data_file(path).open(encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            tasks.append(Task(row["task_id"], row["entry_point"],
-                              row["declaration"] + row["buggy_solution"] + row["test"],
-                              row["declaration"] + row["canonical_solution"] + row["test"]))
-    if task_ids:
-        by_id = {task.task_id: task for task in tasks}
-        missing = [t for t in task_ids if t not in by_id]
-        if missing:
-            raise SystemExit(f"unknown task id(s): {', '.join(missing)}")
-        tasks = [by_id[t] for t in task_ids]
-    return tasks[:limit] if limit is not None else tasks
-
-
-class FixBackend(ModelBackend):
-    """The scripted model of every task: the marker in the user message picks the script.
-    Every conversation it is sent is kept, per task, in the order of the calls."""
-
-    name = "humanevalfix-scripted"
-
-    def __init__(self, tasks: Sequence[Task]) -> None:
-        self._scripts = {task.task_id: ScriptedBackend(task.script(), name=self.name)
-                         for task in tasks}
-        self.calls: dict[str, list[list[ChatMessage]]] = {task.task_id: [] for task in tasks}
-
-    @staticmethod
-    def task_of(messages: Sequence[ChatMessage]) -> str | None:
-        for message in reversed(messages):
-            if message.role == "user":
-                found = MARKER.search(message.content)
-                return found.group(1) if found else None
-        return None
-
-    async def stream(self, messages: Sequence[ChatMessage], *, code_tool: CodeTool = True,
-                     sampling: SamplingParams | None = None,
-                     cancel: asyncio.Event | None = None) -> AsyncIterator[StreamItem]:
-        task_id = self.task_of(messages)
-        if task_id is None or task_id not in self._scripts:
-            raise ModelError(f"{self.name}: no known task marker in the last user message")
-        self.calls[task_id].append(list(messages))
-        async for item in self._scripts[task_id].stream(messages, code_tool=code_tool,
-                                                        sampling=sampling, cancel=cancel):
-            yield item
-
-
-@dataclass
-class TaskResult:
-    task_id: str
-    correct: bool = False
-    #: Why the task is not correct after exactly one retry ("" when it is).
-    reasons: list[str] = field(default_factory=list)
-    status: str = ""
-    #: The exception the buggy cell ended with (TimeoutError for the loops), from its logs.
-    first_error: str | None = None
-    #: The model was sent the first cell's logs whole (else cut in the middle, end kept).
-    traceback_whole: bool = False
-    engine_s: float = 0.0
-    raw_s: float = 0.0
-    raw_first_error: str | None = None
-
-    @property
-    def timed_out(self) -> bool:
-        return self.first_error == "TimeoutError"
-
-    @property
-    def overhead_s(self) -> float:
-        return self.engine_s - self.raw_s
-
-
-def error_name(logs: str) -> str | None:
-    """The last exception named in a cell's logs (the traceback ends them), if any."""
-    names = [m.group(1) for line in logs.splitlines() if (m := _ERROR_LINE.match(line.strip()))]
-    if names:
-        return names[-1]
-    return "Traceback" if "Traceback (most recent call last)" in logs else None
-
-
-def step_logs(step: RunStep) -> tuple[str, str]:
-    """(code, logs) of a tool_calls step with one code_interpreter call."""
-    details = step.step_details
-    assert details.type == "tool_calls"
-    code, logs = "", ""
-    for call in details.tool_calls:
-        if call.type == "code_interpreter":
-            code = call.code_interpreter.input
-            logs = "".join(o.logs for o in call.code_interpreter.outputs if o.type == "logs")
-    return code, logs
 
 
 async def run_engine(engine: Engine, backend: FixBackend, assistant_id: str,
@@ -199,45 +87,6 @@ async def run_engine(engine: Engine, backend: FixBackend, assistant_id: str,
            page.data, backend.calls[task.task_id])
     return result
 
-
-def verify(result: TaskResult, task: Task, status: str, last_error: str | None,
-           steps: list[RunStep], calls: list[list[ChatMessage]]) -> None:
-    reasons = result.reasons
-    if status != "completed":
-        reasons.append(f"run {status}" + (f": {last_error}" if last_error else ""))
-    tool_steps = [s for s in steps if s.type == "tool_calls"]
-    if len(tool_steps) != 2:
-        reasons.append(f"{len(tool_steps)} tool_calls steps, not 2")
-    first_logs = ""
-    if tool_steps:
-        code, first_logs = step_logs(tool_steps[0])
-        result.first_error = error_name(first_logs)
-        if code != task.buggy_cell:
-            reasons.append("the first cell is not the buggy solution")
-        if result.first_error is None:
-            reasons.append("the buggy cell raised no error")
-    if len(tool_steps) >= 2:
-        code, logs = step_logs(tool_steps[1])
-        if code != task.fixed_cell:
-            reasons.append("the second cell is not the canonical solution")
-        if (second := error_name(logs)) is not None:
-            reasons.append(f"the fixed cell failed: {second}")
-    if len(calls) != 3:
-        reasons.append(f"{len(calls)} model calls, not 3")
-    if calls and any(m.role == "tool" for m in calls[0]):
-        reasons.append("the first model call already had a tool output")
-    if len(calls) >= 2 and first_logs:
-        outputs = [m.content for m in calls[1] if m.role == "tool"]
-        # The output is cut to fit the model's budget in the middle; the end, where the
-        # error is, always stays.
-        tail = first_logs.rstrip()[-300:]
-        if len(outputs) != 1 or tail not in outputs[0]:
-            reasons.append("the second model call did not receive the first traceback")
-        else:
-            result.traceback_whole = first_logs.rstrip() in outputs[0]
-    result.correct = not reasons
-
-
 async def run_raw(task: Task, config: SandboxConfig, pool: KernelPool | None,
                   result: TaskResult) -> None:
     """The same two cells on the bare sandbox: start (or acquire), execute, execute, close."""
@@ -253,7 +102,6 @@ async def run_raw(task: Task, config: SandboxConfig, pool: KernelPool | None,
     if second.error is not None:  # the baseline itself must behave as the engine's run
         result.reasons.append(f"raw: the fixed cell failed: {second.error.name}")
         result.correct = False
-
 
 async def run_benchmark(tasks: Sequence[Task], *, concurrency: int = 1, timeout: float = 3.0,
                         interrupt_grace: float = 2.0, pool_size: int = 0,
@@ -307,10 +155,8 @@ async def run_benchmark(tasks: Sequence[Task], *, concurrency: int = 1, timeout:
     return summarize(results, total_s=total, concurrency=concurrency, timeout=timeout,
                      pool_size=pool_size, raw=raw, isolation=isolation)
 
-
 async def _isolation(config: SandboxConfig) -> str:
     return str(await asyncio.to_thread(choose_level, config))
-
 
 def stats(samples: Sequence[float]) -> dict[str, float | int]:
     if not samples:
@@ -319,7 +165,6 @@ def stats(samples: Sequence[float]) -> dict[str, float | int]:
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
     return {"n": len(ordered), "median_s": statistics.median(ordered),
             "mean_s": statistics.fmean(ordered), "p90_s": p90}
-
 
 def summarize(results: list[TaskResult], **info: Any) -> dict[str, Any]:
     errors: dict[str, int] = {}
@@ -347,7 +192,6 @@ def summarize(results: list[TaskResult], **info: Any) -> dict[str, Any]:
         }
     summary["results"] = [{**asdict(r), "overhead_s": r.overhead_s} for r in results]
     return summary
-
 
 def print_table(summary: dict[str, Any]) -> None:
     def ms(stat: dict[str, Any], *keys: str) -> str:
@@ -389,7 +233,6 @@ def print_table(summary: dict[str, Any]) -> None:
     for failure in summary["failures"]:
         print(f"FAILED {failure['task_id']}: {'; '.join(failure['reasons'])}")
 
-
 async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
@@ -414,7 +257,6 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         print_table(summary)
     return summary
-
 
 if __name__ == "__main__":
     outcome = asyncio.run(main())
