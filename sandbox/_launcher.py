@@ -23,6 +23,8 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 MS_BIND = 4096
 MS_REC = 16384
 SIOCGIFFLAGS = 0x8913
@@ -80,7 +82,7 @@ def _namespaces(plan: dict[str, Any]) -> None:
             os.mkdir(stage)
             _mount(folder, stage, None, MS_BIND | MS_REC, None)
             staged.append((stage, folder))
-        mode = "1777" if hidden == "/tmp" else "755"
+        mode = "1777" if hidden in ("/tmp", "/var/tmp", "/dev/shm") else "755"
         _mount("tmpfs", hidden, "tmpfs", 0, f"size={size},mode={mode}")
         for stage, folder in staged:
             os.makedirs(folder, mode=0o755, exist_ok=True)
@@ -102,6 +104,19 @@ def _nest_user_namespace() -> None:
             handle.write(f"{NESTED_ID} 0 1")
     os.setresgid(NESTED_ID, NESTED_ID, NESTED_ID)
     os.setresuid(NESTED_ID, NESTED_ID, NESTED_ID)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _install_seccomp(program: bytes) -> None:
+    """Install the BPF program compiled on the host (see sandbox/seccomp.py). Needs
+    no-new-privs (set before); inherited by everything the kernel starts, never removable."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    _check(_libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(fprog), 0, 0), "seccomp")
 
 
 def _init(child: int) -> None:
@@ -153,6 +168,9 @@ def main() -> None:
             os._exit(1)
     os.chdir(plan["cwd"])
     os.umask(0o077)
+    if plan.get("seccomp"):
+        # Last: the steps above need unshare (nested namespace), which it denies.
+        _install_seccomp(bytes.fromhex(plan["seccomp"]))
     argv = plan["argv"]
     os.execve(argv[0], argv, plan["env"])
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import seccomp
 from .limits import IsolationLevel
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -39,6 +40,8 @@ _ETC_FILES = (
     "/etc/ssl/certs",
 )
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+#: World-writable host folders that the namespaces level replaces with private tmpfs.
+_SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 @dataclass(frozen=True)
@@ -112,11 +115,15 @@ class LaunchPlan:
             "cwd": "/mnt/data" if level is not IsolationLevel.NONE else str(self.workspace),
             "namespaces": level is IsolationLevel.NAMESPACES,
             "workspace": str(self.workspace),
-            "hide": ([[f, "1m"] for f in home_folders()] + [["/tmp", str(self.tmp_bytes)]]
+            # Home folders hidden; the host's shared scratch folders replaced by private ones
+            # (no writing to the host, nothing left for the next session).
+            "hide": ([[f, "1m"] for f in home_folders()]
+                     + [[f, str(self.tmp_bytes)] for f in _SCRATCH_DIRS if os.path.isdir(f)]
                      if level is IsolationLevel.NAMESPACES else []),
             "keep": [str(p) for p in (*self.python.prefixes, PACKAGE_DIR, self.run_dir)],
             "parent_pid": os.getpid() if level is IsolationLevel.NONE else None,
             "drop_to": [self.uid, self.gid] if self.privileged else None,
+            "seccomp": program.hex() if (program := seccomp.program()) else None,
         }
 
     def write(self) -> Path:
@@ -164,6 +171,9 @@ class LaunchPlan:
             "--dev", "/dev",
             "--proc", "/proc",
             "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
+            # bwrap's /dev/shm is root's 0755: POSIX semaphores (multiprocessing) need it
+            # writable; a capped tmpfs of its own, as /tmp.
+            "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", "/dev/shm",
         ]
         for directory in _SYSTEM_DIRS:
             if os.path.islink(directory):
