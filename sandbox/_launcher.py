@@ -172,6 +172,9 @@ def main() -> None:
         # Last: the steps above need unshare (nested namespace), which it denies.
         _install_seccomp(bytes.fromhex(plan["seccomp"]))
     argv = plan["argv"]
+    # Ignored across the exec until ipykernel takes SIGINT over (it ignores it too, and turns
+    # it on only while a cell runs): a stray interrupt while it imports must not kill it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execve(argv[0], argv, plan["env"])
 
 

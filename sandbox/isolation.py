@@ -2,8 +2,12 @@
 
 bubblewrap: no network, read-only system, only the workspace writable, private /tmp, own pid
 namespace, nothing of the home folder or of other sessions visible, no capabilities, dies with
-its parent. namespaces: the same walls built by hand with unshare(1) when bwrap is missing.
-none: resource limits and a scrubbed environment only.
+its parent. namespaces: the same walls built by hand with unshare(1) when bwrap is missing,
+except that the host's file system stays visible (home folders and the scratch folders /tmp,
+/var/tmp, /dev/shm are replaced by private ones).
+none: resource limits and a scrubbed environment only. At every level the launcher installs
+a seccomp filter (sandbox/seccomp.py) where libseccomp is present: no ptrace, namespaces,
+mounts, keyrings, BPF, perf events, io_uring or userfaultfd.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroups
+from . import cgroups, seccomp
 from .identity import UID_BASE, UID_COUNT
 from .isolation import LaunchPlan, PythonInfo, python_info
 from .limits import IsolationLevel, SandboxConfig
@@ -112,6 +112,9 @@ def probe(python_executable: Path | None = None) -> IsolationReport:
         ok, why = _try(level, python, uid)
         checks.append(LevelCheck(level, ok, _WHAT_EACH_LEVEL_HOLDS[level] if ok else why))
     notes: list[str] = []
+    if seccomp.unavailable():
+        notes.append(f"no seccomp filter (ptrace, namespaces, keyrings, io_uring... stay "
+                     f"allowed): {seccomp.unavailable()}")
     if not python.has_ipykernel:
         notes.append(f"{python.executable} has no ipykernel: install it there "
                      "(pip install ipykernel)")

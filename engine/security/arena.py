@@ -63,6 +63,9 @@ class Arena:
 
     def __init__(self) -> None:
         self.canary = f"AIRLOCK-CANARY-{secrets.token_hex(12)}"
+        #: Prefix of everything attacks may leave in shared places; unique per arena, so that
+        #: two runs at once never count (or clean) each other's leftovers.
+        self.marker = f"{MARKER}-{secrets.token_hex(4)}"
         self.root = Path(tempfile.mkdtemp(prefix=f"{MARKER}-arena-", dir=_arena_parent()))
         self.root.chmod(0o755)
         host = self.root / "host"
@@ -184,7 +187,7 @@ class Arena:
             "abstract_name": self.abstract_name,
             "server_pid": str(self.server.pid),
             "runner_pid": str(self.runner_pid),
-            "marker": MARKER,
+            "marker": self.marker,
         }
 
     def server_alive(self) -> bool:
@@ -204,8 +207,8 @@ class Arena:
         """Attack markers in the host's shared folders (never expected to be there)."""
         found: list[str] = []
         for folder in ("/tmp", "/var/tmp", "/dev/shm"):
-            found += [p for p in glob.glob(f"{folder}/{MARKER}*")
-                      if not p.startswith(str(self.root)) and f"{MARKER}-arena-" not in p]
+            found += [p for p in glob.glob(f"{folder}/{self.marker}*")
+                      if not p.startswith(str(self.root))]
         return found
 
     def reset(self) -> None:

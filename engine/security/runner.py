@@ -31,7 +31,7 @@ from sandbox import AsyncSession, IsolationLevel, Limits, SandboxConfig, probe
 from sandbox.isolation import LAUNCHER
 from sandbox.session import default_root
 
-from .arena import MARKER, Arena
+from .arena import Arena
 from .catalogue import CASES, PRELUDE, AttackCase, CaseContext, Evidence
 
 #: Small limits, so that the bombs end quickly.
@@ -276,7 +276,7 @@ class LevelRun:
         executions = []
         try:
             if case.code is not None and session is not None:
-                code = PRELUDE + Template(case.code).substitute(values)
+                code = _for_level(PRELUDE + Template(case.code).substitute(values), session)
                 executions.append(await session.execute(code, timeout=case.timeout))
             evidence: Evidence | None = None
             if case.request is not None:
@@ -292,7 +292,8 @@ class LevelRun:
                 await session.close()
         if case.followup is not None:
             async with await AsyncSession.start(self.config) as following:
-                code = PRELUDE + Template(case.followup).substitute(values)
+                code = _for_level(PRELUDE + Template(case.followup).substitute(values),
+                                  following)
                 evidence.followups.append(await following.execute(code, timeout=case.timeout))
         await asyncio.sleep(0.2)  # let the listeners' threads record what reached them
         arena = self.arena
@@ -301,7 +302,7 @@ class LevelRun:
         evidence.leftovers = arena.shared_leftovers()
         evidence.server_alive = arena.server_alive()
         evidence.secret_intact = arena.secret_intact()
-        strays = _kill_marked(f"{MARKER}-daemon")
+        strays = _kill_marked(f"{arena.marker}-daemon")
         if strays:
             evidence.host_breaches.append(f"{strays} process(es) outlived the session")
         return evidence, problems
@@ -336,6 +337,14 @@ class LevelRun:
         if problems:
             await self._start_victim()
         return problems
+
+
+def _for_level(code: str, session: AsyncSession) -> str:
+    """Attack code names the workspace /mnt/data; at level none there is no such mount and
+    the kernel sees the workspace at its host path."""
+    if session.isolation is IsolationLevel.NONE:
+        return code.replace("/mnt/data", str(session.workspace.root))
+    return code
 
 
 def _kill_marked(token: str) -> int:
