@@ -463,6 +463,8 @@ for path in glob.glob('/proc/[0-9]*/cmdline'):
         pass
     if b'AIRLOCK-CANARY' in environ:
         print('BREACH read the environment of', pid, environ[:300])
+    if b'AIRLOCK-CANARY' in command:
+        print('BREACH read the command line of', pid, command[:300])
     if pid != me and (b'uvicorn' in command or b'create_app' in command):
         attempt(f'kill server {pid}', lambda: os.kill(pid, signal.SIGKILL))
 attempt('kill ppid', lambda: os.kill(os.getppid(), signal.SIGKILL))
