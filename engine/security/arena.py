@@ -31,6 +31,11 @@ from engine.store import Store
 MARKER = "airlock-attack"
 
 
+#: Sleeps, and leaves as soon as the runner that started it is gone (never left behind).
+_SERVER_STAND_IN = ("import os, time\nparent = os.getppid()\n"
+                    "while os.getppid() == parent: time.sleep(0.5)")
+
+
 def _arena_parent() -> Path:
     # Outside the home folders and the scratch folders: a host folder the namespaces level
     # does not hide, as an application's data folder under /var/lib would be.
@@ -106,8 +111,7 @@ class Arena:
         self._serve_unix("\0" + self.abstract_name, "abstract")
         #: A stand-in for the server: its environment and command line hold the canary.
         self.server = subprocess.Popen(
-            [sys.executable, "-c", "import time\nwhile True: time.sleep(60)",
-             f"--api-key={self.canary}"],
+            [sys.executable, "-c", _SERVER_STAND_IN, f"--api-key={self.canary}"],
             env=self.server_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
