@@ -46,6 +46,8 @@ class RunHandle:
         self.task: asyncio.Task[None] | None = None
         #: The files the run's code produced, once it has ended (images shown, files written).
         self.generated_file_ids: list[str] = []
+        #: /mnt/data path -> id, for the files among them that the code wrote
+        self.generated_paths: dict[str, str] = {}
 
     def emit(self, event: RunEvent) -> None:
         self._events.append(event)

@@ -254,6 +254,12 @@ class RunLoop:
         step = await self._ensure_tool_step()
         call_id = self._call_id(step)
         self.code_calls += 1
+        # The code is complete: recorded before it runs, so a client polling the step during a
+        # long cell sees what is running.
+        step = self.open_tool_step = await self._db(self.store.save_run_step, step.model_copy(
+            update={"step_details": ToolCallsStepDetails.model_validate({"tool_calls": [{
+                "id": call_id, "type": "code_interpreter",
+                "code_interpreter": {"input": result.code, "outputs": []}}]})}))
         outputs = CellOutputs(step.id, self.handle.emit, self._store_image)
         if self.stop.is_set():  # cancelled between the model's answer and the cell
             execution = Execution(code=result.code, cancelled=True)
@@ -491,6 +497,8 @@ class RunLoop:
         self.run = await self._db(self.store.save_run, self.run.model_copy(update=update))
         self.handle.run = self.run
         self.handle.generated_file_ids = self.generated.file_ids
+        self.handle.generated_paths = {
+            path: file.id for path, file in self.generated.stored.items()}
         self._emit_object(f"thread.run.{status}", self.run)
 
     # ------------------------------------------------------------ helpers

@@ -166,13 +166,15 @@ class ResponsesService:
         if record.container_id is None:
             return
         try:
-            await asyncio.to_thread(self._record_generated, record, handle.generated_file_ids)
+            await asyncio.to_thread(self._record_generated, record, handle.generated_file_ids,
+                                    handle.generated_paths)
             container = await asyncio.to_thread(self.db.get_container, record.container_id)
             await self.containers.touch(container)
         except NotFoundError:
             pass  # the container was deleted meanwhile
 
-    def _record_generated(self, record: ResponseRecord, file_ids: list[str]) -> None:
+    def _record_generated(self, record: ResponseRecord, file_ids: list[str],
+                          paths: dict[str, str]) -> None:
         assert record.container_id is not None
         shown: set[str] = set()
         for step in self.engine.store.list_run_steps(record.thread_id, record.run_id,
@@ -189,7 +191,9 @@ class ResponsesService:
             except NotFoundError:
                 continue
             in_workspace = file_id not in shown
-            path = str(MOUNT_POINT / PurePosixPath(name).name) if in_workspace else None
+            written_at = {file: path for path, file in paths.items()}
+            path = written_at.get(file_id) or (
+                str(MOUNT_POINT / PurePosixPath(name).name) if in_workspace else None)
             self.containers.record_generated(record.container_id, file_id, path,
                                              in_workspace=in_workspace)
 
