@@ -29,9 +29,10 @@ KNOWN_BUGS: dict[str, str] = {
         "and stage() runs on the event loop, so one upload hangs the server. Fall back to the "
         "file id when safe_relative_path() refuses the name"),
     "upload-name-long": (
-        "BUG: ThreadSession.stage (engine/sessions.py:66) lets OSError(ENAMETOOLONG) from "
-        "put_file escape for a >255-byte upload name; the run fails instead of staging the "
-        "file under a shortened name or its id. Cap the name (bytes) in _free_name"),
+        "BUG: ThreadSession._exists (engine/sessions.py:84) lets OSError(ENAMETOOLONG) from "
+        "Path.is_symlink() escape for a >255-byte upload name (and put_file would raise it "
+        "too); the run fails instead of staging the file. Cap the name at 255 bytes (keeping "
+        "the suffix) or use the file id in _free_name"),
 }
 
 
