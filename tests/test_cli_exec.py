@@ -70,6 +70,7 @@ def test_exec_usage_errors_are_clear() -> None:
     assert bad_input.returncode == 2 and "no such input file" in bad_input.stderr
     bad_level = airlock("exec", "--isolation", "paper", "-", stdin="1")
     assert bad_level.returncode == 2
+    assert len(bad_level.stderr.strip().splitlines()) == 1 and "paper" in bad_level.stderr
 
 
 def test_doctor_reports_levels() -> None:

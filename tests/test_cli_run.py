@@ -137,6 +137,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     assert missing.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'nope.csv'}"]
     bad_flag = airlock(tmp_path, "run", "hi", "--frobnicate", "--model", model)
     assert bad_flag.returncode == 2 and "--frobnicate" in bad_flag.stderr
+    assert len(bad_flag.stderr.strip().splitlines()) == 1
     no_thread = airlock(tmp_path, "run", "hi", "--thread", "thread_nope", "--model", model,
                         "--data-dir", store)
     assert no_thread.returncode == 2 and len(no_thread.stderr.strip().splitlines()) == 1

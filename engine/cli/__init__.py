@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.exceptions import TyperException
 
 from .commands import register
 from .sandbox_commands import doctor, exec_cells
@@ -22,4 +25,22 @@ register(app)  # run, chat, files, threads, export, demo
 
 
 def main() -> None:
-    app()
+    """Usage errors come out as one line on stderr, exit status 2 (click's box is for help)."""
+    try:
+        # Without standalone mode click hands back a command's exit code instead of exiting.
+        code = app(standalone_mode=False)
+    except typer.Exit as done:
+        raise SystemExit(done.exit_code) from None
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except TyperException as error:  # click's usage and parameter errors (typer vendors click)
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "airlock"
+        format_message = getattr(error, "format_message", None)
+        message = format_message() if callable(format_message) else str(error)
+        if message:  # none when the help was shown for a bare command
+            print(f"{command}: {message} (see '{command} --help')", file=sys.stderr)
+        raise SystemExit(getattr(error, "exit_code", 2)) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
