@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from sandbox import AsyncSession, Execution, KernelPool, SandboxConfig, WorkspaceError
+from sandbox.workspace import safe_relative_path
 
 from .store import NotFoundError, Store
 
@@ -67,24 +68,44 @@ class ThreadSession:
                 if file_id in self.staged]
 
     def _free_name(self, filename: str, file_id: str) -> str:
-        """The upload's own name when it is safe and free, else `stem_2.ext`, `stem_3.ext`..."""
+        """The upload's own name when it is safe and free, else `stem_2.ext`, `stem_3.ext`...;
+        the file's id when the name is one the workspace refuses (control characters, dots,
+        Airlock's own temporary names) or longer than a file name may be."""
         name = PurePosixPath(filename).name
-        if name in ("", ".", "..") or name.startswith(".airlock-"):
+        if not _usable_name(name):
             name = file_id
         taken = {PurePosixPath(staged.path).name for staged in self.staged.values()}
         stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
-        candidate, n = name, 1
-        while candidate in taken or self._exists(candidate):
-            n += 1
+        candidate = name
+        for n in range(2, _MAX_NUMBERED + 2):
+            if candidate not in taken and not self._exists(candidate):
+                return candidate
             candidate = f"{stem}_{n}{suffix}"
-        return candidate
+        return f"{file_id}{suffix}"  # ids are unique: it cannot be taken by another upload
 
     def _exists(self, name: str) -> bool:
         try:
-            return self.session.workspace.host_path(name).is_symlink() or \
-                self.session.workspace.host_path(name).exists()
-        except WorkspaceError:
+            host = self.session.workspace.host_path(name)
+            return host.is_symlink() or host.exists()
+        except (WorkspaceError, OSError):
             return True  # a name the workspace refuses is never "free"
+
+
+_MAX_NUMBERED = 1000
+#: Bytes in a file name on Linux file systems, less room for a `_1000` numbering.
+_MAX_NAME_BYTES = 255 - 8
+
+
+def _usable_name(name: str) -> bool:
+    if name in ("", ".", "..") or name.startswith(".airlock-"):
+        return False
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        return False
+    try:
+        safe_relative_path(name)
+    except WorkspaceError:
+        return False
+    return True
 
 
 class SessionManager:

@@ -18,22 +18,7 @@ from sandbox import IsolationLevel
 from tests.conftest import require_level
 
 #: Cases that breach because of a bug outside sandbox/ (see the reason): xfail(strict=True).
-KNOWN_BUGS: dict[str, str] = {
-    "upload-name-dots": (
-        "BUG: Store.create_file (engine/store/store.py:139) keeps '..' (and '.') as a file's "
-        "name; a client saving by filename writes outside its folder. Refuse or replace names "
-        "that are empty, '.' or '..' after basename()"),
-    "upload-name-control": (
-        "BUG: ThreadSession._free_name (engine/sessions.py:77) loops forever on a name the "
-        "workspace refuses (control characters): _exists() answers True for every candidate, "
-        "and stage() runs on the event loop, so one upload hangs the server. Fall back to the "
-        "file id when safe_relative_path() refuses the name"),
-    "upload-name-long": (
-        "BUG: ThreadSession._exists (engine/sessions.py:84) lets OSError(ENAMETOOLONG) from "
-        "Path.is_symlink() escape for a >255-byte upload name (and put_file would raise it "
-        "too); the run fails instead of staging the file. Cap the name at 255 bytes (keeping "
-        "the suffix) or use the file id in _free_name"),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @functools.cache

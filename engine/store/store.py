@@ -13,6 +13,7 @@ partial uploads and orphaned contents.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -80,13 +81,18 @@ class Store:
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
                  max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.data_dir = resolve_data_dir(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Private: the database and the uploads are nobody else's business (a sandbox at a
+        # weaker level can read what its uid may read).
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.max_file_bytes = max_file_bytes
         self.contents = ContentDir(self.data_dir / "files")
         self._lock_fd = os.open(self.data_dir / "airlock.lock", os.O_RDWR | os.O_CREAT, 0o600)
         opened: Database | None = None
         try:
             self.db = opened = Database(self.data_dir / "airlock.db")
+            for private in ("airlock.db", "airlock.db-wal", "airlock.db-shm", "files"):
+                with contextlib.suppress(OSError):
+                    os.chmod(self.data_dir / private, 0o700 if private == "files" else 0o600)
             #: Runs this Store found left active by a crash and ended; empty when another
             #: process had the folder open (its runs may be live).
             self.recovered_runs: list[Run] = []
@@ -137,8 +143,8 @@ class Store:
         if purpose not in FILE_PURPOSES:
             raise InvalidRequestError(f"unknown purpose {purpose!r}", param="purpose")
         name = os.path.basename(filename.replace("\\", "/"))
-        if not name:
-            raise InvalidRequestError("the file needs a name", param="file")
+        if name in ("", ".", ".."):
+            raise InvalidRequestError(f"{filename!r} is not a usable file name", param="file")
         if size is not None and size > self.max_file_bytes:
             raise FileTooLargeError(self.max_file_bytes)
         file = File.model_validate({"bytes": 0, "filename": name, "purpose": purpose})
