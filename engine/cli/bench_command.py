@@ -5,6 +5,7 @@
     airlock bench humanevalfix --model qwen.gguf         # a real model fixes the bugs
     airlock bench dabench --model http://host:8080/v1#m  # data analysis (ABQ, PSAQ, UASQ)
     airlock bench perf                                   # sandbox micro-benchmarks
+    airlock bench security                               # the attack matrix by isolation level
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from .options import CliError, ModelsConfigOption, fail, load_settings, resolve_
 
 def bench(
     suite: Annotated[str, typer.Argument(
-        help=f"The suite: {', '.join(SUITES)}.", show_default=False)],
+        help=f"The suite: {', '.join(SUITES)}, or security (the attack catalogue at each "
+             "isolation level, printed as a matrix).", show_default=False)],
     model: Annotated[str | None, typer.Option(
         "--model", "-m",
         help="The model (a spec, a GGUF's name or a models-config name). humanevalfix without "
@@ -57,8 +59,11 @@ def bench(
     """Run a benchmark suite: one JSON line per task, then a summary, plots and the config."""
     if executor not in ("local", "ray"):
         raise fail(f"--executor must be local or ray, not {executor!r}")
+    if suite == "security":
+        _security(out if out is not None else Path("bench-out") / suite, progress)
+        return
     if suite not in SUITES:
-        raise fail(f"unknown suite {suite!r} (known: {', '.join(SUITES)})")
+        raise fail(f"unknown suite {suite!r} (known: {', '.join(SUITES)}, security)")
     try:
         spec, config_path = _model(model, models_config)
     except CliError as error:
@@ -75,6 +80,32 @@ def bench(
     # Plain text: the markdown table must not be wrapped to the terminal's width.
     typer.echo((target / "summary.md").read_text(encoding="utf-8"))
     typer.echo(f"results: {target / 'results.jsonl'} ({len(result.ran)} task(s) run now)")
+
+
+def _security(out: Path, progress: bool) -> None:
+    """Every attack case at every isolation level this machine has; the matrix printed and
+    kept as OUT/security.md. Exit status 1 when a case breaches the default level."""
+    from rich.console import Console
+
+    from ..security import run_matrix
+    from ..security.runner import CaseResult, Outcome
+
+    console = Console(stderr=True)
+
+    def show(result: CaseResult) -> None:
+        if progress:
+            console.print(f"{result.level:>10}  {result.case_id:<32} {result.outcome}",
+                          highlight=False)
+
+    report = run_matrix(None, progress=show)
+    report.print(Console())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "security.md").write_text(report.markdown(), encoding="utf-8")
+    typer.echo(f"matrix: {out / 'security.md'}")
+    from sandbox import probe
+
+    if report.counts(probe().best).get(Outcome.BREACHED, 0):
+        raise typer.Exit(1)
 
 
 def _model(flag: str | None, models_config: Path | None) -> tuple[str | None, Path | None]:
