@@ -1,14 +1,17 @@
-"""`perf`: the sandbox micro-benchmarks in one report.
+"""`perf`: the sandbox and server micro-benchmarks in one report.
 
 When the repository's `benchmarks/bench_sandbox.py` is there, its functions are imported and
 called (cold start, pool acquire and first analysis cell, first cell of a cold session, round
 trip against raw jupyter_client, idle memory, many sessions at once); without it, a small set
 of its own: cold start, warm acquire, round trip. Each micro-benchmark is one task; they run
-one at a time whatever --workers says (concurrent runs would measure each other).
+one at a time whatever --workers says (concurrent runs would measure each other). The last
+task, `server`, is `benchmarks/bench_server.py` in a short form: REST latency (message, run,
+poll; the stream) and throughput with 1 and 4 client threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import statistics
 import sys
@@ -33,6 +36,10 @@ SCRIPT_TASKS: list[tuple[str, str, list[int]]] = [
     ("memory", "bench_memory", []),
     ("many", "bench_many", [10]),
 ]
+#: The REST server's latency and throughput (benchmarks/bench_server.py), in a short form.
+SERVER_SCRIPT = REPO_ROOT / "benchmarks" / "bench_server.py"
+SERVER_ARGS: dict[str, Any] = {"iterations": 5, "concurrency": [1, 4], "runs": 8,
+                               "pools": [0]}
 OWN_TASKS: list[tuple[str, str, list[int]]] = [
     ("cold_start", "cold_start", [5]),
     ("warm_acquire", "warm_acquire", [5]),
@@ -43,7 +50,7 @@ OWN_TASKS: list[tuple[str, str, list[int]]] = [
 def load_script(path: Path) -> ModuleType | None:
     if not path.is_file():
         return None
-    spec = importlib.util.spec_from_file_location("airlock_bench_sandbox", path)
+    spec = importlib.util.spec_from_file_location(f"airlock_{path.stem}", path)
     if spec is None or spec.loader is None:
         return None
     module = importlib.util.module_from_spec(spec)
@@ -104,6 +111,8 @@ class PerfEnvironment(Environment):
 
     async def run(self, task: BenchTask) -> TaskRecord:
         record = self.suite.new_record(task)
+        if task.task_id == "server":
+            return await self._server(record)
         name, args = task.data["function"], task.data["args"]
         function = getattr(self.script, name) if self.script is not None else OWN[name]
         started = time.perf_counter()
@@ -112,6 +121,18 @@ class PerfEnvironment(Environment):
         record.outcome = "pass"
         record.detail["metrics"] = figures
         record.detail["source"] = str(SCRIPT) if self.script is not None else "engine.bench.perf"
+        return record
+
+
+    async def _server(self, record: TaskRecord) -> TaskRecord:
+        module = load_script(SERVER_SCRIPT)
+        assert module is not None
+        started = time.perf_counter()
+        figures = await asyncio.to_thread(module.run_benchmark, **SERVER_ARGS)
+        record.execution_s = time.perf_counter() - started
+        record.outcome = "pass" if figures.get("all_completed") else "fail"
+        record.detail["metrics"] = figures
+        record.detail["source"] = str(SERVER_SCRIPT)
         return record
 
 
@@ -129,15 +150,18 @@ class Perf(Suite):
 
     def load(self) -> list[BenchTask]:
         table = SCRIPT_TASKS if self.use_script else OWN_TASKS
-        return [BenchTask(task_id, {"function": function, "args": args})
-                for task_id, function, args in table]
+        tasks = [BenchTask(task_id, {"function": function, "args": args})
+                 for task_id, function, args in table]
+        if SERVER_SCRIPT.is_file():
+            tasks.append(BenchTask("server", {"function": "run_benchmark", "args": SERVER_ARGS}))
+        return tasks
 
     async def open(self) -> Environment:
         return PerfEnvironment(self)
 
     @property
     def model_label(self) -> str:
-        return "none: sandbox micro-benchmarks"
+        return "none: sandbox and server micro-benchmarks"
 
     def describe(self) -> dict[str, object]:
         return {"source": str(SCRIPT) if self.use_script else "engine.bench.perf",
