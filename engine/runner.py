@@ -33,19 +33,15 @@ from .conversation import describe_execution, fit_to_budget, message_to_chat, sy
 from .conversation import visible_messages as thread_messages_for
 from .events import message_delta, object_event, step_delta
 from .generated import GeneratedFiles
-from .ids import new_id
+from .run_record import RunRecord
 from .schemas import (
     CodeInterpreterTool,
     ImageFile,
     ImageFileContent,
     LastError,
     Message,
-    MessageCreationRef,
-    MessageCreationStepDetails,
     MessageIncompleteDetails,
     RunIncompleteDetails,
-    RunStep,
-    StepLastError,
     Text,
     TextContent,
     ToolCallsStepDetails,
@@ -60,13 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Terminal statuses of a step, and what the run's open message becomes, per run outcome.
-_STEP_END = {"cancelled": "cancelled", "expired": "expired", "failed": "failed",
-             "incomplete": "cancelled", "completed": "completed"}
-_MESSAGE_REASON = {"cancelled": "run_cancelled", "expired": "run_expired",
-                   "failed": "run_failed", "incomplete": "run_cancelled"}
-
 
 class RunLoop:
     def __init__(self, engine: Engine, handle: RunHandle) -> None:
@@ -89,12 +78,7 @@ class RunLoop:
         self.session: ThreadSession | None = None
         self.file_ids: list[str] = []
         self.generated = GeneratedFiles(self.store, max_files=engine.settings.max_generated_files)
-        #: Images shown since the last message was opened: they open the next one.
-        self.pending_images: list[str] = []
-        self.open_message: tuple[RunStep, Message] | None = None
-        self.open_tool_step: RunStep | None = None
-        #: step id -> the id of its code call (sent once, in the step's first delta)
-        self._call_ids: dict[str, str] = {}
+        self.record = RunRecord(self.store, handle)
         self._last_usage = Usage()
 
     # ------------------------------------------------------------ outline
@@ -166,7 +150,7 @@ class RunLoop:
             try:
                 result = await self._call_model(model, conversation, code_tool)
             except ContextOverflowError as error:
-                await self._close_open("incomplete")
+                await self.record.close_open("incomplete")
                 log.warning("run %s: %s", self.run.id, error)
                 return "incomplete", None, "max_prompt_tokens"
             except ModelError as error:
@@ -221,10 +205,10 @@ class RunLoop:
                               cancel=self.stop)
         async for item in stream:
             if isinstance(item, TextDelta) and item.text:
-                await self._ensure_message()
-                self._add_text(item.text)
+                await self.record.ensure_message()
+                self.record.add_text(item.text)
             elif isinstance(item, CodeDelta) and item.code:
-                step = await self._ensure_tool_step()
+                step = await self.record.ensure_tool_step()
                 self.handle.emit(step_delta(step.id, {
                     "type": "code_interpreter", "code_interpreter": {"input": item.code}}))
             elif isinstance(item, ChatResult):
@@ -248,18 +232,12 @@ class RunLoop:
 
     async def _code_call(self, result: ChatResult) -> Execution:
         assert result.code is not None
-        if result.text and self.open_message is None:
+        if result.text and self.record.open_message is None:
             # Prose that came with the code but streamed no delta (a non-streaming backend).
-            await self._ensure_message(result.text)
-        step = await self._ensure_tool_step()
-        call_id = self._call_id(step)
+            await self.record.ensure_message(result.text)
+        step = await self.record.record_code(result.code)
+        call_id = self.record.call_id(step)
         self.code_calls += 1
-        # The code is complete: recorded before it runs, so a client polling the step during a
-        # long cell sees what is running.
-        step = self.open_tool_step = await self._db(self.store.save_run_step, step.model_copy(
-            update={"step_details": ToolCallsStepDetails.model_validate({"tool_calls": [{
-                "id": call_id, "type": "code_interpreter",
-                "code_interpreter": {"input": result.code, "outputs": []}}]})}))
         outputs = CellOutputs(step.id, self.handle.emit, self._store_image)
         if self.stop.is_set():  # cancelled between the model's answer and the cell
             execution = Execution(code=result.code, cancelled=True)
@@ -272,18 +250,18 @@ class RunLoop:
                 await pump
         final_outputs = await outputs.finish(execution)
         image_ids = list(outputs.image_ids.values())
-        self.pending_images.extend(image_ids)
+        self.record.pending_images.extend(image_ids)
         self.generated.note_changes(execution)
         call = {"id": call_id, "type": "code_interpreter",
                 "code_interpreter": {"input": result.code, "outputs": final_outputs}}
         details = ToolCallsStepDetails.model_validate({"tool_calls": [call]})
         if execution.cancelled:
-            ended = self._ended_step(step, "expired" if self.expired else "cancelled",
+            ended = self.record.ended_step(step, "expired" if self.expired else "cancelled",
                                      self._last_usage)
         else:
-            ended = self._ended_step(step, "completed", self._last_usage)
-        await self._save_step(ended.model_copy(update={"step_details": details}))
-        self.open_tool_step = None
+            ended = self.record.ended_step(step, "completed", self._last_usage)
+        await self.record.save_step(ended.model_copy(update={"step_details": details}))
+        self.record.open_tool_step = None
         self.turns.append(ChatMessage.code(result.code, call_id, content=result.text))
         self.turns.append(ChatMessage.tool(call_id, describe_execution(
             execution, max_chars=self.limits.max_output_chars, image_count=len(image_ids))))
@@ -336,9 +314,9 @@ class RunLoop:
 
     async def _answer(self, result: ChatResult) -> None:
         """The final text: images shown, links annotated, the message and its step done."""
-        if self.open_message is None:
-            await self._ensure_message(result.text)  # a backend that streamed no delta
-        step, message = await self._ensure_message()
+        if self.record.open_message is None:
+            await self.record.ensure_message(result.text)  # a backend that streamed no delta
+        step, message = await self.record.ensure_message()
         # A run without a cell of its own may still link files of the thread's kernel.
         session = self.session or self.engine.sessions.get(
             self.engine.session_key(self.run.thread_id)[0])
@@ -365,121 +343,15 @@ class RunLoop:
             message = message.model_copy(update={
                 "status": "incomplete", "incomplete_at": now(),
                 "incomplete_details": MessageIncompleteDetails(reason="max_tokens")})
-        self.open_message = (step, message)
-        await self._close_message(usage=self._last_usage)
+        self.record.open_message = (step, message)
+        await self.record.close_message(usage=self._last_usage)
         log.debug("run %s: %d generated file(s)", self.run.id, len(generated))
-
-    # ------------------------------------------------------------ steps and messages
-
-    async def _ensure_message(self, text: str = "") -> tuple[RunStep, Message]:
-        """The message being written, opened now (with the images shown since the last one)
-        if there is none; `text` is added to it."""
-        if self.open_message is None:
-            await self._open_message()
-        if text:
-            self._add_text(text)
-        assert self.open_message is not None
-        return self.open_message
-
-    def _add_text(self, text: str) -> None:
-        assert self.open_message is not None
-        step, message = self.open_message
-        self.handle.emit(message_delta(message.id, [
-            {"index": len(message.content) - 1, "type": "text", "text": {"value": text}}]))
-        self.open_message = step, _append_text(message, text)
-
-    async def _open_message(self) -> None:
-        created = now()
-        images = [ImageFileContent(image_file=ImageFile(file_id=i)) for i in self.pending_images]
-        self.pending_images = []
-        message = Message(thread_id=self.run.thread_id, created_at=created, status="in_progress",
-                          role="assistant", assistant_id=self.run.assistant_id,
-                          run_id=self.run.id, content=list(images), attachments=[])
-        step = RunStep(run_id=self.run.id, assistant_id=self.run.assistant_id,
-                       thread_id=self.run.thread_id, type="message_creation", created_at=created,
-                       step_details=MessageCreationStepDetails(
-                           message_creation=MessageCreationRef(message_id=message.id)))
-        await self._db(self.store.add_message, message)
-        await self._db(self.store.add_run_step, step)
-        self._emit_object("thread.run.step.created", step)
-        self._emit_object("thread.run.step.in_progress", step)
-        # Announced empty, as the SDK expects: each block then arrives as a delta at its index.
-        announced = message.model_copy(update={"content": []})
-        self._emit_object("thread.message.created", announced)
-        self._emit_object("thread.message.in_progress", announced)
-        for index, block in enumerate(images):
-            self.handle.emit(message_delta(message.id, [
-                {"index": index, **block.model_dump(mode="json")}]))
-        message = message.model_copy(
-            update={"content": [*images, TextContent(text=Text(value=""))]})
-        self.open_message = (step, message)
-
-    async def _close_message(self, *, usage: Usage | None = None,
-                             outcome: str = "completed") -> None:
-        if self.open_message is None:
-            return
-        step, message = self.open_message
-        self.open_message = None
-        ended = now()
-        if outcome == "completed":
-            if message.status == "in_progress":
-                message = message.model_copy(update={"status": "completed", "completed_at": ended})
-        else:
-            message = message.model_copy(update={
-                "status": "incomplete", "incomplete_at": ended,
-                "incomplete_details": MessageIncompleteDetails.model_validate(
-                    {"reason": _MESSAGE_REASON[outcome]})})
-        await self._db(self.store.save_message, message)
-        self._emit_object(f"thread.message.{message.status}", message)
-        await self._save_step(self._ended_step(step, outcome, usage or Usage()))
-
-    async def _ensure_tool_step(self) -> RunStep:
-        if self.open_tool_step is not None:
-            return self.open_tool_step
-        await self._close_message()
-        step = RunStep(run_id=self.run.id, assistant_id=self.run.assistant_id,
-                       thread_id=self.run.thread_id, type="tool_calls",
-                       step_details=ToolCallsStepDetails())
-        await self._db(self.store.add_run_step, step)
-        self._emit_object("thread.run.step.created", step)
-        self._emit_object("thread.run.step.in_progress", step)
-        call_id = new_id("call_")
-        self._call_ids[step.id] = call_id
-        self.handle.emit(step_delta(step.id, {
-            "id": call_id, "type": "code_interpreter",
-            "code_interpreter": {"input": "", "outputs": []}}))
-        self.open_tool_step = step
-        return step
-
-    def _call_id(self, step: RunStep) -> str:
-        return self._call_ids[step.id]
-
-    def _ended_step(self, step: RunStep, outcome: str, usage: Usage | None) -> RunStep:
-        status = _STEP_END[outcome]
-        ended = now()
-        stamp = {"completed": "completed_at", "cancelled": "cancelled_at",
-                 "expired": "expired_at", "failed": "failed_at"}[status]
-        update: dict[str, Any] = {"status": status, stamp: ended, "usage": usage}
-        if status == "failed":
-            update["last_error"] = StepLastError(code="server_error", message="the run failed")
-        return step.model_copy(update=update)
-
-    async def _save_step(self, step: RunStep) -> None:
-        await self._db(self.store.save_run_step, step)
-        self._emit_object(f"thread.run.step.{step.status}", step)
-
-    async def _close_open(self, outcome: str) -> None:
-        """End whatever step or message is still open when the run ends early."""
-        if self.open_tool_step is not None:
-            step, self.open_tool_step = self.open_tool_step, None
-            await self._save_step(self._ended_step(step, outcome, None))
-        await self._close_message(outcome=outcome)
 
     # ------------------------------------------------------------ the end
 
     async def _finish(self, status: str, last_error: LastError | None = None,
                       incomplete_reason: str | None = None) -> None:
-        await self._close_open(status)
+        await self.record.close_open(status)
         with contextlib.suppress(Exception):
             # Whatever the outcome, the files the code wrote are kept.
             await self._db(self.generated.store_all,
@@ -542,10 +414,3 @@ class RunLoop:
     def _resource_files(resources: Any) -> list[str]:
         return list(resources.code_interpreter_file_ids) if resources is not None else []
 
-
-def _append_text(message: Message, text: str) -> Message:
-    content = list(message.content)
-    last = content[-1]
-    assert isinstance(last, TextContent)
-    content[-1] = TextContent(text=Text(value=last.text.value + text))
-    return message.model_copy(update={"content": content})
