@@ -1,12 +1,14 @@
 """The code snippets of the two seed documents (shared/seeds), run against the REST server.
 
-Each snippet is the guide's text (OpenAI's guide lost its newlines in the capture; they are put
-back), executed with `exec` in a namespace holding what the guide assumes (`client`, `file`,
-`thread`, `os`), with only the endpoint and key pointed at the server through the environment
-the guides read (OPENAI_BASE_URL/OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT/AZURE_OPENAI_API_KEY).
-Placeholder ids ("file-abc123", "thread_abc123", ...) become the ids this run created. The model
-names the guides use ("gpt-4o", "gpt-4-1106-preview") are mapped to scripted models that do what
-the guides describe: analyse an uploaded CSV, plot, save a shuffled copy, solve 3x + 11 = 14.
+The snippets are read from the documents at test time (`seed_snippets`: OpenAI's guide lost its
+newlines in the capture; they are put back), and these tests skip, saying so, where the documents
+are missing. Each is executed with `exec` in a namespace holding what the guide assumes (`client`,
+`file`, `thread`, `os`), with only the endpoint and key pointed at the server through the
+environment the guides read (OPENAI_BASE_URL/OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT/
+AZURE_OPENAI_API_KEY). Placeholder ids ("file-abc123", "thread_abc123", ...) become the ids this
+run created. The model names the guides use ("gpt-4o", "gpt-4-1106-preview") are mapped to
+scripted models that do what the guides describe: analyse an uploaded CSV, plot, save a shuffled
+copy, solve 3x + 11 = 14.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import seed_snippets
 from openai import OpenAI
+from seed_snippets import AZURE_HOST, OPENAI_HOST, Guide
 from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
 
 pytestmark = [
@@ -54,255 +58,21 @@ MODELS = {
     "gpt-4-1106-preview": [{"code": EQUATION}, {"text": "3x + 11 = 14 gives x = 1."}],
 }
 
-# ------------------------------------------------------------------ OpenAI's guide
 
-OPENAI_ENABLE = """\
-assistant = client.beta.assistants.create(
-  instructions="You are a personal math tutor. When asked a math question, write and run code to answer the question.",
-  model="gpt-4o",
-  tools=[{"type": "code_interpreter"}]
-)
-"""  # noqa: E501
-OPENAI_ASSISTANT_FILES = """\
-# Upload a file with an "assistants" purpose
-file = client.files.create(
-  file=open("mydata.csv", "rb"),
-  purpose='assistants'
-)
+@pytest.fixture(scope="module")
+def openai_guide() -> Guide:
+    return seed_snippets.load_openai(_seeds())
 
-# Create an assistant using the file ID
-assistant = client.beta.assistants.create(
-  instructions="You are a personal math tutor. When asked a math question, write and run code to answer the question.",
-  model="gpt-4o",
-  tools=[{"type": "code_interpreter"}],
-  tool_resources={
-    "code_interpreter": {
-      "file_ids": [file.id]
-    }
-  }
-)
-"""  # noqa: E501
-OPENAI_THREAD_FILES = """\
-thread = client.beta.threads.create(
-  messages=[
-    {
-      "role": "user",
-      "content": "I need to solve the equation `3x + 11 = 14`. Can you help me?",
-      "attachments": [
-        {
-          "file_id": file.id,
-          "tools": [{"type": "code_interpreter"}]
-        }
-      ]
-    }
-  ]
-)
-"""
-OPENAI_DOWNLOAD = """\
-from openai import OpenAI
 
-client = OpenAI()
+@pytest.fixture(scope="module")
+def azure_guide() -> Guide:
+    return seed_snippets.load_azure(_seeds())
 
-image_data = client.files.content("file-abc123")
-image_data_bytes = image_data.read()
 
-with open("./my-image.png", "wb") as file:
-    file.write(image_data_bytes)
-"""
-OPENAI_STEPS = """\
-run_steps = client.beta.threads.runs.steps.list(
-  thread_id=thread.id,
-  run_id=run.id
-)
-"""
-OPENAI_CURL_ENABLE = """\
-curl https://api.openai.com/v1/assistants \\
-  -u :$OPENAI_API_KEY \\
-  -H 'Content-Type: application/json' \\
-  -H 'OpenAI-Beta: assistants=v2' \\
-  -d '{
-    "instructions": "You are a personal math tutor. When asked a math question, write and run code to answer the question.",
-    "tools": [
-      { "type": "code_interpreter" }
-    ],
-    "model": "gpt-4o"
-  }'
-"""  # noqa: E501
-OPENAI_CURL_UPLOAD = """\
-# Upload a file with an "assistants" purpose
-curl https://api.openai.com/v1/files \\
-  -H "Authorization: Bearer $OPENAI_API_KEY" \\
-  -F purpose="assistants" \\
-  -F file="@/path/to/mydata.csv"
-"""
-OPENAI_CURL_ASSISTANT_FILE = """\
-# Create an assistant using the file ID
-curl https://api.openai.com/v1/assistants \\
-  -u :$OPENAI_API_KEY \\
-  -H 'Content-Type: application/json' \\
-  -H 'OpenAI-Beta: assistants=v2' \\
-  -d '{
-    "instructions": "You are a personal math tutor. When asked a math question, write and run code to answer the question.",
-    "tools": [{"type": "code_interpreter"}],
-    "model": "gpt-4o",
-    "tool_resources": {
-      "code_interpreter": {
-        "file_ids": ["file-BK7bzQj3FfZFXr7DbL6xJwfo"]
-      }
-    }
-  }'
-"""  # noqa: E501
-OPENAI_CURL_MESSAGE = """\
-curl https://api.openai.com/v1/threads/thread_abc123/messages \\
-  -u :$OPENAI_API_KEY \\
-  -H 'Content-Type: application/json' \\
-  -H 'OpenAI-Beta: assistants=v2' \\
-  -d '{
-    "role": "user",
-    "content": "I need to solve the equation `3x + 11 = 14`. Can you help me?",
-    "attachments": [
-      {
-        "file_id": "file-ACq8OjcLQm2eIG0BvRM4z5qX",
-        "tools": [{"type": "code_interpreter"}]
-      }
-    ]
-  }'
-"""
-OPENAI_CURL_DOWNLOAD = """\
-curl https://api.openai.com/v1/files/file-abc123/content \\
-  -H "Authorization: Bearer $OPENAI_API_KEY" \\
-  --output image.png
-"""
-OPENAI_CURL_STEPS = """\
-curl https://api.openai.com/v1/threads/thread_abc123/runs/RUN_ID/steps \\
-  -H "Authorization: Bearer $OPENAI_API_KEY" \\
-  -H "OpenAI-Beta: assistants=v2" \\
-"""
-
-# ------------------------------------------------------------------ Azure's how-to
-
-AZURE_ENABLE = """\
-from openai import AzureOpenAI
-    
-client = AzureOpenAI(
-    api_key=os.getenv("AZURE_OPENAI_API_KEY"),  
-    api_version="2024-05-01-preview",
-    azure_endpoint = os.getenv("AZURE_OPENAI_ENDPOINT")
-    )
-
-assistant = client.beta.assistants.create(
-  instructions="You are an AI assistant that can write code to help answer math questions",
-  model="<REPLACE WITH MODEL DEPLOYMENT NAME>", # replace with model deployment name. 
-  tools=[{"type": "code_interpreter"}]
-)
-"""  # noqa: W291, W293
-AZURE_UPLOAD = """\
-from openai import AzureOpenAI
-    
-client = AzureOpenAI(
-    api_key=os.getenv("AZURE_OPENAI_API_KEY"),  
-    api_version="2024-05-01-preview",
-    azure_endpoint = os.getenv("AZURE_OPENAI_ENDPOINT")
-    )
-
-# Upload a file with an "assistants" purpose
-file = client.files.create(
-  file=open("speech.py", "rb"),
-  purpose='assistants'
-)
-
-# Create an assistant using the file ID
-assistant = client.beta.assistants.create(
-  instructions="You are an AI assistant that can write code to help answer math questions.",
-  model="gpt-4-1106-preview",
-  tools=[{"type": "code_interpreter"}],
-  file_ids=[file.id]
-)
-"""  # noqa: W291, W293
-AZURE_THREAD = """\
-from openai import AzureOpenAI
-    
-client = AzureOpenAI(
-    api_key=os.getenv("AZURE_OPENAI_API_KEY"),  
-    api_version="2024-05-01-preview",
-    azure_endpoint = os.getenv("AZURE_OPENAI_ENDPOINT")
-    )
-
-thread = client.beta.threads.create(
-  messages=[
-    {
-      "role": "user",
-      "content": "I need to solve the equation `3x + 11 = 14`. Can you help me?",
-      "file_ids": ["file.id"] # file id will look like: "assistant-R9uhPxvRKGH3m0x5zBOhMjd2" 
-    }
-  ]
-)
-"""  # noqa: W291, W293
-AZURE_DOWNLOAD = """\
-from openai import AzureOpenAI
-    
-client = AzureOpenAI(
-    api_key=os.getenv("AZURE_OPENAI_API_KEY"),  
-    api_version="2024-05-01-preview",
-    azure_endpoint = os.getenv("AZURE_OPENAI_ENDPOINT")
-    )
-
-image_data = client.files.content("assistant-abc123")
-image_data_bytes = image_data.read()
-
-with open("./my-image.png", "wb") as file:
-    file.write(image_data_bytes)
-"""  # noqa: W291, W293
-AZURE_CURL_ENABLE = """\
-curl https://YOUR_RESOURCE_NAME.openai.azure.com/openai/assistants?api-version=2024-05-01-preview \\
-  -H "api-key: $AZURE_OPENAI_API_KEY" \\
-  -H 'Content-Type: application/json' \\
-  -d '{
-    "instructions": "You are an AI assistant that can write code to help answer math questions.",
-    "tools": [
-      { "type": "code_interpreter" }
-    ],
-    "model": "gpt-4-1106-preview"
-  }'
-"""
-AZURE_CURL_UPLOAD = """\
-# Upload a file with an "assistants" purpose
-
-curl https://YOUR_RESOURCE_NAME.openai.azure.com/openai/files?api-version=2024-05-01-preview \\
-  -H "api-key: $AZURE_OPENAI_API_KEY" \\
-  -F purpose="assistants" \\
-  -F file="@c:\\\\path_to_file\\\\file.csv"
-"""
-AZURE_CURL_ASSISTANT_FILE = """\
-# Create an assistant using the file ID
-
-curl https://YOUR_RESOURCE_NAME.openai.azure.com/openai/assistants?api-version=2024-05-01-preview \\
-  -H "api-key: $AZURE_OPENAI_API_KEY" \\
-  -H 'Content-Type: application/json' \\
-  -d '{
-    "instructions": "You are an AI assistant that can write code to help answer math questions.",
-    "tools": [
-      { "type": "code_interpreter" }
-    ],
-    "model": "gpt-4-1106-preview",
-    "file_ids": ["assistant-123abc456"]
-  }'
-"""
-AZURE_CURL_MESSAGE = """\
-curl https://YOUR_RESOURCE_NAME.openai.azure.com/openai/threads/<YOUR-THREAD-ID>/messages?api-version=2024-05-01-preview \\
-  -H "api-key: $AZURE_OPENAI_API_KEY" \\
-  -H 'Content-Type: application/json' \\
-  -d '{
-    "role": "user",
-    "content": "I need to solve the equation `3x + 11 = 14`. Can you help me?",
-    "file_ids": ["asssistant-123abc456"]
-  }'
-"""  # noqa: E501
-AZURE_CURL_DOWNLOAD = """\
-curl https://YOUR_RESOURCE_NAME.openai.azure.com/openai/files/<YOUR-FILE-ID>/content?api-version=2024-05-01-preview \\
-  -H "api-key: $AZURE_OPENAI_API_KEY" \\
-  --output image.png
-"""  # noqa: E501
+def _seeds() -> Path:
+    if not seed_snippets.SEEDS.is_dir():
+        pytest.skip(f"seed documents not found: {seed_snippets.SEEDS}")
+    return seed_snippets.SEEDS
 
 
 @pytest.fixture(scope="module")
@@ -347,28 +117,29 @@ def openai_env(server: RunningServer, tmp_path: Path,
     return dict(os.environ)
 
 
-def test_openai_guide_python(server: RunningServer, tmp_path: Path,
+def test_openai_guide_python(openai_guide: Guide, server: RunningServer, tmp_path: Path,
                              openai_env: dict[str, str]) -> None:
+    snippets = openai_guide.python
     (tmp_path / "mydata.csv").write_text(CSV)
     ns = run_python("from openai import OpenAI\nclient = OpenAI()\n", {})
     client: OpenAI = ns["client"]
 
-    run_python(OPENAI_ENABLE, ns)
+    run_python(snippets["enable"], ns)
     assert [tool.type for tool in ns["assistant"].tools] == ["code_interpreter"]
 
-    run_python(OPENAI_ASSISTANT_FILES, ns)
+    run_python(snippets["assistant_files"], ns)
     file, assistant = ns["file"], ns["assistant"]
     assert (file.filename, file.bytes, file.purpose) == ("mydata.csv", len(CSV), "assistants")
     assert assistant.tool_resources.code_interpreter.file_ids == [file.id]
 
-    run_python(OPENAI_THREAD_FILES, ns)
+    run_python(snippets["thread_files"], ns)
     thread = ns["thread"]
     # Between the guide's snippets: a run (the quickstart's create_and_poll).
     ns["run"] = run = client.beta.threads.runs.create_and_poll(thread_id=thread.id,
                                                                assistant_id=assistant.id)
     assert run.status == "completed", run.last_error
 
-    run_python(OPENAI_STEPS, ns)
+    run_python(snippets["steps"], ns)
     steps = list(ns["run_steps"])
     tool_step = next(step for step in steps if step.type == "tool_calls")
     call = tool_step.step_details.tool_calls[0]
@@ -386,39 +157,40 @@ def test_openai_guide_python(server: RunningServer, tmp_path: Path,
     shuffled = client.files.content(annotation.file_path.file_id).read().decode()
     assert sorted(shuffled.splitlines()[1:]) == sorted(CSV.splitlines()[1:])
 
-    run_python(OPENAI_DOWNLOAD, ns, **{"file-abc123": image.image_file.file_id})
+    run_python(snippets["download"], ns, **{"file-abc123": image.image_file.file_id})
     assert (tmp_path / "my-image.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_openai_guide_curl(server: RunningServer, tmp_path: Path,
+def test_openai_guide_curl(openai_guide: Guide, server: RunningServer, tmp_path: Path,
                            openai_env: dict[str, str]) -> None:
+    commands = openai_guide.curl
     (tmp_path / "mydata.csv").write_text(CSV)
-    host = "https://api.openai.com"
-    assistant = run_curl(OPENAI_CURL_ENABLE, tmp_path, openai_env, host, server.url)
+    host = OPENAI_HOST
+    assistant = run_curl(commands["enable"], tmp_path, openai_env, host, server.url)
     assert assistant["object"] == "assistant"
-    file = run_curl(OPENAI_CURL_UPLOAD, tmp_path, openai_env, host, server.url,
+    file = run_curl(commands["upload"], tmp_path, openai_env, host, server.url,
                     **{"/path/to/mydata.csv": str(tmp_path / "mydata.csv")})
     assert file["filename"] == "mydata.csv"
-    with_file = run_curl(OPENAI_CURL_ASSISTANT_FILE, tmp_path, openai_env, host, server.url,
+    with_file = run_curl(commands["assistant_file"], tmp_path, openai_env, host, server.url,
                          **{"file-BK7bzQj3FfZFXr7DbL6xJwfo": file["id"]})
     assert with_file["tool_resources"]["code_interpreter"]["file_ids"] == [file["id"]]
 
     client = OpenAI()
     thread = client.beta.threads.create()
-    message = run_curl(OPENAI_CURL_MESSAGE, tmp_path, openai_env, host, server.url,
+    message = run_curl(commands["message"], tmp_path, openai_env, host, server.url,
                          thread_abc123=thread.id,
                          **{"file-ACq8OjcLQm2eIG0BvRM4z5qX": file["id"]})
     assert message["attachments"][0]["file_id"] == file["id"]
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id,
                                                    assistant_id=assistant["id"])
     assert run.status == "completed"
-    steps = run_curl(OPENAI_CURL_STEPS, tmp_path, openai_env, host, server.url,
+    steps = run_curl(commands["steps"], tmp_path, openai_env, host, server.url,
                        thread_abc123=thread.id, RUN_ID=run.id)
     assert steps["object"] == "list" and steps["data"]
     image_id = next(block["image_file"]["file_id"]
                     for block in client.beta.threads.messages.list(thread.id).model_dump()[
                         "data"][0]["content"] if block["type"] == "image_file")
-    run_curl(OPENAI_CURL_DOWNLOAD, tmp_path, openai_env, host, server.url,
+    run_curl(commands["download"], tmp_path, openai_env, host, server.url,
              **{"file-abc123": image_id})
     assert (tmp_path / "image.png").read_bytes().startswith(PNG_MAGIC)
 
@@ -431,18 +203,20 @@ def _image_and_text(client: Any, thread_id: str) -> tuple[str, str]:
     return image, text
 
 
-def test_azure_guide_python(server: RunningServer, tmp_path: Path,
+def test_azure_guide_python(azure_guide: Guide, server: RunningServer, tmp_path: Path,
                             openai_env: dict[str, str]) -> None:
+    snippets = azure_guide.python
     import os
 
     (tmp_path / "speech.py").write_text("print('3x + 11 = 14')\n")
-    ns = run_python(AZURE_ENABLE, {"os": os})  # the guide's snippets use os without importing it
+    # The guide's snippets use os without importing it.
+    ns = run_python(snippets["enable"], {"os": os})
     assert ns["assistant"].model == "<REPLACE WITH MODEL DEPLOYMENT NAME>"
 
     # The v1 `file_ids=` keyword: every SDK since 1.21 refuses it itself, before any request
     # (the server would take it: see the curl test). The upload before it works.
     with pytest.raises(TypeError, match="file_ids"):
-        run_python(AZURE_UPLOAD, ns)
+        run_python(snippets["upload"], ns)
     file = ns["file"]
     assert (file.filename, file.purpose) == ("speech.py", "assistants")
     client = ns["client"]
@@ -453,7 +227,7 @@ def test_azure_guide_python(server: RunningServer, tmp_path: Path,
     assert assistant.tool_resources.code_interpreter.file_ids == [file.id]
 
     # "file.id" stands for the id itself (the comment says what one looks like).
-    run_python(AZURE_THREAD, ns, **{'"file.id"': "file.id"})
+    run_python(snippets["thread"], ns, **{'"file.id"': "file.id"})
     thread = ns["thread"]
     [message] = client.beta.threads.messages.list(thread.id).data
     assert [(a.file_id, a.tools[0].type) for a in message.attachments] == [
@@ -469,26 +243,27 @@ def test_azure_guide_python(server: RunningServer, tmp_path: Path,
             for o in call.code_interpreter.outputs if o.type == "logs"]
     assert logs == ["x = 1.0\n"]
 
-    run_python(AZURE_DOWNLOAD, ns, **{"assistant-abc123": image_id})
+    run_python(snippets["download"], ns, **{"assistant-abc123": image_id})
     assert (tmp_path / "my-image.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_azure_guide_curl(server: RunningServer, tmp_path: Path,
+def test_azure_guide_curl(azure_guide: Guide, server: RunningServer, tmp_path: Path,
                           openai_env: dict[str, str]) -> None:
-    host = "https://YOUR_RESOURCE_NAME.openai.azure.com"
+    commands = azure_guide.curl
+    host = AZURE_HOST
     (tmp_path / "file.csv").write_text(CSV)
-    assistant = run_curl(AZURE_CURL_ENABLE, tmp_path, openai_env, host, server.url)
+    assistant = run_curl(commands["enable"], tmp_path, openai_env, host, server.url)
     assert assistant["model"] == "gpt-4-1106-preview"
-    file = run_curl(AZURE_CURL_UPLOAD, tmp_path, openai_env, host, server.url,
+    file = run_curl(commands["upload"], tmp_path, openai_env, host, server.url,
                     **{"c:\\\\path_to_file\\\\file.csv": str(tmp_path / "file.csv")})
     assert (file["filename"], file["bytes"]) == ("file.csv", len(CSV))
-    with_file = run_curl(AZURE_CURL_ASSISTANT_FILE, tmp_path, openai_env, host, server.url,
+    with_file = run_curl(commands["assistant_file"], tmp_path, openai_env, host, server.url,
                          **{"assistant-123abc456": file["id"]})
     assert with_file["tool_resources"]["code_interpreter"]["file_ids"] == [file["id"]]
 
     client = OpenAI()
     thread = client.beta.threads.create()
-    message = run_curl(AZURE_CURL_MESSAGE, tmp_path, openai_env, host, server.url,
+    message = run_curl(commands["message"], tmp_path, openai_env, host, server.url,
                        **{"<YOUR-THREAD-ID>": thread.id, "asssistant-123abc456": file["id"]})
     assert message["attachments"] == [{"file_id": file["id"],
                                        "tools": [{"type": "code_interpreter"}]}]
@@ -496,6 +271,6 @@ def test_azure_guide_curl(server: RunningServer, tmp_path: Path,
                                                    assistant_id=with_file["id"])
     assert run.status == "completed", run.last_error
     image_id, _text = _image_and_text(client, thread.id)
-    assert run_curl(AZURE_CURL_DOWNLOAD, tmp_path, openai_env, host, server.url,
+    assert run_curl(commands["download"], tmp_path, openai_env, host, server.url,
                     **{"<YOUR-FILE-ID>": image_id}) is None
     assert (tmp_path / "image.png").read_bytes().startswith(PNG_MAGIC)
