@@ -1,6 +1,6 @@
 """Every case of the attack catalogue holds at the default (strongest available) isolation
 level: the attack fails, the host, the server and a victim session stay healthy, nothing of the
-victim's is lost. See engine/security/catalogue.py for what each case does."""
+victim's is lost. See engine/security/catalogue/ for what each case does."""
 
 from __future__ import annotations
 

@@ -217,8 +217,3 @@ _SYSCALLS = {
     "ptrace_self": "sys_call('ptrace(PTRACE_TRACEME)', 101, 0, 0, 0, 0)",
     "chroot": "sys_call('chroot', 161, b'/mnt/data')",
 }
-
-
-
-def _persist(write: str, check: str) -> tuple[str, str]:
-    return write, check
