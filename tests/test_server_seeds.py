@@ -44,9 +44,8 @@ plt.plot(df['x'], df['y'])
 plt.show()
 df.sample(frac=1, random_state=0).to_csv('/mnt/data/shuffled_file.csv', index=False)
 """
-SHUFFLED = ("The rows of the CSV file have been shuffled and saved to a new CSV file. You can "
-            "download the shuffled CSV file from the following link:\n\n"
-            "[Download Shuffled CSV File](sandbox:/mnt/data/shuffled_file.csv)")
+SHUFFLED = ("Done: the rows are in a random order now, saved as "
+            "[shuffled_file.csv](sandbox:/mnt/data/shuffled_file.csv).")
 EQUATION = """\
 x = (14 - 11) / 3
 print(f"x = {x}")
@@ -221,7 +220,7 @@ def test_azure_guide_python(azure_guide: Guide, server: RunningServer, tmp_path:
     assert (file.filename, file.purpose) == ("speech.py", "assistants")
     client = ns["client"]
     assistant = client.beta.assistants.create(
-        instructions="You are an AI assistant that can write code to help answer math questions.",
+        instructions="Answer math questions by writing and running code.",
         model="gpt-4-1106-preview", tools=[{"type": "code_interpreter"}],
         extra_body={"file_ids": [file.id]})
     assert assistant.tool_resources.code_interpreter.file_ids == [file.id]
