@@ -28,7 +28,7 @@ from .options import (
 )
 from .render import RunView
 from .run_commands import show_saved
-from .session import FileSaver, answer_links, exit_code, open_interpreter, stream_run
+from .session import FileSaver, answer_links, exit_code, open_interpreter, stream_or_exit
 
 SCRIPT_ORIGIN = "the built-in demo script"
 SCRIPTED_BANNER = (
@@ -89,13 +89,7 @@ def _run_demo(choice: ModelChoice, data_dir: Path, out: Path) -> int:
     with interpreter:
         saver = FileSaver(interpreter, out)
         view = RunView(stdout, save_image=saver.save_image)
-        try:
-            result = stream_run(interpreter, view, demo_data.QUESTION, files=[csv_path],
-                                hard_interrupt=True)
-        except CliError as exc:
-            raise fail(str(exc), exc.code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+        result = stream_or_exit(interpreter, view, demo_data.QUESTION, files=[csv_path])
         saved = saver.save_all(result)
         notebook = interpreter.export_notebook(result.thread_id,
                                                out / demo_data.NOTEBOOK_NAME)

@@ -17,6 +17,7 @@ from ..store import NotFoundError, Store, StoreError
 from .options import (
     CliError,
     DataDirOption,
+    ModelChoice,
     ModelOption,
     ModelsConfigOption,
     data_dir_for,
@@ -34,12 +35,24 @@ from .session import (
     describe_size,
     exit_code,
     open_interpreter,
-    stream_run,
+    stream_or_exit,
 )
 
 FileOption = Annotated[list[Path] | None, typer.Option(
     "--file", "-f", help="A file for the code to read in /mnt/data (repeatable).",
     show_default=False)]
+
+
+def _setup(file: list[Path] | None, model: str | None, models_config: Path | None,
+           data_dir: Path | None, out: Path | None
+           ) -> tuple[list[Path], ModelChoice, Path, Path]:
+    """What `run` and `chat` resolve alike: the files, the model, the data and out folders."""
+    settings = load_settings()
+    files = check_files(file)
+    choice = resolve_model(model, models_config, settings)
+    assert choice is not None
+    return (files, choice, data_dir_for(data_dir, settings),
+            out_dir_for(out, settings, "airlock-out"))
 
 
 def check_files(paths: list[Path] | None) -> list[Path]:
@@ -89,12 +102,7 @@ def run(
     models_config).
     """
     try:
-        settings = load_settings()
-        files = check_files(file)
-        choice = resolve_model(model, models_config, settings)
-        assert choice is not None
-        folder = data_dir_for(data_dir, settings)
-        out_dir = out_dir_for(out, settings, "airlock-out")
+        files, choice, folder, out_dir = _setup(file, model, models_config, data_dir, out)
         if thread is not None:
             check_thread(folder, thread)
         console = Console(file=io.StringIO()) if as_json else stdout
@@ -107,13 +115,7 @@ def run(
                  "but the variables of its earlier cells are gone")
         saver = FileSaver(interpreter, out_dir)
         view = RunView(console, save_image=saver.save_image)
-        try:
-            result = stream_run(interpreter, view, question, files=files, thread=thread,
-                                hard_interrupt=True)
-        except CliError as exc:
-            raise fail(str(exc), exc.code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+        result = stream_or_exit(interpreter, view, question, files=files, thread=thread)
         saved = saver.save_all(result)
         if as_json:
             print(json.dumps({
@@ -161,12 +163,7 @@ def chat(
     from .chat_session import ChatSession
 
     try:
-        settings = load_settings()
-        files = check_files(file)
-        choice = resolve_model(model, models_config, settings)
-        assert choice is not None
-        folder = data_dir_for(data_dir, settings)
-        out_dir = out_dir_for(out, settings, "airlock-out")
+        files, choice, folder, out_dir = _setup(file, model, models_config, data_dir, out)
         interpreter = open_interpreter(choice, folder, stdout)
     except CliError as exc:
         raise fail(str(exc), exc.code) from None

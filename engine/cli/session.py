@@ -19,7 +19,7 @@ from models import ModelError
 from ..interpreter import Interpreter, RunResult
 from ..schemas import File, Run, TextContent
 from ..store import StoreError
-from .options import CliError, ModelChoice, stderr
+from .options import CliError, ModelChoice, fail, stderr
 from .render import RunView
 
 
@@ -109,39 +109,31 @@ def stream_run(interpreter: Interpreter, view: RunView, prompt: str, *,
     """Run `prompt`, drawing its events; Ctrl-C cancels it. Returns the finished run."""
     cancel = Cancel(interpreter, view, hard=hard_interrupt)
     run: Run | None = None
-    handle: object = None
     try:
         with sigint_cancels(cancel):
             for event in interpreter.stream(prompt, files=list(files), thread=thread):
                 if event.event == "thread.run.created":
                     run = Run.model_validate(event.data)
-                    handle = interpreter.engine.run_handle(run.id)
                     cancel.started(run)
                 view.handle(event)
     finally:
         view.close()
     if run is None:
         raise CliError("the run did not start", 1)
-    result = interpreter.result(run)
-    _add_written_files(interpreter, result, handle)
-    return result
+    # The engine remembers what the run produced, unlinked written files included.
+    return interpreter.result(run)
 
 
-def _add_written_files(interpreter: Interpreter, result: RunResult, handle: object) -> None:
-    """`result(run)` knows the files the run's steps and messages name; the run's handle also
-    knows those its code wrote without linking them (when the engine records them)."""
-    ids = getattr(handle, "generated_file_ids", None) or []
-    known = {f.id for f in result.files}
-    for file_id in ids:
-        if file_id in known:
-            continue
-        try:
-            file = interpreter.engine.store.get_file(file_id)
-        except StoreError:
-            continue  # deleted since
-        if file.purpose == "assistants_output":
-            result.files.append(file)
-            known.add(file_id)
+def stream_or_exit(interpreter: Interpreter, view: RunView, prompt: str, *,
+                   files: Sequence[Path] = (), thread: str | None = None) -> RunResult:
+    """`stream_run` for a one-shot command: errors and a second Ctrl-C end the command."""
+    try:
+        return stream_run(interpreter, view, prompt, files=files, thread=thread,
+                          hard_interrupt=True)
+    except CliError as exc:
+        raise fail(str(exc), exc.code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
 
 
 class FileSaver:

@@ -185,13 +185,13 @@ class ResponsesService:
                 if isinstance(call, CodeInterpreterToolCall):
                     shown.update(output.image.file_id for output in call.code_interpreter.outputs
                                  if isinstance(output, ImageOutput))
+        written_at = {file: path for path, file in paths.items()}
         for file_id in file_ids:
             try:
                 name = self.engine.store.get_file(file_id).filename
             except NotFoundError:
                 continue
             in_workspace = file_id not in shown
-            written_at = {file: path for path, file in paths.items()}
             path = written_at.get(file_id) or (
                 str(MOUNT_POINT / PurePosixPath(name).name) if in_workspace else None)
             self.containers.record_generated(record.container_id, file_id, path,
