@@ -76,14 +76,30 @@ class _Plan:
     invocation: dict[str, Any]
 
 
+def select_tasks(tasks: list[BenchTask], *, every: int | None = None,
+                 ids: list[str] | None = None, limit: int | None = None) -> list[BenchTask]:
+    """A documented subset: every `every`-th task (positions 0, N, 2N... in the data's order),
+    then only the named `ids`, then the first `limit` of what is left."""
+    if every is not None:
+        if every < 1:
+            raise BenchError("--every must be at least 1")
+        tasks = tasks[::every]
+    if ids:
+        unknown = sorted(set(ids) - {t.task_id for t in tasks})
+        if unknown:
+            raise BenchError(f"no such task(s) in the selection: {', '.join(unknown)}")
+        wanted = set(ids)
+        tasks = [t for t in tasks if t.task_id in wanted]
+    return tasks[:limit] if limit is not None else tasks
+
+
 def _plan(suite: Suite, out: Path, limit: int | None, workers: int, executor: Executor,
-          resume: bool) -> _Plan:
+          resume: bool, every: int | None = None, ids: list[str] | None = None) -> _Plan:
     try:
         tasks = suite.load()
     except FileNotFoundError as error:
         raise BenchError(str(error)) from None
-    if limit is not None:
-        tasks = tasks[:limit]
+    tasks = select_tasks(tasks, every=every, ids=ids, limit=limit)
     out.mkdir(parents=True, exist_ok=True)
     results = out / RESULTS_FILE
     existing = read_records(results)
@@ -97,7 +113,7 @@ def _plan(suite: Suite, out: Path, limit: int | None, workers: int, executor: Ex
     recorded = {r.task_id for r in existing}
     todo = [t for t in tasks if t.task_id not in recorded]
     config = build_config(suite, limit=limit, workers=workers, executor=executor, out=out,
-                          tasks=len(tasks))
+                          tasks=len(tasks), every=every, ids=ids)
     invocation: dict[str, Any] = {"started_at": config["started_at"], "executor": executor,
                                   "workers": effective_workers(suite, workers),
                                   "resume": resume, "tasks_to_run": len(todo)}
@@ -123,9 +139,11 @@ def _finish(plan: _Plan, out: Path, wall: float, workers: int,
 
 async def run_suite(suite_name: str, options: SuiteOptions, *, out: Path,
                     limit: int | None = None, workers: int = 1, executor: Executor = "local",
-                    resume: bool = False, progress: bool = True) -> BenchRun:
+                    resume: bool = False, progress: bool = True, every: int | None = None,
+                    ids: list[str] | None = None) -> BenchRun:
     suite = make_suite(suite_name, options)
-    plan = await asyncio.to_thread(_plan, suite, out, limit, workers, executor, resume)
+    plan = await asyncio.to_thread(_plan, suite, out, limit, workers, executor, resume, every,
+                                   ids)
     writer = ResultsWriter(out / RESULTS_FILE)
     todo = plan.todo
     started = time.perf_counter()

@@ -59,14 +59,15 @@ def model_info(spec: str | None) -> dict[str, Any]:
 
 
 def build_config(suite: Suite, *, limit: int | None, workers: int, executor: str,
-                 out: Path, tasks: int) -> dict[str, Any]:
+                 out: Path, tasks: int, every: int | None = None,
+                 ids: list[str] | None = None) -> dict[str, Any]:
     options = suite.options
     return {
         "suite": suite.name,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model_info(options.model),
         "models_config": str(options.models_config) if options.models_config else None,
-        "settings": {"limit": limit, "workers": workers, "executor": executor,
+        "settings": {"limit": limit, "every": every, "ids": ids, "workers": workers, "executor": executor,
                      "task_timeout": options.task_timeout, "cell_timeout": options.cell_timeout,
                      "out": str(out), "tasks_selected": tasks},
         "suite_config": suite.describe(),

@@ -38,6 +38,11 @@ def bench(
              "repository).", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(
         help="Only the first N tasks.", min=1, show_default=False)] = None,
+    every: Annotated[int | None, typer.Option(
+        help="Only every N-th task (positions 0, N, 2N... in the data's order): a fixed, "
+             "documented subset.", min=1, show_default=False)] = None,
+    ids: Annotated[str | None, typer.Option(
+        help="Only these task ids (comma-separated).", show_default=False)] = None,
     workers: Annotated[int, typer.Option(
         help="Tasks at once, each in its own thread and kernel.", min=1)] = 1,
     out: Annotated[Path | None, typer.Option(
@@ -74,7 +79,9 @@ def bench(
     try:
         result = asyncio.run(run_suite(suite, options, out=target, limit=limit,
                                        workers=workers, executor=cast(Executor, executor),
-                                       resume=resume, progress=progress))
+                                       resume=resume, progress=progress, every=every,
+                                       ids=[i.strip() for i in ids.split(",") if i.strip()]
+                                       if ids else None))
     except (BenchError, RuntimeError, ValueError) as error:
         raise fail(str(error)) from None
     # Plain text: the markdown table must not be wrapped to the terminal's width.
