@@ -10,6 +10,7 @@ prompt and the latest output are always sent whole (as cut).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 
 from models import ChatMessage
 from models.tokens import approx_tokens
@@ -19,15 +20,20 @@ from .schemas import ImageFileContent, Message, Run
 from .sessions import StagedFile
 
 SYSTEM_PROMPT = """\
-You are a data analyst with a Python tool. Calling `python` runs code in a stateful Jupyter \
-kernel: variables, imports and files persist between calls within this conversation. Work in \
-small steps and look at the output before going on. The kernel has no internet access. \
-Files are in /mnt/data; save what you produce there (plots as PNG). To give the user a file, \
-link it as [name](sandbox:/mnt/data/name). Plots you show with plt.show() are sent to the user. \
-When a call fails, read the traceback, fix the code and try again. When you are done, answer \
-in plain text without calling the tool."""
+You are a data analyst with a Python tool: a Jupyter kernel that keeps variables and imports \
+between calls. It has no internet access. The user's files are in /mnt/data.
+How to work:
+1. Run code to compute what is asked: never guess a number you can compute. Use the column \
+names exactly as they are in the data. print() every value you need to see.
+2. Read the output. If there is an error, fix the line it names and run the code again.
+3. When the output holds the answer, reply in plain text without code: the final answer, in \
+the format the user asked for.
+Save files you make in /mnt/data and link them as [name](sandbox:/mnt/data/name); plots shown \
+with plt.show() reach the user."""
 
 _SHORTENED = "[... {n} characters cut ...]"
+#: Opens the note that ends a user message with files attached.
+ATTACHED_NOTE = "\n\n[attached: "
 
 
 def cut_middle(text: str, limit: int, *, head_share: float = 0.4) -> str:
@@ -41,15 +47,20 @@ def cut_middle(text: str, limit: int, *, head_share: float = 0.4) -> str:
     return f"{text[:head]}\n{_SHORTENED.format(n=cut)}\n{text[len(text) - tail:]}"
 
 
-def describe_execution(execution: Execution, *, max_chars: int,
-                       image_count: int = 0) -> str:
-    """One cell's outcome in words, for the model: output, error, what Airlock did."""
+def describe_execution(execution: Execution, *, max_chars: int, image_count: int = 0,
+                       error_text: str | None = None, reminder: str = "") -> str:
+    """One cell's outcome in words, for the model: output, error, what Airlock did.
+    `error_text` replaces the traceback (a digest the model can act on); `reminder` ends
+    the description of a cell that ran clean."""
     parts: list[str] = []
     output = "".join(chunk.text for chunk in execution.streams)
     result = execution.result
     if result is not None and result.text:
         output += ("" if not output or output.endswith("\n") else "\n") + result.text
     error = execution.error
+    if error is not None:
+        reminder = ""
+    max_chars = max(200, max_chars - len(reminder) - 2)  # the reminder is part of the budget
     # The error gets the larger share: its last lines say what went wrong.
     output_room = max_chars // 2 if error is not None else max_chars
     if output:
@@ -66,9 +77,12 @@ def describe_execution(execution: Execution, *, max_chars: int,
         parts.append(f"[the kernel was restarted ({execution.restart.reason}): every variable "
                      "and import is gone; files in /mnt/data are kept. Re-run what you need.]")
     if error is not None:
-        parts.append(cut_middle(error.traceback or str(error), max_chars - output_room,
-                                head_share=0.15))
-    return "\n".join(parts) if parts else "[the code ran without output]"
+        parts.append(cut_middle(error_text or error.traceback or str(error),
+                                max_chars - output_room, head_share=0.15))
+    text = "\n".join(parts) if parts else "[the code ran without output]"
+    if reminder:
+        text += "\n\n" + reminder
+    return text
 
 
 def _size(n: int) -> str:
@@ -86,20 +100,29 @@ def message_to_chat(message: Message, files: dict[str, StagedFile]) -> ChatMessa
         text = f"[{images} image(s) shown]\n{text}".strip()
     attached = [files[f].path for f in message.code_interpreter_file_ids if f in files]
     if attached:
-        text += "\n\n[attached: " + ", ".join(attached) + "]"
+        text += ATTACHED_NOTE + ", ".join(attached) + "]"
     if message.role == "assistant":
         return ChatMessage.assistant(text)
     return ChatMessage.user(text)
 
 
-def system_message(run: Run, files: Sequence[StagedFile], code_enabled: bool) -> ChatMessage:
+def system_message(run: Run, files: Sequence[StagedFile], code_enabled: bool,
+                   previews: dict[str, str] | None = None) -> ChatMessage:
+    """The instructions, then the files in /mnt/data: each described by `previews` (what it
+    holds, computed in the sandbox) when there is one, else by its size."""
     parts = [SYSTEM_PROMPT] if code_enabled else []
     if run.instructions:
         parts.append(run.instructions)
     if files and code_enabled:
-        listing = "\n".join(f"- {f.path} ({_size(f.bytes)}; uploaded as {f.filename!r})"
-                            for f in files)
-        parts.append(f"Files available in /mnt/data:\n{listing}")
+        previews = previews or {}
+        entries = []
+        for f in files:
+            named = "" if PurePosixPath(f.path).name == f.filename else \
+                f" (uploaded as {f.filename!r})"
+            preview = previews.get(f.path)
+            entries.append(f"- {f.path}{named}: {preview}" if preview else
+                           f"- {f.path}{named} ({_size(f.bytes)})")
+        parts.append("Files in /mnt/data:\n" + "\n".join(entries))
     return ChatMessage.system("\n\n".join(parts) or "You are a helpful assistant.")
 
 

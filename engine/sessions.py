@@ -42,9 +42,13 @@ class ThreadSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: /mnt/data paths some cell wrote (a staged upload among them is no longer the upload).
     written: set[str] = field(default_factory=set)
+    #: /mnt/data path -> what the file holds, as described to the model (see engine.assist)
+    previews: dict[str, str] = field(default_factory=dict)
 
     def note_written(self, execution: Execution) -> None:
-        self.written.update(change.path for change in execution.files)
+        for change in execution.files:
+            self.written.add(change.path)
+            self.previews.pop(change.path, None)
 
     def touch(self) -> None:
         self.last_used = time.monotonic()

@@ -36,8 +36,49 @@ class RunLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class AssistPolicy:
+    """How the loop helps a model, small ones especially, to reach a computed answer. Each
+    lever can be turned off; none is specific to a benchmark."""
+
+    #: Describe every file in /mnt/data (tables: shape, columns with dtypes, a few rows) in
+    #: the system message, computed inside the sandbox; at most this many characters in all
+    #: (0: only the files' names and sizes).
+    file_preview_chars: int = 3000
+    #: After a failed cell, the model gets its failing line, the error and hints computed in
+    #: the kernel (existing columns, close names, the files there) instead of the traceback;
+    #: the run step keeps the whole traceback.
+    error_digest: bool = True
+    #: A cell identical (comments and layout aside) to one that already failed is not run
+    #: again; the model is told, and its next reply is sampled hotter.
+    skip_repeated_cells: bool = True
+    #: The first reply of a run with files attached must be code: the answer is computed
+    #: from the data, not guessed.
+    code_first_with_files: bool = True
+    #: A text answer before any cell of the run has succeeded is sent back, this many times
+    #: at most, with a request to compute it first.
+    compute_nudges: int = 1
+    #: Lines written as answers (`@name[value]`) inside code that therefore does not compile
+    #: are taken out before the cell runs (and the model is told).
+    salvage_answer_lines: bool = True
+    #: After a clean cell, the model is reminded to answer in the format the user asked for.
+    answer_reminder: bool = True
+    #: Sampling temperature when the run sets none.
+    temperature: float = 0.2
+    #: Added to the temperature after each failed cell in a row (capped at 1.0), so that a
+    #: retry explores instead of repeating.
+    retry_temperature_step: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.file_preview_chars < 0 or self.compute_nudges < 0:
+            raise ValueError("file_preview_chars and compute_nudges must be >= 0")
+        if not 0 <= self.temperature <= 2 or self.retry_temperature_step < 0:
+            raise ValueError("temperature must be in [0, 2] and retry_temperature_step >= 0")
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSettings:
     limits: RunLimits = field(default_factory=RunLimits)
+    assist: AssistPolicy = field(default_factory=AssistPolicy)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     #: A thread's kernel is shut down after this long without a cell; the next run starts a
     #: fresh one (files attached to the thread are put back, variables are not).

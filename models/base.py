@@ -180,6 +180,9 @@ class ModelBackend(ABC):
     conversations; each call is independent (the conversation is passed whole every time)."""
 
     name: str = ""
+    #: Tokens the model reads and writes in one call, when the backend knows it (the engine
+    #: keeps prompts within it, less the room for the reply).
+    context_window: int | None = None
 
     @abstractmethod
     def stream(

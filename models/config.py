@@ -35,8 +35,8 @@ class LlamaOptions:
     cache; weights are shared through mmap on CPU, copied per context on GPU) so that
     interleaved conversations keep their evaluated prefixes: see ``models.llama_backend``."""
 
-    n_ctx: int = 4096
-    n_threads: int | None = None
+    n_ctx: int = 8192
+    n_threads: int | None = None  # None: every CPU this process may use
     n_gpu_layers: int = 0
     n_batch: int = 512
     n_slots: int = 1

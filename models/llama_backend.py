@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import os
 import queue
 import random
 import threading
@@ -64,6 +65,15 @@ FALLBACK_TEMPLATE = (
     "message['content'] + '<|im_end|>\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
+
+
+def default_threads() -> int:
+    """Every CPU this process may run on: generation is memory-bound and the kernel's cells
+    do not run while the model generates."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -113,6 +123,7 @@ class LlamaBackend(ModelBackend):
         self._slots = [_Slot(self._load()) for _ in range(self.options.n_slots)]
         llm = self._slots[0].llm
         self.n_ctx: int = llm.n_ctx()
+        self.context_window = self.n_ctx
         template = self.options.chat_template or llm.metadata.get(
             "tokenizer.chat_template", FALLBACK_TEMPLATE
         )
@@ -138,12 +149,14 @@ class LlamaBackend(ModelBackend):
 
     def _load(self) -> Any:
         o = self.options
+        # llama-cpp-python's default is half the CPUs: one thread on a 2-core machine.
+        threads = o.n_threads or default_threads()
         try:
             return self._llama_cpp.Llama(
                 model_path=str(self.model_path),
                 n_ctx=o.n_ctx,
-                n_threads=o.n_threads,
-                n_threads_batch=o.n_threads,
+                n_threads=threads,
+                n_threads_batch=threads,
                 n_gpu_layers=o.n_gpu_layers,
                 n_batch=o.n_batch,
                 seed=o.seed,

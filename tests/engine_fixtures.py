@@ -31,7 +31,7 @@ from engine.schemas import (
     Thread,
     ThreadCreate,
 )
-from engine.settings import EngineSettings, RunLimits
+from engine.settings import AssistPolicy, EngineSettings, RunLimits
 from models import ChatMessage, CodeTool, SamplingParams, StreamItem
 from models.scripted import ScriptedBackend
 from sandbox import SandboxConfig
@@ -102,8 +102,9 @@ class RecordingScripted(ScriptedBackend):
             yield item
 
 
-def settings(**limits: Any) -> EngineSettings:
-    return EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS), limits=RunLimits(**limits))
+def settings(assist: AssistPolicy | None = None, **limits: Any) -> EngineSettings:
+    return EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS), limits=RunLimits(**limits),
+                          assist=assist or AssistPolicy())
 
 
 async def open_engine(backend: ScriptedBackend, data_dir: Path,

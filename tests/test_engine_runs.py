@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from engine.schemas import ImageFileContent, TextContent
+from engine.settings import AssistPolicy
 from engine.store import InvalidRequestError
 from tests.engine_fixtures import (
     Harness,
@@ -38,10 +39,11 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
     """`await make_harness(**run_limits)`: an engine (own data folder) with those limits."""
     opened: list[Harness] = []
 
-    async def make(data_dir: Path | None = None, **limits: Any) -> Harness:
+    async def make(data_dir: Path | None = None, assist: AssistPolicy | None = None,
+                   **limits: Any) -> Harness:
         backend = RecordingScripted()
         engine = await open_engine(backend, data_dir or tmp_path / f"data{len(opened)}",
-                                   settings(**limits))
+                                   settings(assist, **limits))
         harness = Harness(engine, backend)
         opened.append(harness)
         return harness
@@ -751,7 +753,8 @@ async def test_a_cancelled_run_never_goes_back_in_progress(h: Harness) -> None:
 
 async def test_long_output_is_cut_for_the_model_but_kept_in_the_step(
         make_harness: HarnessFactory) -> None:
-    h = await make_harness(max_output_chars=400)
+    # Without the answer reminder that ends a clean cell's description (see test_engine_assist).
+    h = await make_harness(max_output_chars=400, assist=AssistPolicy(answer_reminder=False))
     cell = "print('HEAD')\nprint('x' * 5000)\nprint('TAIL')"
     run = await h.run("long output", [code(cell), text("ok")])
     logs = h.logs(run)

@@ -22,6 +22,7 @@ from typing import Any
 from models import ModelBackend
 from sandbox import Limits, SandboxConfig
 
+from ..conversation import cut_middle
 from ..settings import EngineSettings
 from .engine_env import EngineHost, load_backend
 from .engine_runs import fill_record, run_prompt
@@ -38,6 +39,8 @@ ORACLE = "oracle"
 ANSWER = re.compile(r"@(\w+)\[(.*?)\]")
 DEFAULT_CELL_TIMEOUT = 120.0
 ATTACHED = "\n\n[attached: "
+#: Of each cell's code and logs and of the answer, kept in the results file for diagnosis.
+MAX_KEPT_CHARS = 1500
 
 
 def extract_answers(text: str) -> dict[str, str]:
@@ -122,7 +125,11 @@ class DABenchEnvironment(Environment):
         scored = score(done.answer, task.data["labels"])
         right = sum(s["correct"] for s in scored)
         record.detail.update(run_status=done.run.status, sub_answers=scored, right=right,
-                             total=len(scored), level=task.data.get("level"))
+                             total=len(scored), level=task.data.get("level"),
+                             answer=done.answer[:MAX_KEPT_CHARS],
+                             cells=[{"code": cell.code[:MAX_KEPT_CHARS], "error": cell.error,
+                                     "logs": cut_middle(cell.logs, MAX_KEPT_CHARS)}
+                                    for cell in done.cells])
         if right == len(scored) and scored:
             record.outcome = "pass"
         else:

@@ -1,0 +1,117 @@
+"""What a small model needs to fix a failed cell: its own failing line and the error first,
+library frames folded away, then hints computed in the kernel.
+
+The run step keeps the whole traceback (the user sees it); the model gets this digest, which is
+what it can act on: a 2,000-character pandas traceback ends in the one line that matters, and a
+1.5B model copies the failing cell back unchanged more often than it finds that line.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+
+from sandbox import Execution
+
+_CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+_FILE_FRAME = re.compile(r'File "?([^",\s]+)"?, line (\d+)')
+#: A line the model meant as its answer, not as code: "@mean_fare[34.65]".
+_ANSWER_LINE = re.compile(r"^\s*@\w+\[[^\]]*\]\s*$")
+
+
+def failing_line(execution: Execution) -> tuple[int, str] | None:
+    """(line number, source line) of the cell's own line where the error happened."""
+    error = execution.error
+    if error is None:
+        return None
+    frames = _CELL_FRAME.findall(error.traceback)
+    ours = [int(line) for cell, line in frames
+            if execution.execution_count is None or int(cell) == execution.execution_count]
+    if not ours:
+        return None
+    number = ours[-1]  # the innermost frame of this cell
+    lines = execution.code.splitlines()
+    if 1 <= number <= len(lines):
+        return number, lines[number - 1].strip()
+    return None
+
+
+def library_origin(execution: Execution) -> str | None:
+    """The library the error came out of, when it was raised below the cell (e.g. pandas)."""
+    error = execution.error
+    if error is None:
+        return None
+    files = [path for path, _line in _FILE_FRAME.findall(error.traceback)]
+    for path in reversed(files):
+        match = re.search(r"site-packages/([A-Za-z_][\w]*)/", path)
+        if match:
+            return match.group(1)
+    return None
+
+
+def error_digest(execution: Execution, hints: list[str], *, max_chars: int) -> str:
+    """The error as the model is told it: where, what, and what might fix it."""
+    error = execution.error
+    assert error is not None
+    parts: list[str] = []
+    where = failing_line(execution)
+    if where is not None:
+        number, source = where
+        parts.append(f"Error on line {number} of your code: {source}")
+    value = error.value if len(error.value) <= 400 else error.value[:400] + " ..."
+    parts.append(f"{error.name}: {value}" if value else error.name)
+    origin = library_origin(execution)
+    if origin is not None and where is not None:
+        parts.append(f"(raised inside {origin}, called from that line)")
+    if error.name == "SyntaxError" and any(_ANSWER_LINE.match(line)
+                                           for line in execution.code.splitlines()):
+        parts.append("Hint: lines like @name[value] are not Python. Compute and print() the "
+                     "values in code; write the @name[value] lines only in your final answer.")
+    for hint in hints:
+        parts.append(f"Hint: {hint}")
+    text = "\n".join(parts)
+    return text if len(text) <= max_chars else text[: max_chars - 20] + "\n[... cut ...]"
+
+
+def normalise(code: str) -> str:
+    """The code with comments, blank lines and layout removed: two cells that normalise alike
+    do the same thing."""
+    try:
+        return ast.dump(ast.parse(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    kept: list[str] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
+                                  tokenize.INDENT, tokenize.DEDENT):
+                kept.append(token.string)
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return " ".join(code.split())
+    return " ".join(kept)
+
+
+def salvage(code: str) -> tuple[str, list[str]]:
+    """Code that does not compile because answer lines (``@name[value]``) were written into
+    it: those lines taken out. Returns (code to run, the lines taken out); code that compiles,
+    or that still would not without them, is returned as it was."""
+    if _compiles(code):
+        return code, []
+    lines = code.splitlines()
+    answers = [line.strip() for line in lines if _ANSWER_LINE.match(line)]
+    if not answers:
+        return code, []
+    kept = "\n".join(line for line in lines if not _ANSWER_LINE.match(line))
+    if not kept.strip() or not _compiles(kept):
+        return code, []
+    return kept, answers
+
+
+def _compiles(code: str) -> bool:
+    try:
+        compile(code, "<cell>", "exec", flags=ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
