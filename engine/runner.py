@@ -97,6 +97,8 @@ class RunLoop:
         self.nudges = 0
         #: normalised code -> what the model was told when it failed
         self.failed_cells: dict[str, str] = {}
+        #: normalised code -> how often it was sent again after failing
+        self.repeats: dict[str, int] = {}
         #: Added to the next call's temperature (a repeated cell asks for a different one).
         self.extra_heat = 0.0
         #: The user's latest message, as the answer reminder quotes it.
@@ -204,6 +206,7 @@ class RunLoop:
                 return self._stopped()
             if execution.ok:
                 self.failures_in_a_row = 0
+                self.extra_heat = 0.0
                 self.succeeded = True
             else:
                 self.failures_in_a_row += 1
@@ -229,10 +232,10 @@ class RunLoop:
         self.turns.append(ChatMessage.user(request))
 
     def _temperature(self) -> float:
-        if self.run.temperature is not None:
-            return self.run.temperature
+        """The run's temperature on the model's scale, hotter after each failure in a row."""
+        base = self.assist.sampling_temperature(self.run.temperature)
         heat = self.assist.retry_temperature_step * self.failures_in_a_row + self.extra_heat
-        return min(1.0, self.assist.temperature + heat) if heat else self.assist.temperature
+        return min(max(1.0, base), base + heat)
 
     def _stopped(self) -> tuple[str, LastError | None, str | None]:
         if self.expired:
@@ -319,8 +322,9 @@ class RunLoop:
             if answer_lines:
                 execution.code = result.code
                 execution.notices.append(
-                    "[airlock] not run, as they are not Python: " + "; ".join(answer_lines)
-                    + ". Write such lines in your final answer, not in code.")
+                    "[airlock] answer lines are not Python, so they were printed, not run: "
+                    + "; ".join(answer_lines) + ". Write such lines in your final answer, "
+                    "not in code.")
         final_outputs = await outputs.finish(execution)
         image_ids = list(outputs.image_ids.values())
         self.record.pending_images.extend(image_ids)
@@ -335,6 +339,10 @@ class RunLoop:
             ended = self.record.ended_step(step, "completed", self._last_usage)
         await self.record.save_step(ended.model_copy(update={"step_details": details}))
         self.record.open_tool_step = None
+        if repeated is not None and self.repeats[normalise(result.code)] == 1:
+            # The first repeat is left out of the conversation: the model is asked again,
+            # hotter, as if it had not sent it (a small model copies what it sees).
+            return execution
         self.turns.append(ChatMessage.code(result.code, call_id, content=result.text))
         self.turns.append(ChatMessage.tool(call_id, self._for_model(execution, hints, repeated,
                                                                     len(image_ids))))
@@ -360,9 +368,11 @@ class RunLoop:
         """What to tell the model when `code` is a cell that already failed, else None."""
         if not self.assist.skip_repeated_cells:
             return None
-        earlier = self.failed_cells.get(normalise(code))
+        key = normalise(code)
+        earlier = self.failed_cells.get(key)
         if earlier is None:
             return None
+        self.repeats[key] = self.repeats.get(key, 0) + 1
         self.extra_heat += self.assist.retry_temperature_step
         return ("This code is the same as code that already failed, so it was not run again. "
                 f"It failed with:\n{earlier}\nChange the code to fix that error.")

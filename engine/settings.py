@@ -62,7 +62,9 @@ class AssistPolicy:
     salvage_answer_lines: bool = True
     #: After a clean cell, the model is reminded to answer in the format the user asked for.
     answer_reminder: bool = True
-    #: Sampling temperature when the run sets none.
+    #: The sampling temperature that the API's default of 1.0 stands for: a run's temperature
+    #: t samples at t x this up to 1.0, then rises linearly to 1.0 at the API's 2.0. Hosted
+    #: models are tuned to sample at 1.0; small local ones write worse code that hot.
     temperature: float = 0.2
     #: Added to the temperature after each failed cell in a row (capped at 1.0), so that a
     #: retry explores instead of repeating.
@@ -71,8 +73,15 @@ class AssistPolicy:
     def __post_init__(self) -> None:
         if self.file_preview_chars < 0 or self.compute_nudges < 0:
             raise ValueError("file_preview_chars and compute_nudges must be >= 0")
-        if not 0 <= self.temperature <= 2 or self.retry_temperature_step < 0:
-            raise ValueError("temperature must be in [0, 2] and retry_temperature_step >= 0")
+        if not 0 <= self.temperature <= 1 or self.retry_temperature_step < 0:
+            raise ValueError("temperature must be in [0, 1] and retry_temperature_step >= 0")
+
+    def sampling_temperature(self, api_temperature: float | None) -> float:
+        """The temperature a model samples at for a run's (API) temperature."""
+        t = 1.0 if api_temperature is None else api_temperature
+        if t <= 1.0:
+            return t * self.temperature
+        return self.temperature + (min(t, 2.0) - 1.0) * (1.0 - self.temperature)
 
 
 @dataclass(frozen=True, slots=True)

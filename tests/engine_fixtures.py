@@ -49,6 +49,7 @@ class ModelCall:
 
     messages: list[ChatMessage]
     code_tool: CodeTool
+    temperature: float | None = None
 
     def last(self, role: str) -> ChatMessage:
         return [m for m in self.messages if m.role == role][-1]
@@ -87,7 +88,8 @@ class RecordingScripted(ScriptedBackend):
         sampling: SamplingParams | None = None,
         cancel: asyncio.Event | None = None,
     ) -> AsyncIterator[StreamItem]:
-        self.calls.append(ModelCall(list(messages), code_tool))
+        self.calls.append(ModelCall(list(messages), code_tool,
+                                    sampling.temperature if sampling else None))
         users = [m.content for m in messages if m.role == "user"]
         last_user = users[-1] if users else ""
         # Longest matching key first, so "a b" wins over "a".

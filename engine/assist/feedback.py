@@ -16,9 +16,10 @@ import tokenize
 from sandbox import Execution
 
 _CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
-_FILE_FRAME = re.compile(r'File "?([^",\s]+)"?, line (\d+)')
+#: A library frame, as IPython 8 (`File /x/y.py:12, in f`) or plain Python writes it.
+_FILE_FRAME = re.compile(r'File "?(/[^",\s:]+\.py)"?(?:, line |:)(\d+)')
 #: A line the model meant as its answer, not as code: "@mean_fare[34.65]".
-_ANSWER_LINE = re.compile(r"^\s*@\w+\[[^\]]*\]\s*$")
+_ANSWER_LINE = re.compile(r"^(?P<indent>[ \t]*)@(?P<name>\w+)\[(?P<value>.*)\][ \t]*$")
 
 
 def failing_line(execution: Execution) -> tuple[int, str] | None:
@@ -89,24 +90,44 @@ def normalise(code: str) -> str:
                                   tokenize.INDENT, tokenize.DEDENT):
                 kept.append(token.string)
     except (tokenize.TokenError, SyntaxError, IndentationError):
-        return " ".join(code.split())
+        if not kept:  # the tokens read before the error still say what the code does
+            return " ".join(code.split())
     return " ".join(kept)
 
 
 def salvage(code: str) -> tuple[str, list[str]]:
     """Code that does not compile because answer lines (``@name[value]``) were written into
-    it: those lines taken out. Returns (code to run, the lines taken out); code that compiles,
-    or that still would not without them, is returned as it was."""
+    it, made to run: a line whose value is a Python expression prints the answer line with
+    the expression's value (what the model meant), any other is taken out. Returns (code to
+    run, the answer lines found); code that compiles, or that still would not, is returned
+    as it was."""
     if _compiles(code):
         return code, []
-    lines = code.splitlines()
-    answers = [line.strip() for line in lines if _ANSWER_LINE.match(line)]
-    if not answers:
+    kept: list[str] = []
+    answers: list[str] = []
+    for line in code.splitlines():
+        match = _ANSWER_LINE.match(line)
+        if match is None:
+            kept.append(line)
+            continue
+        answers.append(line.strip())
+        indent, name, value = match["indent"], match["name"], match["value"]
+        if value.strip() and _is_expression(value):
+            kept.append(f"{indent}print({'@' + name + '['!r} + str({value}) + ']')")
+        elif indent:
+            kept.append(f"{indent}pass")  # keeps an indented block whole
+    result = "\n".join(kept)
+    if not answers or not result.strip() or not _compiles(result):
         return code, []
-    kept = "\n".join(line for line in lines if not _ANSWER_LINE.match(line))
-    if not kept.strip() or not _compiles(kept):
-        return code, []
-    return kept, answers
+    return result, answers
+
+
+def _is_expression(text: str) -> bool:
+    try:
+        compile(text, "<answer>", "eval", flags=ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _compiles(code: str) -> bool:

@@ -1,0 +1,246 @@
+"""The help the run loop gives a model between cells (engine.assist): files described from
+inside the sandbox, error digests with hints computed in the kernel, repeated failing cells not
+rerun, answer lines taken out of code, the compute-first nudge, the answer reminder and the
+sampling temperature. Real kernels, a real store, the scripted model recording what it saw."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.assist import describe_files, error_digest, error_hints, normalise, salvage
+from engine.runner import COMPUTE_FIRST
+from engine.settings import AssistPolicy
+from sandbox import AsyncSession
+from tests.engine_fixtures import Harness, RecordingScripted, code, open_engine, settings, text
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
+SALES = b"Region,Revenue,units\nNorth,10.5,3\nSouth,20.25,4\nNorth,1.25,1\n"
+
+
+@pytest.fixture
+async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
+    opened: list[Harness] = []
+
+    async def make(assist: AssistPolicy | None = None, **limits: Any) -> Harness:
+        backend = RecordingScripted()
+        engine = await open_engine(backend, tmp_path / f"data{len(opened)}",
+                                   settings(assist, **limits))
+        opened.append(Harness(engine, backend))
+        return opened[-1]
+
+    yield make
+    for harness in opened:
+        await harness.engine.aclose()
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def test_normalise_ignores_comments_and_layout_but_not_behaviour() -> None:
+    a = "import pandas as pd\ndf = pd.read_csv('x.csv')  # load\n\nprint(df['a'])\n"
+    b = "# the data\nimport pandas as pd\ndf = pd.read_csv( 'x.csv' )\nprint(df['a'])"
+    assert normalise(a) == normalise(b)
+    assert normalise(a) != normalise(a.replace("'a'", "'A'"))
+    # Code that does not parse is compared token by token, comments aside.
+    assert normalise("print(1\n# x") == normalise("print(1  # y")
+    assert normalise("print(1") != normalise("print(2")
+
+
+def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
+    cell = "x = {'a': 21 * 2}\n@answer[x['a']]\nif x:\n    @other[some prose]\n@third[]"
+    kept, lines = salvage(cell)
+    assert lines == ["@answer[x['a']]", "@other[some prose]", "@third[]"]
+    # An expression is printed as the answer line it was meant to be; prose is taken out.
+    assert kept == "x = {'a': 21 * 2}\nprint('@answer[' + str(x['a']) + ']')\nif x:\n    pass"
+    # Code that compiles is left alone (a decorator is Python)...
+    decorated = "import functools\n@functools.cache\ndef f():\n    return 1"
+    assert salvage(decorated) == (decorated, [])
+    # ...and so is code that would still not compile without the answer lines.
+    broken = "print(1\n@answer[1]"
+    assert salvage(broken) == (broken, [])
+
+
+# ---------------------------------------------------------------- in a real kernel
+
+
+async def test_files_are_described_from_inside_the_sandbox(session: AsyncSession,
+                                                           tmp_path: Path) -> None:
+    import pandas as pd
+
+    session.put_file("sales.csv", SALES)
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"a": [1, 2]}).to_excel(writer, sheet_name="first", index=False)
+        pd.DataFrame({"Total Cost": [3.5], "item": ["x"]}).to_excel(writer, sheet_name="second",
+                                                                    index=False)
+    session.put_file("book.xlsx", book)
+    session.put_file("records.json", json.dumps(
+        [{"id": 1, "user": {"name": "a"}}, {"id": 2, "user": {"name": "b"}}]).encode())
+    session.put_file("notes.txt", b"first line\nsecond line\n")
+    session.put_file("blob.bin", bytes(range(256)))
+    session.put_file("broken.csv", b"\xff\xfe\x00garbage\x00\n\"unclosed")
+    paths = [f"/mnt/data/{n}" for n in ("sales.csv", "book.xlsx", "records.json", "notes.txt",
+                                        "blob.bin", "broken.csv", "gone.csv")]
+
+    described = await describe_files(session, paths, budget_chars=4000)
+
+    assert set(described) == set(paths)
+    sales = described["/mnt/data/sales.csv"]
+    assert "3 rows x 3 columns" in sales
+    assert "'Region' str" in sales or "'Region' object" in sales
+    assert "'Revenue' float64" in sales and "North" in sales
+    book_text = described["/mnt/data/book.xlsx"]
+    assert "2 sheet(s)" in book_text and "'Total Cost'" in book_text
+    assert "user.name" in described["/mnt/data/records.json"]
+    assert "second line" in described["/mnt/data/notes.txt"]
+    assert "binary" in described["/mnt/data/blob.bin"]
+    assert "could not be read" in described["/mnt/data/gone.csv"]
+    # Nothing is left behind in the user's namespace.
+    names = await session.execute("print(sorted(k for k in globals() if 'airlock' in k))")
+    assert names.stdout.strip() == "[]"
+
+
+async def test_hints_name_what_exists_after_an_error(session: AsyncSession) -> None:
+    session.put_file("sales.csv", SALES)
+    setup = await session.execute(
+        "import pandas as pd\nsales_df = pd.read_csv('/mnt/data/sales.csv')\ntotal = 3")
+    assert setup.ok
+
+    key = await session.execute("sales_df.groupby('region')['Revenue'].sum()")
+    hints = await error_hints(session)
+    assert any("'Region'" in h and "sales_df" in h for h in hints), hints
+    digest = error_digest(key, hints, max_chars=2000)
+    assert digest.startswith(
+        "Error on line 1 of your code: sales_df.groupby('region')['Revenue'].sum()")
+    assert "KeyError: 'region'" in digest and "(raised inside pandas" in digest
+    assert len(digest) < len(key.error.traceback if key.error else "")
+
+    name = await session.execute("x = 1\nprint(totl)")
+    assert "did you mean total?" in error_digest(name, await error_hints(session),
+                                                 max_chars=2000)
+    attribute = await session.execute("sales_df.revenue.sum()")
+    assert "'Revenue'" in "\n".join(await error_hints(session)), attribute.error
+    missing = await session.execute("open('/mnt/data/sale.csv')")
+    assert "sales.csv" in error_digest(missing, await error_hints(session), max_chars=2000)
+
+
+# ---------------------------------------------------------------- through the run loop
+
+
+async def test_the_model_sees_the_data_and_must_compute_first(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    file = h.upload("sales.csv", SALES)
+    prompt = "which region sold most?"
+    run = await h.run(prompt, [code("import pandas as pd\nprint(pd.read_csv("
+                                    "'/mnt/data/sales.csv').groupby('Region').Revenue.sum())"),
+                               text("South.")], attachments=[file.id])
+    assert run.status == "completed"
+    first, second = h.backend.calls_for(prompt)
+    system = first.messages[0].content
+    assert "/mnt/data/sales.csv" in system and "'Revenue' float64" in system
+    assert first.code_tool == "required" and second.code_tool is True
+    # The clean cell's description ends by quoting the request.
+    assert second.messages[-1].content.rstrip().endswith(prompt)
+
+
+async def test_a_guess_before_any_clean_cell_is_sent_back_once(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    file = h.upload("sales.csv", SALES)
+    prompt = "total revenue?"
+    run = await h.run(prompt, [text("About 30.")], attachments=[file.id])
+    assert run.status == "completed"
+    calls = [c for c in h.backend.calls
+             if any(m.role == "user" and m.content.startswith(prompt) for m in c.messages)]
+    assert len(calls) == 2  # the nudge once, then the answer stands
+    assert calls[1].messages[-1].role == "user"
+    assert calls[1].messages[-1].content == COMPUTE_FIRST
+    assert [m.status for m in h.messages(run)] == ["completed", "completed"]
+
+
+async def test_a_repeated_failing_cell_is_not_run_again(make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    prompt = "repeat"
+    bad = "marker = open('/mnt/data/count', 'a').write('x')\n1 / 0"
+    # The scripted model answers by position: a repeat left out of the conversation is asked
+    # again at the same position, so the script repeats itself there too.
+    run = await h.run(prompt, [code(bad), code("# again\n" + bad), code("print('ok')"),
+                               text("done")])
+    assert run.status == "completed"
+    steps = h.tool_steps(run)
+    assert len(steps) == 4
+    session = h.engine.sessions.get(run.thread_id)
+    assert session is not None
+    # The file the cell appends to was written once: the repeat never ran.
+    assert session.session.workspace.host_path("count").read_text() == "x"
+    assert "not run" in h.logs(run)
+    calls = h.backend.calls_for(prompt)
+    # The first repeat was left out: the third call saw what the second saw, only hotter.
+    assert calls[2].messages == calls[1].messages
+    # The second repeat is shown, with what it failed with.
+    told = calls[3].messages[-1].content
+    assert "same as code that already failed" in told and "ZeroDivisionError" in told
+    # Each failure in a row, and each repeat, make the next reply hotter.
+    temperatures = [c.temperature for c in calls]
+    assert temperatures[0] == pytest.approx(0.2)
+    assert temperatures[0] < temperatures[1] < temperatures[2] < temperatures[3]
+    assert temperatures[4] == pytest.approx(0.2)
+
+
+async def test_answer_lines_written_into_code_are_taken_out(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    prompt = "answer lines"
+    run = await h.run(prompt, [code("x = 6 * 7\n@answer[x]"), text("@answer[42]")])
+    assert run.status == "completed"
+    [step] = h.tool_steps(run)
+    call = step.step_details.tool_calls[0]  # type: ignore[union-attr]
+    assert call.code_interpreter.input.endswith("@answer[x]")  # type: ignore[union-attr]
+    logs = h.logs(run)
+    assert "@answer[42]\n" in logs and "printed, not run: @answer[x]" in logs
+    assert "SyntaxError" not in logs
+
+
+async def test_a_run_temperature_is_kept_and_each_lever_can_be_turned_off(
+        make_harness: HarnessFactory) -> None:
+    off = AssistPolicy(file_preview_chars=0, error_digest=False, skip_repeated_cells=False,
+                       code_first_with_files=False, compute_nudges=0,
+                       salvage_answer_lines=False, answer_reminder=False, temperature=1.0,
+                       retry_temperature_step=0)
+    h = await make_harness(off)
+    file = h.upload("sales.csv", SALES)
+    prompt = "levers off"
+    run = await h.run(prompt, [code("1 / 0"), code("1 / 0"), code("print(1)"), text("1")],
+                      attachments=[file.id], temperature=0.9)
+    assert run.status == "completed"
+    calls = h.backend.calls_for(prompt)
+    assert [c.temperature for c in calls] == [pytest.approx(0.9)] * 4
+    assert calls[0].code_tool is True
+    assert "'Revenue'" not in calls[0].messages[0].content
+    assert "Traceback" in calls[1].messages[-1].content or \
+        "ZeroDivisionError" in calls[1].messages[-1].content
+    assert "not run" not in h.logs(run)  # the repeat ran
+    assert calls[3].messages[-1].content.strip() == "1"
+
+
+def test_the_api_temperature_maps_onto_the_model_scale() -> None:
+    policy = AssistPolicy(temperature=0.2)
+    assert policy.sampling_temperature(None) == pytest.approx(0.2)  # the API's default
+    assert policy.sampling_temperature(1.0) == pytest.approx(0.2)
+    assert policy.sampling_temperature(0.0) == 0.0  # greedy stays greedy
+    assert policy.sampling_temperature(0.5) == pytest.approx(0.1)
+    assert policy.sampling_temperature(2.0) == pytest.approx(1.0)
+    assert policy.sampling_temperature(1.5) == pytest.approx(0.6)
+
+
+def test_policy_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        AssistPolicy(temperature=-1)
+    with pytest.raises(ValueError):
+        AssistPolicy(file_preview_chars=-5)
