@@ -4,7 +4,8 @@ one the id of the file it names (so a client can download it with `files.content
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import PurePosixPath
 from urllib.parse import unquote
 
 from .schemas import FilePathAnnotation, FileRef
@@ -43,3 +44,37 @@ def file_path_annotations(text: str,
                 text=text[start:end], start_index=start, end_index=end,
                 file_path=FileRef(file_id=file_id)))
     return annotations
+
+
+#: A markdown link around a sandbox link: `[label](sandbox:/mnt/data/x)`, label in group 1.
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\(\s*$")
+
+
+def fix_links(text: str, exists: Callable[[str], bool], known: Iterable[str]) -> str:
+    """`text` with every link to a file that does not exist corrected or dropped: pointed at
+    the one known file of the same name when there is one (a model that saved `out/x.png`
+    links `x.png`), else the link is taken out and the text says no such file was made.
+    Links to files that exist are left alone."""
+    by_name: dict[str, list[str]] = {}
+    for path in dict.fromkeys(known):
+        by_name.setdefault(PurePosixPath(path).name, []).append(path)
+    pieces: list[str] = []
+    done = 0
+    for start, end, path in sandbox_links(text):
+        if exists(path):
+            continue
+        same_name = [p for p in by_name.get(PurePosixPath(path).name, []) if p != path]
+        if len(same_name) == 1:
+            pieces += [text[done:start], f"sandbox:{same_name[0]}"]
+            done = end
+            continue
+        before = _MARKDOWN_LINK.search(text, done, start)
+        after = text.find(")", end)
+        if before is not None and after != -1 and not text[end:after].strip():
+            label = before.group(1) or PurePosixPath(path).name
+            pieces += [text[done:before.start()], f"{label} (no such file was made)"]
+            done = after + 1
+        else:
+            pieces += [text[done:start], f"{path} (no such file was made)"]
+            done = end
+    return "".join(pieces) + text[done:] if pieces else text

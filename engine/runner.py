@@ -28,6 +28,7 @@ from models import (
 )
 from sandbox import AsyncSession, CellError, Execution
 
+from .annotations import fix_links
 from .assist import describe_files, error_digest, error_hints, normalise, salvage
 from .cell_outputs import CellOutputs
 from .conversation import (
@@ -465,7 +466,7 @@ class RunLoop:
         session = self.session or self.engine.sessions.get(
             self.engine.session_key(self.run.thread_id)[0])
         generated = await self._db(self.generated.store_all, session)
-        text = message.text
+        text = await self._db(self._links_fixed, message.text, session)
         annotations = await self._db(self.generated.annotate, text, session)
         extra_images = [] if self.generated.images_shown else \
             await self._db(self.generated.unlinked_saved_images, text)
@@ -490,6 +491,14 @@ class RunLoop:
         self.record.open_message = (step, message)
         await self.record.close_message(usage=self._last_usage)
         log.debug("run %s: %d generated file(s)", self.run.id, len(generated))
+
+    def _links_fixed(self, text: str, session: ThreadSession | None) -> str:
+        """The answer with links to files that do not exist corrected or dropped (small
+        models link files they meant to write)."""
+        known = [*self.generated.changed, *(f.path for f in session.staged.values())] \
+            if session is not None else list(self.generated.changed)
+        return fix_links(text, lambda path: self.generated.file_id_for(session, path)
+                         is not None, known)
 
     # ------------------------------------------------------------ the end
 

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from engine.annotations import fix_links
 from engine.assist import describe_files, error_digest, error_hints, normalise, salvage
 from engine.runner import COMPUTE_FIRST
+from engine.schemas import TextContent
 from engine.settings import AssistPolicy
 from sandbox import AsyncSession
 from tests.engine_fixtures import Harness, RecordingScripted, code, open_engine, settings, text
@@ -244,3 +246,36 @@ def test_policy_rejects_nonsense() -> None:
         AssistPolicy(temperature=-1)
     with pytest.raises(ValueError):
         AssistPolicy(file_preview_chars=-5)
+
+
+# ---------------------------------------------------------------- links in the answer
+
+
+def test_links_to_files_that_do_not_exist_are_corrected_or_dropped() -> None:
+    existing = {"/mnt/data/out/chart.png", "/mnt/data/sales.csv"}
+    known = ["/mnt/data/out/chart.png", "/mnt/data/sales.csv"]
+    text = ("See [the chart](sandbox:/mnt/data/chart.png), [data](sandbox:/mnt/data/sales.csv)"
+            ", [summary](sandbox:/mnt/data/summary.csv) and sandbox:/mnt/data/gone.txt.")
+    fixed = fix_links(text, existing.__contains__, known)
+    assert fixed == ("See [the chart](sandbox:/mnt/data/out/chart.png), "
+                     "[data](sandbox:/mnt/data/sales.csv), summary (no such file was made) "
+                     "and /mnt/data/gone.txt (no such file was made).")
+    assert fix_links("no links here", existing.__contains__, known) == "no links here"
+
+
+async def test_the_answer_links_only_files_that_exist(make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    prompt = "links"
+    run = await h.run(prompt, [
+        code("import os\nos.makedirs('/mnt/data/out', exist_ok=True)\n"
+             "open('/mnt/data/out/table.csv', 'w').write('a\\n1\\n')"),
+        text("Here: [table](sandbox:/mnt/data/table.csv) and [plot](sandbox:/mnt/data/p.png)")])
+    assert run.status == "completed"
+    [message] = h.messages(run)
+    body = message.content[-1]
+    assert isinstance(body, TextContent)
+    assert body.text.value == ("Here: [table](sandbox:/mnt/data/out/table.csv) and "
+                               "plot (no such file was made)")
+    [annotation] = body.text.annotations
+    assert annotation.text == "sandbox:/mnt/data/out/table.csv"  # type: ignore[union-attr]
+    assert h.file_bytes(annotation.file_path.file_id) == b"a\n1\n"  # type: ignore[union-attr]
