@@ -1,0 +1,134 @@
+"""DABench runs side by side: Airlock (`airlock bench dabench`) and the baselines
+(`baseline_single_shot.py`, `baseline_smolagents.py`), question by question, then the totals.
+
+    .venv/bin/python benchmarks/compare_dabench.py OUT_A OUT_B [OUT_C] [--names a,b,c] \\
+        [--markdown comparison.md]
+
+Each argument is a results.jsonl or the folder holding one. The totals (ABQ, PSAQ, UASQ with
+Airlock's definitions, median wall seconds) are computed over the questions every run recorded,
+so they compare the same questions; questions only some runs recorded are listed, not counted.
+Differences are in percentage points against the first run. A cell of the table reads
+`pass 2/2 3c 41s`: outcome, right/total sub-answers, code cells, wall seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from baseline_common import metrics
+
+from engine.bench.records import RESULTS_FILE, TaskRecord, read_records
+
+
+@dataclass
+class Run:
+    name: str
+    records: dict[str, TaskRecord]
+
+
+def load_run(path: Path, name: str | None = None) -> Run:
+    file = path / RESULTS_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"no results file at {file}")
+    records = read_records(file)
+    if name is None:
+        suites = sorted({r.suite for r in records})
+        name = suites[0] if len(suites) == 1 else file.parent.name
+    return Run(name, {r.task_id: r for r in records})
+
+
+def question_order(ids: set[str]) -> list[str]:
+    return sorted(ids, key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
+
+
+def cell(record: TaskRecord | None) -> str:
+    if record is None:
+        return "-"
+    return (f"{record.outcome} {record.detail.get('right', 0)}/{record.detail.get('total', 0)} "
+            f"{record.attempts}c {record.wall_s:.0f}s")
+
+
+def points(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def compare(runs: list[Run]) -> str:
+    """The whole comparison as markdown."""
+    everywhere = set.intersection(*(set(r.records) for r in runs))
+    anywhere = set.union(*(set(r.records) for r in runs))
+    names = [r.name for r in runs]
+    lines = ["# DABench side by side", "",
+             f"questions: {len(everywhere)} recorded by every run"
+             + (f", {len(anywhere) - len(everywhere)} by only some (not in the totals)"
+                if anywhere != everywhere else ""), "",
+             "| question | " + " | ".join(names) + " |",
+             "|---" * (len(runs) + 1) + "|"]
+    for task_id in question_order(anywhere):
+        mark = "" if task_id in everywhere else " (not in totals)"
+        lines.append(f"| {task_id}{mark} | "
+                     + " | ".join(cell(r.records.get(task_id)) for r in runs) + " |")
+    figures = [metrics([r.records[i] for i in question_order(everywhere)]) for r in runs]
+    lines += ["", "## Totals on the common questions", "",
+              "| run | ABQ | PSAQ | UASQ | sub-answers | median wall s | median code cells |",
+              "|---|---|---|---|---|---|---|"]
+    for run, fig in zip(runs, figures, strict=True):
+        if not fig:
+            continue
+        cells = statistics.median(run.records[i].attempts for i in everywhere)
+        lines.append(f"| {run.name} | {fig['ABQ']:.2%} ({round(fig['ABQ'] * fig['questions'])}"
+                     f"/{fig['questions']}) | {fig['PSAQ']:.2%} | {fig['UASQ']:.2%} | "
+                     f"{fig['sub_answers_right']} | {fig['median_wall_s']:.1f} | {cells:g} |")
+    if len(runs) > 1 and figures[0]:
+        base = runs[0]
+        lines += ["", f"## Against {base.name}", "",
+                  "| run | ABQ | PSAQ | UASQ | questions only it passed | only "
+                  f"{base.name} passed |", "|---|---|---|---|---|---|"]
+        for run, fig in zip(runs[1:], figures[1:], strict=True):
+            only_it = [i for i in question_order(everywhere) if run.records[i].outcome == "pass"
+                       and base.records[i].outcome != "pass"]
+            only_base = [i for i in question_order(everywhere) if base.records[i].outcome ==
+                         "pass" and run.records[i].outcome != "pass"]
+            lines.append(f"| {run.name} | {points(fig['ABQ'] - figures[0]['ABQ'])} | "
+                         f"{points(fig['PSAQ'] - figures[0]['PSAQ'])} | "
+                         f"{points(fig['UASQ'] - figures[0]['UASQ'])} | "
+                         f"{', '.join(only_it) or '-'} | {', '.join(only_base) or '-'} |")
+        lines += ["", "Differences in percentage points (the run minus "
+                  f"{base.name}), on the {len(everywhere)} common questions."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="+", type=Path,
+                        help="results.jsonl files or the folders holding them (2 or 3)")
+    parser.add_argument("--names", default=None, help="column names, comma-separated")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    if not 2 <= len(args.results) <= 3:
+        parser.error("give 2 or 3 results files")
+    names = [n.strip() for n in args.names.split(",")] if args.names else []
+    if names and len(names) != len(args.results):
+        parser.error("--names needs one name per results file")
+    try:
+        runs = [load_run(path, names[i] if names else None)
+                for i, path in enumerate(args.results)]
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    text = compare(runs)
+    print(text)
+    if args.markdown is not None:
+        args.markdown.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
