@@ -5,6 +5,9 @@
         print(result.answer)
         interpreter.save_files(result, "out/")
 
+With no model (`Interpreter()`) it runs the default catalogue model once pulled (`airlock models
+pull`); a catalogue name (`Interpreter("qwen2.5-coder-0.5b")`) runs that model's pulled file.
+
 `AsyncInterpreter` is the core (every method a coroutine, `stream()` an async iterator of the
 events the REST stream sends); `Interpreter` is its synchronous facade on a background loop.
 Each `run()` starts a new thread unless `thread=` names one; `conversation()` gives a handle for
@@ -22,7 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from models import ModelBackend, ModelsConfig
+from models import ModelBackend, ModelError, ModelsConfig
+from models.catalogue import CATALOGUE
+from models.provision import pulled_model
 
 from .engine import Engine, RunHandle
 from .events import RunEvent
@@ -92,12 +97,14 @@ class AsyncInterpreter:
         self._owns_engine = owns_engine
 
     @classmethod
-    async def open(cls, model: str | ModelBackend,
+    async def open(cls, model: str | ModelBackend | None = None,
                    data_dir: str | os.PathLike[str] | None = None, *,
                    instructions: str | None = None, settings: EngineSettings | None = None,
                    models_config: ModelsConfig | None = None) -> AsyncInterpreter:
-        engine = await Engine.open(model, data_dir, settings=settings,
-                                   models_config=models_config)
+        """`model`: a spec, a catalogue name, a name in `models_config` or a loaded backend;
+        None: the default catalogue model (ModelError saying how to pull it when absent)."""
+        engine = await Engine.open(resolve_model_arg(model, models_config), data_dir,
+                                   settings=settings, models_config=models_config)
         return await cls.over(engine, instructions=instructions, owns_engine=True)
 
     @classmethod
@@ -264,10 +271,25 @@ def _generated_file_ids(steps: list[RunStep], messages: list[Message]) -> list[s
     return list(dict.fromkeys(ids))
 
 
+def resolve_model_arg(model: str | ModelBackend | None,
+                      models_config: ModelsConfig | None = None) -> str | ModelBackend:
+    """A catalogue name (or None, the default model) as its pulled, verified file."""
+    if model is not None and (not isinstance(model, str) or model not in CATALOGUE or (
+            models_config is not None and model in models_config.models)):
+        return model
+    try:
+        return str(pulled_model(model))
+    except ModelError as error:
+        given = "no model was given, and" if model is None else "the model asked for:"
+        raise ModelError(f"{given} {error}; or pass a model, e.g. "
+                         "Interpreter('PATH.gguf')") from None
+
+
 class Interpreter:
     """The synchronous facade: the same methods, blocking, on a private event loop."""
 
-    def __init__(self, model: str | ModelBackend, data_dir: str | os.PathLike[str] | None = None,
+    def __init__(self, model: str | ModelBackend | None = None,
+                 data_dir: str | os.PathLike[str] | None = None,
                  *, instructions: str | None = None, settings: EngineSettings | None = None,
                  models_config: ModelsConfig | None = None) -> None:
         self._loop = asyncio.new_event_loop()

@@ -154,8 +154,9 @@ def test_no_model_says_how_to_get_one(tmp_path: Path) -> None:
     done = airlock(tmp_path, "run", "hi", "--data-dir", str(tmp_path / "store"))
     assert done.returncode == 2
     message = done.stderr
-    assert len(message.strip().splitlines()) == 1 or "GGUF" in message
-    for hint in ("GGUF", "--model", "http://HOST:PORT/v1#MODEL", "airlock exec"):
+    assert len(message.strip().splitlines()) == 1
+    for hint in ("airlock models pull qwen2.5-coder-1.5b", "--model PATH.gguf",
+                 "http://HOST:PORT/v1#MODEL", "$AIRLOCK_MODEL"):
         assert hint in message
     assert done.stdout == ""
 

@@ -209,3 +209,17 @@ def test_result_files_leave_out_linked_uploads(interpreter: Interpreter,
     result = interpreter.run("link input", files=[numbers])
     assert result.messages[0].content[-1].text.annotations  # type: ignore[union-attr]
     assert [f.filename for f in result.files] == []
+
+
+def test_no_model_means_the_pulled_default_and_says_how_to_pull_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import ModelError
+
+    monkeypatch.setenv("AIRLOCK_MODELS_DIR", str(tmp_path / "models"))
+    with pytest.raises(ModelError) as caught:
+        Interpreter(data_dir=tmp_path / "data")
+    assert str(caught.value).startswith("no model was given, and model qwen2.5-coder-1.5b is "
+                                        "not pulled")
+    assert "airlock models pull qwen2.5-coder-1.5b" in str(caught.value)
+    with pytest.raises(ModelError, match=r"model qwen2\.5-coder-0\.5b is not pulled"):
+        Interpreter("qwen2.5-coder-0.5b", tmp_path / "data")

@@ -134,10 +134,14 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def test_serve_needs_a_model() -> None:
-    result = _airlock("serve", env=_env())
+def test_serve_needs_a_model(tmp_path: Path) -> None:
+    # No settings file and an empty models folder: no default model to fall back on.
+    result = _airlock("serve", env=_env(XDG_CONFIG_HOME=str(tmp_path / "config"),
+                                        AIRLOCK_MODELS_DIR=str(tmp_path / "models")))
     assert result.returncode == 2
     assert "--model" in result.stderr and "AIRLOCK_MODEL" in result.stderr
+    assert "airlock models pull qwen2.5-coder-1.5b" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_serve_refuses_open_host_without_key(tmp_path: Path) -> None:
@@ -147,7 +151,7 @@ def test_serve_refuses_open_host_without_key(tmp_path: Path) -> None:
     assert "API key" in result.stderr
     bad_spec = _airlock("serve", "--model", "not-a-model", env=_env())
     assert bad_spec.returncode == 2
-    assert "model spec" in bad_spec.stderr
+    assert "unknown model 'not-a-model'" in bad_spec.stderr
 
 
 def _free_port() -> int:

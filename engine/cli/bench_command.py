@@ -28,9 +28,11 @@ def bench(
              "isolation level, printed as a matrix).", show_default=False)],
     model: Annotated[str | None, typer.Option(
         "--model", "-m",
-        help="The model (a spec, a GGUF's name or a models-config name). humanevalfix without "
-             "it uses its built-in script (buggy, then the canonical fix after the traceback); "
-             "dabench needs one ('oracle': the labelled answers, a check of the scorer).",
+        help="The model (a spec, a catalogue or GGUF name, or a models-config name). "
+             "humanevalfix without it uses its built-in script (buggy, then the canonical fix "
+             "after the traceback); dabench without it uses the model 'airlock run' would (the "
+             "pulled default model when none is configured); 'oracle': the labelled answers, "
+             "a check of the scorer.",
         show_default=False)] = None,
     models_config: ModelsConfigOption = None,
     data: Annotated[Path | None, typer.Option(
@@ -70,7 +72,7 @@ def bench(
     if suite not in SUITES:
         raise fail(f"unknown suite {suite!r} (known: {', '.join(SUITES)}, security)")
     try:
-        spec, config_path = _model(model, models_config)
+        spec, config_path = _model(suite, model, models_config)
     except CliError as error:
         raise fail(str(error), error.code) from None
     options = SuiteOptions(model=spec, models_config=config_path, data=data,
@@ -115,11 +117,15 @@ def _security(out: Path, progress: bool) -> None:
         raise typer.Exit(1)
 
 
-def _model(flag: str | None, models_config: Path | None) -> tuple[str | None, Path | None]:
-    """The spec as given (resolved like `airlock run`'s --model), or None; never a default
-    model: a benchmark names the model it measures."""
-    if flag is None or flag == ORACLE:
+def _model(suite: str, flag: str | None,
+           models_config: Path | None) -> tuple[str | None, Path | None]:
+    """The spec as given (resolved like `airlock run`'s --model), or None. Without a flag,
+    humanevalfix keeps its built-in script (its scripted run is a measurement of its own);
+    dabench, which needs a model, takes the one `airlock run` would, if any (the suite says
+    what it needs otherwise). The spec lands in config.json, hash included."""
+    if flag == ORACLE or (flag is None and suite != "dabench"):
         return flag, None
-    choice = resolve_model(flag, models_config, load_settings())
-    assert choice is not None
+    choice = resolve_model(flag, models_config, load_settings(), required=flag is not None)
+    if choice is None:
+        return None, None
     return choice.spec, (choice.config.path if choice.config is not None else None)

