@@ -127,6 +127,24 @@ def test_an_interrupted_pull_resumes_at_the_next_part(tmp_path: Path, index: Pat
     assert leftovers(store) == ["tiny.gguf", "tiny.gguf.verified.json"]
 
 
+def test_a_partial_file_shorter_than_its_record_starts_over(tmp_path: Path,
+                                                            index: Path) -> None:
+    store = make_store(tmp_path, index)
+
+    def stop_at_part_3(progress: PullProgress) -> None:
+        if progress.step.startswith("part 3"):
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        store.pull("tiny", progress=stop_at_part_3)
+    partial = store.folder / "tiny.gguf.partial"
+    with partial.open("r+b") as file:
+        file.truncate(1000)  # less than the two parts recorded
+    seen: list[PullProgress] = []
+    assert store.pull("tiny", progress=seen.append).path.read_bytes() == DATA
+    assert "part 1 of 3" in {p.step for p in seen}
+
+
 def test_a_changed_file_shows_unverified_and_a_pull_checks_it(tmp_path: Path,
                                                                index: Path) -> None:
     store = make_store(tmp_path, index)

@@ -129,11 +129,13 @@ class PartialFile:
         size = self.path.stat().st_size if self.path.is_file() else 0
         keep = 0
         if state.get("source") == self.source and state.get("sha256") == self.entry.sha256:
-            committed = state.get("offset")
-            keep = size if whole_bytes else committed if isinstance(committed, int) else 0
-            keep = min(keep, size, self.entry.size)
-            parts = state.get("parts")
-            self.parts = parts if isinstance(parts, int) and not whole_bytes else 0
+            committed, parts = state.get("offset"), state.get("parts")
+            if whole_bytes:
+                keep = min(size, self.entry.size)
+            elif isinstance(committed, int) and isinstance(parts, int) \
+                    and 0 <= committed <= min(size, self.entry.size):
+                # Fewer bytes than committed (cut by hand?): the part count would lie.
+                keep, self.parts = committed, parts
         with self.path.open("ab") as file:
             file.truncate(keep)
         self.offset = keep
