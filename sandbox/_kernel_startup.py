@@ -1,4 +1,11 @@
-"""Run inside every kernel at start (ipykernel's exec_files): caps each cell's output.
+"""Run inside every kernel at start (ipykernel's exec_files): caps each cell's output, and enters
+the workspace when the first cell runs.
+
+The kernel starts in a neutral folder with a safe sys.path, so that nothing the code wrote to
+the workspace is imported or read while it starts (a planted `ipykernel_launcher.py` or
+`zmq.py` would otherwise run as the kernel's own start-up). Cells then run in the workspace and
+can import modules from it, as in Jupyter: the first execution request (silent ones included)
+changes into it and puts '' on sys.path.
 
 A cell that prints 200 MB must not make the kernel send 200 MB to Airlock. Writes to stdout and
 stderr (including what subprocesses write to the inherited file descriptors, which ipykernel
@@ -87,5 +94,26 @@ def _install_output_cap() -> None:
     ip.events.register("post_run_cell", _after)
 
 
+def _enter_workspace_at_first_cell() -> None:
+    import os
+    import sys
+
+    workspace = os.environ.get("AIRLOCK_WORKSPACE")
+    if not workspace:
+        return
+    ip = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+
+    def _enter(*_args: object) -> None:
+        ip.events.unregister("pre_execute", _enter)
+        os.chdir(workspace)
+        if "" not in sys.path:  # where IPython itself puts it: after the standard library
+            index = next((i for i, p in enumerate(sys.path)
+                          if os.path.basename(p) in ("site-packages", "dist-packages")), 0)
+            sys.path.insert(index, "")
+
+    ip.events.register("pre_execute", _enter)
+
+
 _install_output_cap()
-del _install_output_cap
+_enter_workspace_at_first_cell()
+del _install_output_cap, _enter_workspace_at_first_cell

@@ -24,6 +24,9 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 PR_SET_SECCOMP = 22
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SECCOMP_MODE_FILTER = 2
 MS_BIND = 4096
 MS_REC = 16384
@@ -142,6 +145,15 @@ def _drop_privileges(uid: int, gid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
+def _clear_capabilities() -> None:
+    """Empty every capability set. Changing to a non-zero uid empties the effective and permitted
+    sets but keeps the inheritable one (bubblewrap fills it with what it was told to keep)."""
+    _libc.prctl(PR_CAP_AMBIENT, ctypes.c_ulong(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # two __user_cap_data_struct, all zero
+    _check(_libc.capset(header, data), "capset")
+
+
 def main() -> None:
     with open(sys.argv[1]) as handle:
         plan = json.load(handle)
@@ -160,6 +172,7 @@ def main() -> None:
         _drop_privileges(*plan["drop_to"])
     elif plan.get("namespaces"):
         _nest_user_namespace()
+    _clear_capabilities()
     if plan.get("parent_pid"):
         # Die with the host when no sandbox does it for us. Set after the uid change, which
         # clears it; then make sure the host did not die before.

@@ -55,6 +55,7 @@ class PythonInfo:
     executable: Path
     prefixes: tuple[Path, ...]
     has_ipykernel: bool
+    version: tuple[int, int] = (3, 0)
 
 
 @functools.cache
@@ -65,17 +66,19 @@ def python_info(executable: Path | None = None) -> PythonInfo:
             Path(sys.executable),
             tuple(sorted(Path(p) for p in folders)),
             has_ipykernel=_module_exists("ipykernel"),
+            version=(sys.version_info.major, sys.version_info.minor),
         )
     script = (
         "import sys, json, importlib.util as u; print(json.dumps([sorted({sys.prefix, "
         "sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}), "
-        "u.find_spec('ipykernel') is not None]))"
+        "u.find_spec('ipykernel') is not None, list(sys.version_info[:2])]))"
     )
     output = subprocess.run(
         [str(executable), "-c", script], capture_output=True, text=True, timeout=60, check=True
     ).stdout
-    prefixes, has_ipykernel = json.loads(output)
-    return PythonInfo(executable, tuple(Path(p) for p in prefixes), bool(has_ipykernel))
+    prefixes, has_ipykernel, version = json.loads(output)
+    return PythonInfo(executable, tuple(Path(p) for p in prefixes), bool(has_ipykernel),
+                      (int(version[0]), int(version[1])))
 
 
 def _module_exists(name: str) -> bool:
@@ -116,7 +119,9 @@ class LaunchPlan:
             "argv": self.argv,
             "env": self.env,
             "rlimits": self.rlimits,
-            "cwd": "/mnt/data" if level is not IsolationLevel.NONE else str(self.workspace),
+            # A neutral folder nobody in the sandbox can write: no file of the workspace is
+            # read as configuration or imported while the kernel starts.
+            "cwd": "/",
             "namespaces": level is IsolationLevel.NAMESPACES,
             "workspace": str(self.workspace),
             # Home folders hidden; the host's shared scratch folders replaced by private ones

@@ -12,10 +12,10 @@ import psutil
 import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
-from jupyter_client.connect import write_connection_file
 
 from . import isolation
 from .cgroups import SessionCgroup
+from .connection import KernelStartError, RunFolder
 from .identity import SandboxUser, kill_processes_of
 from .limits import IsolationLevel, Limits, MiB
 
@@ -35,12 +35,8 @@ _SIGNAL_NAMES = {
 }
 
 
-class KernelStartError(RuntimeError):
-    """The kernel did not come up; the message carries its log."""
-
-
 def _kernel_env(limits: Limits, level: IsolationLevel, home: str, extra: dict[str, str],
-                python_bin: Path) -> dict[str, str]:
+                python_bin: Path, workspace: str) -> dict[str, str]:
     """An explicit allowlist: nothing of the host's environment reaches the kernel."""
     env = {
         "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
@@ -63,6 +59,9 @@ def _kernel_env(limits: Limits, level: IsolationLevel, home: str, extra: dict[st
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "AIRLOCK_OUTPUT_CAP": str(limits.max_output_bytes),
+        # The kernel starts in a neutral folder; the startup file enters this one (and makes
+        # it importable) when the first cell runs.
+        "AIRLOCK_WORKSPACE": workspace,
     }
     env.update(extra)
     return env
@@ -124,43 +123,24 @@ class KernelProcess:
         self.workspace = workspace
         self.cgroup = cgroup
         self.extra_env = extra_env
-        self.run_dir = session_dir / "run"
+        self._run = RunFolder(session_dir, user, home=level is IsolationLevel.NONE)
+        self.run_dir = self._run.run_dir
         self.client: AsyncKernelClient | None = None
         self.process: asyncio.subprocess.Process | None = None
         self._kernel_pid: int | None = None
         self._log_path = session_dir / "kernel.log"
 
     # -- start -------------------------------------------------------------------------
-    def _prepare_run_dir(self) -> Path:
-        if self.run_dir.exists():
-            for leftover in self.run_dir.iterdir():
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-        # 0711: the launcher, still root but without DAC capabilities, must reach plan.json;
-        # nothing in it can be listed, and each file keeps its own owner-only mode.
-        self.run_dir.mkdir(exist_ok=True)
-        self.run_dir.chmod(0o711)
-        connection_file = self.run_dir / "kernel.json"
-        write_connection_file(
-            str(connection_file), transport="ipc", ip=str(self.run_dir / "k"),
-            kernel_name="airlock",
-        )
-        owned = [self.run_dir, connection_file]
-        if self.level is IsolationLevel.NONE:
-            home = self.run_dir / "home"
-            home.mkdir(mode=0o700, exist_ok=True)
-            owned.append(home)
-        if os.geteuid() == 0:
-            for path in owned:
-                os.chown(path, self.user.uid, self.user.gid)
-        return connection_file
-
     def _plan(self, connection_file: Path) -> isolation.LaunchPlan:
         level = self.level
         # bubblewrap and namespaces give the kernel a private /tmp; level none has no such thing.
-        home = str(self.run_dir / "home") if level is IsolationLevel.NONE else "/tmp"
+        home = str(self._run.home) if self._run.home is not None else "/tmp"
+        workspace = str(self.workspace) if level is IsolationLevel.NONE else "/mnt/data"
+        # -P (safe path): the kernel's folder is not put on sys.path, and IPython then leaves
+        # out '' as well: nothing the code wrote can be imported while the kernel starts.
+        safe_path = ["-P"] if self.python.version >= (3, 11) else []
         argv = [
-            str(self.python.executable), "-m", "ipykernel_launcher",
+            str(self.python.executable), *safe_path, "-m", "ipykernel_launcher",
             "-f", str(connection_file),
             "--HistoryManager.enabled=False",
             f"--IPKernelApp.exec_files={isolation.kernel_startup_path(level)}",
@@ -169,7 +149,7 @@ class KernelProcess:
             level=level, python=self.python, run_dir=self.run_dir, workspace=self.workspace,
             argv=argv,
             env=_kernel_env(self.limits, level, home, self.extra_env,
-                            self.python.executable.parent),
+                            self.python.executable.parent, workspace),
             rlimits=_rlimits(self.limits, self.user),
             uid=self.user.uid, gid=self.user.gid, tmp_bytes=self.limits.tmp_mb * MiB,
         )
@@ -183,8 +163,8 @@ class KernelProcess:
             raise
 
     async def _start(self) -> None:
-        connection_file = self._prepare_run_dir()
-        plan = self._plan(connection_file)
+        info = self._run.prepare()
+        plan = self._plan(self._run.connection_file)
         plan.write()
         with self._log_path.open("wb") as log:
             # Started as ourselves: the launcher inside drops to the session's uid.
@@ -196,6 +176,10 @@ class KernelProcess:
             )
         if self.cgroup is not None:
             self.cgroup.add(self.process.pid)
+        try:
+            info = await self._run.connectable(info, self.is_alive, START_TIMEOUT)
+        except KernelStartError as exc:
+            raise KernelStartError(f"{exc}:\n{self._log_tail()}") from None
         # Our own context, destroyed with linger 0 on kill: a context collected with sockets
         # still open would block the garbage collector forever.
         context = zmq.asyncio.Context()
@@ -205,20 +189,19 @@ class KernelProcess:
         context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
         client = AsyncKernelClient(context=context)
         self.client = client
-        client.load_connection_file(str(connection_file))
+        client.load_connection_info(info)
         # No heartbeat channel: a dead kernel is noticed through its process exiting, and the
         # heartbeat thread's shutdown would block the event loop.
         client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
         await self._wait_ready()
-        if os.geteuid() == 0:
-            # The sockets exist now: take the run folder back, so that the kernel cannot store
-            # files there, outside the workspace's quota.
-            os.chown(self.run_dir, 0, 0)
         self.kernel_pid()  # resolve now, before any user code could run a look-alike
         if self.cgroup is not None:
             # Processes forked before the first move stayed outside: move the whole tree now.
             for pid in self._tree_pids():
                 self.cgroup.add(pid)
+
+    def _log_tail(self) -> str:
+        return self._log_path.read_text(errors="replace")[-4000:]
 
     async def _wait_ready(self) -> None:
         assert self.client is not None and self.process is not None
@@ -232,8 +215,7 @@ class KernelProcess:
                     task.cancel()
         if died in done or ready.exception() is not None:
             reason = describe_exit(self.process.returncode, self.level)
-            log = self._log_path.read_text(errors="replace")[-4000:]
-            raise KernelStartError(f"the kernel did not start ({reason}):\n{log}")
+            raise KernelStartError(f"the kernel did not start ({reason}):\n{self._log_tail()}")
 
     # -- process tree ------------------------------------------------------------------
     def _tree_pids(self) -> list[int]:
@@ -278,6 +260,13 @@ class KernelProcess:
                     continue
                 strays.append(pid)
         return strays
+
+    def session_pids(self) -> set[int]:
+        """Every process of the session: the tree under the sandbox, and the cgroup's."""
+        pids = set(self._tree_pids())
+        if self.cgroup is not None:
+            pids |= self.cgroup.pids()
+        return pids
 
     def task_count(self) -> int:
         if self.cgroup is not None:

@@ -10,7 +10,10 @@ libseccomp the layer is simply absent and `airlock doctor` says so.
 Denied: ptrace and cross-process memory access, namespaces (unshare, setns, clone with any
 CLONE_NEW* flag; clone3 answers ENOSYS so that libc falls back to clone, whose flags can be
 inspected), mounting, keyrings, BPF, perf events, io_uring, userfaultfd, kernel modules,
-kexec, reboot, swap, accounting, quotas, the kernel log, file handles.
+kexec, reboot, swap, accounting, quotas, the kernel log, file handles; and sockets of any family
+but unix, IPv4/IPv6 (loopback only, in the sandbox's own network namespace) and netlink (libzmq
+lists interfaces through it): no AF_VSOCK to the hypervisor, no AF_ALG, AF_PACKET, Bluetooth...
+(EAFNOSUPPORT, as on a kernel built without them).
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ CLONE_NEW_FLAGS = (
     0x20000000,  # CLONE_NEWPID
     0x40000000,  # CLONE_NEWNET
 )
+
+
+#: Socket families that stay allowed: AF_UNIX, AF_INET, AF_INET6, AF_NETLINK.
+ALLOWED_FAMILIES = frozenset({1, 2, 10, 16})
+#: Families are below 64 (AF_MAX is 46 on Linux 6.x); anything higher the kernel refuses itself.
+_FAMILY_LIMIT = 64
+#: socket()'s family is an int: compare its low 32 bits only, whatever the register's upper half.
+_LOW_32_BITS = 0xFFFFFFFF
 
 
 class _ArgCmp(ctypes.Structure):
@@ -103,6 +114,10 @@ def _compile() -> bytes:
             rule(_errno_action(errno.ENOSYS), name)
         for flag in CLONE_NEW_FLAGS:
             rule(_errno_action(errno.EPERM), "clone", _ArgCmp(0, SCMP_CMP_MASKED_EQ, flag, flag))
+        for family in sorted(set(range(_FAMILY_LIMIT)) - ALLOWED_FAMILIES):
+            for call in ("socket", "socketpair"):
+                rule(_errno_action(errno.EAFNOSUPPORT), call,
+                     _ArgCmp(0, SCMP_CMP_MASKED_EQ, _LOW_32_BITS, family))
         with tempfile.TemporaryFile() as out:
             result = lib.seccomp_export_bpf(ctx, out.fileno())
             if result < 0:
