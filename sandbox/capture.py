@@ -1,7 +1,9 @@
 """Turning a cell's IOPub messages into an Execution, within the output cap.
 
 The kernel caps its own output (see _kernel_startup.py); this is the second wall, for code that
-undoes the first: Airlock keeps at most the cap's worth of text, as head and tail.
+undoes the first: Airlock keeps at most the cap's worth of text, as head and tail, and at most a
+budget of rich outputs, by bytes and by count (each image becomes a file on the host). Messages
+arrive validated (sandbox/messages.py); their fields are read without trusting their types.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from . import messages
+from .messages import KernelMessage
 from .results import (
     IMAGE_EXTENSIONS,
     RICH_MIME_TYPES,
@@ -34,7 +38,8 @@ class OutputCollector:
     """Accumulates one cell's outputs; `handle` returns True once the kernel is idle again."""
 
     def __init__(self, execution: Execution, *, max_output_bytes: int, max_display_bytes: int,
-                 images_dir: Path, on_output: OutputCallback | None = None) -> None:
+                 max_displays: int, images_dir: Path,
+                 on_output: OutputCallback | None = None) -> None:
         self.execution = execution
         self.images_dir = images_dir
         self.on_output = on_output
@@ -42,6 +47,9 @@ class OutputCollector:
         self._live_budget = 2 * max_output_bytes
         #: Rich outputs (images, html, reprs) kept per cell; beyond it they are dropped.
         self._display_budget = max_display_bytes
+        #: Rich outputs received (kept or not): clear_output must not give the budget back.
+        self._displays_left = max_displays
+        self._budget_words = f"{max_displays} outputs, {max_display_bytes // (1024 * 1024)} MB"
         self._displays_dropped = 0
         self._head_budget = max_output_bytes // 2
         self._tail_budget = max_output_bytes - self._head_budget
@@ -50,27 +58,27 @@ class OutputCollector:
         self._tail_size = 0
         self._cut = 0
 
-    def handle(self, message: dict[str, Any]) -> bool:
-        kind = message["header"]["msg_type"]
-        content = message["content"]
+    def handle(self, message: KernelMessage) -> bool:
+        kind, content = message.msg_type, message.content
         if kind == "status":
-            return bool(content.get("execution_state") == "idle")
+            return messages.text(content, "execution_state") == "idle"
         if kind == "stream":
-            self._stream(content.get("name", "stdout"), str(content.get("text", "")))
+            name = "stderr" if content.get("name") == "stderr" else "stdout"
+            self._stream(name, messages.text(content, "text"))
         elif kind in ("display_data", "update_display_data", "execute_result"):
-            self._display(content, is_result=kind == "execute_result")
+            self._display(messages.mime_bundle(content), is_result=kind == "execute_result")
             if kind == "execute_result":
-                self.execution.execution_count = content.get("execution_count")
+                self.execution.execution_count = messages.integer(content, "execution_count")
         elif kind == "execute_input":
-            self.execution.execution_count = content.get("execution_count")
+            self.execution.execution_count = messages.integer(content, "execution_count")
         elif kind == "error":
             limit = self._head_budget + self._tail_budget
-            traceback = strip_ansi("\n".join(content.get("traceback", [])))
+            traceback = strip_ansi("\n".join(messages.text_lines(content, "traceback")))
             if len(traceback) > limit:  # the end of a traceback matters most
                 traceback = "[... traceback cut by Airlock ...]\n" + traceback[-limit:]
             self.execution.error = CellError(
-                name=str(content.get("ename", "Error"))[:200],
-                value=str(content.get("evalue", ""))[:limit],
+                name=messages.text(content, "ename", "Error")[:200] or "Error",
+                value=messages.text(content, "evalue")[:limit],
                 traceback=traceback,
             )
         elif kind == "clear_output":
@@ -109,26 +117,26 @@ class OutputCollector:
         else:
             streams.append(chunk)
 
-    def _display(self, content: dict[str, Any], *, is_result: bool) -> None:
-        data = {k: v for k, v in content.get("data", {}).items()
-                if k in RICH_MIME_TYPES and isinstance(v, str)}
+    def _display(self, bundle: dict[str, str], *, is_result: bool) -> None:
+        data = {k: v for k, v in bundle.items() if k in RICH_MIME_TYPES}
         if not data:
             return
         size = sum(len(v) for v in data.values())
-        if size > self._display_budget:
+        if size > self._display_budget or self._displays_left <= 0:
             self._displays_dropped += 1
             return
         self._display_budget -= size
+        self._displays_left -= 1
         image_path = self._save_image(data)
         output = DisplayOutput(data, is_result, image_path)
         self.execution.displays.append(output)
         if self.on_output is not None:
             self.on_output(output)
 
-    def _save_image(self, data: dict[str, Any]) -> Path | None:
+    def _save_image(self, data: dict[str, str]) -> Path | None:
         for mime, extension in IMAGE_EXTENSIONS.items():
             payload = data.get(mime)
-            if not isinstance(payload, str):
+            if payload is None:
                 continue
             if mime == "image/svg+xml":
                 raw = payload.encode()
@@ -156,7 +164,7 @@ class OutputCollector:
             self.execution.output_truncated = True
             self.execution.notices.append(
                 f"[airlock] {self._displays_dropped} rich output(s) dropped: the cell's display "
-                "budget was used up"
+                f"budget ({self._budget_words}) was used up"
             )
         if self._cut:
             self.execution.output_truncated = True

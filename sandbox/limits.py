@@ -43,6 +43,8 @@ class Limits:
     max_output_bytes: int = 1 * MiB
     #: Bytes of rich outputs (images, HTML, reprs) kept per cell.
     max_display_bytes: int = 32 * MiB
+    #: Rich outputs kept per cell, by count: each image becomes a file on the host.
+    max_displays: int = 200
     #: Size of the private /tmp inside the sandbox, in MiB.
     tmp_mb: int = 512
     #: Open file descriptors per process.

@@ -15,25 +15,23 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from . import cgroups
 from .capture import OutputCallback, OutputCollector
+from .cell import CellRun
 from .cgroups import SessionCgroup
 from .identity import SandboxUser, acquire_user
 from .isolation import python_info
 from .kernel import KernelProcess
 from .limits import IsolationLevel, MiB, SandboxConfig
+from .messages import Channel
 from .probe import choose_level
+from .quota import Quota
 from .results import CellError, Execution, KernelRestart
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-#: How often a running cell's workspace size is checked.
-DISK_CHECK_INTERVAL = 0.5
-#: How long to wait for the shell reply once the kernel reported idle.
-REPLY_TIMEOUT = 10.0
 #: How often the workspace is checked between cells, against background writers.
 IDLE_CHECK_INTERVAL = 2.0
 
@@ -81,6 +79,7 @@ class AsyncSession:
         self.workspace = workspace
         self.kernel = kernel
         self.cgroup = cgroup
+        self.quota = Quota(config.limits, workspace, kernel)
         self.id = session_dir.name
         self.images_dir = session_dir / "images"
         self._lock = asyncio.Lock()
@@ -166,24 +165,16 @@ class AsyncSession:
         client = self.kernel.client
         if client is None:
             return
+        iopub = Channel(client.get_iopub_msg)
         next_check = time.monotonic() + IDLE_CHECK_INTERVAL
         while True:
             with contextlib.suppress(queue.Empty):
-                await client.get_iopub_msg(timeout=max(0.0, next_check - time.monotonic()))
+                await iopub.next(timeout=max(0.0, next_check - time.monotonic()))
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + IDLE_CHECK_INTERVAL
-                if await asyncio.to_thread(self._over_quota):
-                    await asyncio.to_thread(self._enforce_quota_while_idle)
-
-    def _enforce_quota_while_idle(self) -> None:
-        limits = self.config.limits
-        killed = self.kernel.kill_strays()
-        removed = self.workspace.trim_to(limits.max_workspace_mb * MiB,
-                                         limits.max_workspace_files, self.workspace.changes())
-        self._pending_notices.append(
-            f"[airlock] between cells the workspace limit was exceeded: {killed} background "
-            f"process(es) killed, {len(removed)} file(s) they created removed"
-        )
+                if await asyncio.to_thread(self.quota.over):
+                    notice = await asyncio.to_thread(self.quota.enforce_while_idle)
+                    self._pending_notices.append(notice)
 
     # -- files -------------------------------------------------------------------------
     def put_file(self, name: str, content: bytes | Path) -> str:
@@ -196,6 +187,11 @@ class AsyncSession:
     def copy_file_out(self, name: str, target: Path) -> None:
         """Copy a workspace file to the host without following links the code planted."""
         self.workspace.copy_out(name, target)
+
+    def copy_file_out_under(self, name: str, folder: Path) -> Path:
+        """Copy a workspace file to its own relative path under a host folder, at any depth;
+        returns where it went. WorkspaceError or OSError for this file alone."""
+        return self.workspace.copy_out_under(name, folder)
 
     # -- cells -------------------------------------------------------------------------
     def interrupt(self) -> bool:
@@ -242,67 +238,25 @@ class AsyncSession:
 
     async def _run(self, execution: Execution, timeout: float,
                    on_output: OutputCallback | None = None) -> None:
-        kernel, limits = self.kernel, self.config.limits
-        client = kernel.client
-        assert client is not None and kernel.process is not None
+        limits = self.config.limits
         collector = OutputCollector(execution, max_output_bytes=limits.max_output_bytes,
                                     max_display_bytes=limits.max_display_bytes,
+                                    max_displays=limits.max_displays,
                                     images_dir=self.images_dir, on_output=on_output)
         cancel = self._cancel = asyncio.Event()
-        msg_id = client.execute(execution.code, store_history=True, allow_stdin=False,
-                                stop_on_error=False)
-        exited = asyncio.ensure_future(kernel.wait_exit())
-        receive: asyncio.Future[Any] = asyncio.ensure_future(client.get_iopub_msg())
-        cancelled: asyncio.Future[Any] | None = asyncio.ensure_future(cancel.wait())
-        start = time.monotonic()
-        deadline = start + timeout
-        interrupted_at: float | None = None
-        over_quota = False
-        next_disk_check = start + DISK_CHECK_INTERVAL
+        run = CellRun(self.kernel, execution, collector, limits=limits, timeout=timeout,
+                      cancel=cancel, over_quota=lambda: asyncio.to_thread(self.quota.over))
         try:
-            while True:
-                now = time.monotonic()
-                if interrupted_at is None and now >= deadline:
-                    execution.timed_out = True
-                    interrupted_at = now
-                    kernel.interrupt()
-                if interrupted_at is not None and now >= interrupted_at + limits.interrupt_grace:
-                    await self._give_up(execution, timeout, over_quota)
-                    return
-                if now >= next_disk_check:
-                    next_disk_check = now + DISK_CHECK_INTERVAL
-                    if interrupted_at is None and await asyncio.to_thread(self._over_quota):
-                        over_quota = True
-                        interrupted_at = now
-                        kernel.interrupt()
-                wake = min(next_disk_check, (interrupted_at + limits.interrupt_grace)
-                           if interrupted_at is not None else deadline)
-                waiting = {receive, exited} if cancelled is None else {receive, exited, cancelled}
-                done, _ = await asyncio.wait(waiting, timeout=max(0.0, wake - now),
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if cancelled in done:
-                    cancelled = None
-                    execution.cancelled = True
-                    if interrupted_at is None:
-                        interrupted_at = time.monotonic()
-                        kernel.interrupt()
-                if exited in done:
-                    await self._restart(execution, kernel.death_reason(), report=True)
-                    return
-                if receive in done:
-                    message = receive.result()
-                    receive = asyncio.ensure_future(client.get_iopub_msg())
-                    if message.get("parent_header", {}).get("msg_id") != msg_id:
-                        continue
-                    if collector.handle(message):
-                        break
+            end = await run.run()
         finally:
             self._cancel = None
             collector.finish()
-            for future in (receive, exited, cancelled):
-                if future is not None and not future.done():
-                    future.cancel()
-        await self._read_reply(msg_id)
+        if end.how == "exited":
+            await self._restart(execution, self.kernel.death_reason(), report=True)
+            return
+        if end.how == "stuck":
+            await self._give_up(execution, timeout, end.over_quota)
+            return
         if execution.timed_out:
             message = (f"the cell exceeded its time limit of {timeout:g} s and was "
                        "interrupted; the kernel's state is kept")
@@ -310,21 +264,8 @@ class AsyncSession:
             execution.error = CellError(
                 "TimeoutError", message, f"{traceback}\nTimeoutError: {message}".lstrip()
             )
-        if over_quota:
-            self._quota_error(execution)
-
-    async def _read_reply(self, msg_id: str) -> None:
-        """Consume the shell reply so that replies never pile up out of step."""
-        client = self.kernel.client
-        assert client is not None
-        deadline = time.monotonic() + REPLY_TIMEOUT
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                reply = await client.get_shell_msg(timeout=remaining)
-            except Exception:  # queue.Empty, or the channel closed under us
-                return
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                return
+        if end.over_quota:
+            self.quota.error(execution)
 
     async def _give_up(self, execution: Execution, timeout: float, over_quota: bool) -> None:
         """The interrupt did not stop the cell: kill and restart the kernel."""
@@ -337,7 +278,7 @@ class AsyncSession:
             reason = "the cell was cancelled and did not stop when interrupted"
         await self._restart(execution, reason, report=True)
         if over_quota:
-            self._quota_error(execution)
+            self.quota.error(execution)
 
     async def _restart(self, execution: Execution, reason: str, *, report: bool = True) -> None:
         """Replace a dead or stuck kernel; the cell's result says that state was lost."""
@@ -350,40 +291,9 @@ class AsyncSession:
                        "(files in /mnt/data are kept)")
             execution.error = CellError(name, message, f"{name}: {message}")
 
-    def _over_quota(self, *, fresh: bool = True) -> bool:
-        """Whether the workspace (and the run folder, writable at weaker levels) is too big."""
-        limits = self.config.limits
-        size, count = self.workspace.usage(fresh=fresh)
-        for _folder, _dirs, files, dir_fd in os.fwalk(self.kernel.run_dir):
-            for name in files:
-                with contextlib.suppress(OSError):
-                    size += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_blocks * 512
-        return (self.workspace.unreadable or size > limits.max_workspace_mb * MiB
-                or count > limits.max_workspace_files)
-
-    def _quota_error(self, execution: Execution) -> None:
-        limits = self.config.limits
-        message = (f"the workspace limit ({limits.max_workspace_mb} MB, "
-                   f"{limits.max_workspace_files} files) was exceeded and the cell was stopped")
-        execution.error = CellError("WorkspaceFull", message, f"WorkspaceFull: {message}")
-
     def _after_cell(self, execution: Execution) -> None:
         limits = self.config.limits
-        changes = self.workspace.changes()
-        if self._over_quota(fresh=False):  # changes() has just walked the workspace
-            execution.removed_files = self.workspace.trim_to(
-                limits.max_workspace_mb * MiB, limits.max_workspace_files, changes
-            )
-            if execution.removed_files:
-                execution.notices.append(
-                    f"[airlock] workspace limit exceeded: removed {len(execution.removed_files)}"
-                    " file(s) this cell created"
-                )
-                removed = set(execution.removed_files)
-                changes = [c for c in changes if c.path not in removed]
-            if execution.error is None:
-                self._quota_error(execution)
-        execution.files = changes
+        execution.files = self.quota.after_cell(execution, self.workspace.changes())
         if self.kernel.task_count() >= limits.max_processes * 0.9:
             killed = self.kernel.kill_strays()
             if killed:
@@ -404,11 +314,12 @@ class AsyncSession:
         client = self.kernel.client
         assert client is not None
         async with self._busy():
+            shell = Channel(client.get_shell_msg)
             msg_id = client.execute(code, silent=True, store_history=False)
             deadline = time.monotonic() + timeout
             while (remaining := deadline - time.monotonic()) > 0:
-                reply = await client.get_shell_msg(timeout=remaining)
-                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                reply = await shell.next(timeout=remaining)
+                if reply is not None and reply.parent_id == msg_id:
                     return
 
     async def close(self) -> None:

@@ -95,6 +95,9 @@ class Session:
     def copy_file_out(self, name: str, target: Path) -> None:
         self._session.copy_file_out(name, target)
 
+    def copy_file_out_under(self, name: str, folder: Path) -> Path:
+        return self._session.copy_file_out_under(name, folder)
+
     def restart(self) -> None:
         run_sync(self._session.restart())
 

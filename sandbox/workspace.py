@@ -35,13 +35,15 @@ class _Stat:
 Snapshot = dict[str, _Stat]
 
 
-def safe_relative_path(name: str) -> PurePosixPath:
+def safe_relative_path(name: str, *, normalize: bool = True) -> PurePosixPath:
     """Turn a user-supplied name into a path that stays inside the workspace.
 
     Accepts names relative to the workspace or absolute under /mnt/data; refuses traversal,
-    empty or control-character names.
+    empty or control-character names. New names are NFC-normalised; `normalize=False` keeps a
+    name as given, to reach a file the code created under another normalisation.
     """
-    name = unicodedata.normalize("NFC", name)
+    if normalize:
+        name = unicodedata.normalize("NFC", name)
     if not name or "\x00" in name or any(ord(ch) < 32 for ch in name):
         raise WorkspaceError(f"invalid file name: {name!r}")
     path = PurePosixPath(name)
@@ -102,21 +104,48 @@ class Workspace:
             raise WorkspaceError(f"cannot reach {relative}: {exc.strerror}") from None
         return fd
 
+    @staticmethod
+    def _spellings(name: str) -> list[PurePosixPath]:
+        """The name as given, then NFC- and NFD-normalised: files the code made keep their own
+        bytes (NFD from macOS tools, say), while names typed by people are usually NFC."""
+        spellings = [safe_relative_path(name, normalize=False)]
+        for form in ("NFC", "NFD"):
+            other = safe_relative_path(unicodedata.normalize(form, name), normalize=False)
+            if other not in spellings:
+                spellings.append(other)
+        return spellings
+
     def _open_file(self, name: str) -> tuple[int, int]:
         """(parent fd, file fd) of an existing regular file, refusing links and specials."""
-        relative = safe_relative_path(name)
-        parent = self._open_parent(relative)
-        try:
-            fd = os.open(relative.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=parent)
-        except OSError as exc:
-            os.close(parent)
-            raise WorkspaceError(f"cannot read {name!r}: {exc.strerror}") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            os.close(parent)
-            raise WorkspaceError(f"not a regular file: {name!r}")
+        _relative, parent, fd = self._find(name)
         return parent, fd
+
+    def _find(self, name: str) -> tuple[PurePosixPath, int, int]:
+        """The spelling that exists, with its parent's fd and its own fd."""
+        spellings = self._spellings(name)
+        for index, relative in enumerate(spellings):
+            last = index == len(spellings) - 1
+            try:
+                parent = self._open_parent(relative)
+            except WorkspaceError:
+                if last:
+                    raise
+                continue
+            try:
+                fd = os.open(relative.name,
+                             os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                             dir_fd=parent)
+            except OSError as exc:
+                os.close(parent)
+                if last or not isinstance(exc, FileNotFoundError):
+                    raise WorkspaceError(f"cannot read {name!r}: {exc.strerror}") from None
+                continue
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                os.close(parent)
+                raise WorkspaceError(f"not a regular file: {name!r}")
+            return relative, parent, fd
+        raise WorkspaceError(f"cannot read {name!r}")
 
     def host_path(self, name: str) -> Path:
         """Where a workspace file is on the host (for display; open it through this class)."""
@@ -165,19 +194,45 @@ class Workspace:
         with os.fdopen(fd, "rb") as source, target.open("wb") as sink:
             shutil.copyfileobj(source, sink, _CHUNK)
 
+    def copy_out_under(self, name: str, folder: Path) -> Path:
+        """Copy a workspace file to the same relative path under a host folder, at any depth:
+        the folders are created and entered one by one through directory fds (a path longer
+        than PATH_MAX is fine), never following a link found there. Returns the target's path
+        (for display); OSError when the host side cannot take it."""
+        relative, parent, fd = self._find(name)
+        os.close(parent)
+        with os.fdopen(fd, "rb") as source:
+            folder.mkdir(parents=True, exist_ok=True)
+            out = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                for part in relative.parts[:-1]:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o777, dir_fd=out)
+                    child = os.open(part, _NOFOLLOW_DIR, dir_fd=out)
+                    os.close(out)
+                    out = child
+                sink = os.open(relative.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                               | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=out)
+            finally:
+                os.close(out)
+            with os.fdopen(sink, "wb") as handle:
+                shutil.copyfileobj(source, handle, _CHUNK)
+        return folder.joinpath(*relative.parts)
+
     def remove(self, name: str) -> bool:
-        relative = safe_relative_path(name)
-        try:
-            parent = self._open_parent(relative)
-        except WorkspaceError:
-            return False
-        try:
-            os.unlink(relative.name, dir_fd=parent)
-            return True
-        except OSError:
-            return False
-        finally:
-            os.close(parent)
+        for relative in self._spellings(name):
+            try:
+                parent = self._open_parent(relative)
+            except WorkspaceError:
+                continue
+            try:
+                os.unlink(relative.name, dir_fd=parent)
+                return True
+            except OSError:
+                continue
+            finally:
+                os.close(parent)
+        return False
 
     # -- accounting ----------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
