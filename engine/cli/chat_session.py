@@ -24,7 +24,7 @@ from ..interpreter import Interpreter
 from ..schemas import File
 from ..store import StoreError
 from .options import CliError
-from .render import RunView
+from .render import RunView, safe_text, terminal_safe
 from .session import FileSaver, describe_size, stream_run
 
 PROMPT = "you> "
@@ -87,7 +87,8 @@ class ChatSession:
         self.next_cell = 1
 
     def say(self, text: str, style: str = "") -> None:
-        self.console.print(Text(text, style=style), highlight=False, soft_wrap=True)
+        """Print a line; file names and error messages in it may come from the sandbox."""
+        self.console.print(safe_text(text, style), highlight=False, soft_wrap=True)
 
     def loop(self) -> None:
         read = line_reader(self.history)
@@ -180,7 +181,8 @@ class ChatSession:
             for column in ("id", "name", "size"):
                 table.add_column(column)
             for file in self.files:
-                table.add_row(file.id, file.filename, describe_size(file.bytes))
+                table.add_row(file.id, Text(terminal_safe(file.filename, one_line=True)),
+                              describe_size(file.bytes))
             self.console.print(table)
         for path in self.pending:
             self.say(f"waiting to be sent: {path}", "dim")

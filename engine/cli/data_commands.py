@@ -21,6 +21,7 @@ from ..export import write_markdown, write_notebook
 from ..schemas import File, ImageFileContent, Message, TextContent, Thread
 from ..store import InvalidRequestError, NotFoundError, Store, StoreError
 from .options import CliError, DataDirOption, data_dir_for, fail, load_settings, stdout
+from .render import terminal_safe
 from .session import describe_size
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's shapes).")]
@@ -113,7 +114,8 @@ def files_list(
     for column in ("id", "filename", "size", "purpose", "created"):
         table.add_column(column, no_wrap=column == "id")
     for f in files:
-        table.add_row(f.id, f.filename, describe_size(f.bytes), f.purpose, _time(f.created_at))
+        table.add_row(f.id, Text(terminal_safe(f.filename, one_line=True)),
+                      describe_size(f.bytes), f.purpose, _time(f.created_at))
     stdout.print(table)
 
 
@@ -129,7 +131,8 @@ def files_show(file_id: Annotated[str, typer.Argument(help="The file's id (file-
     for key, value in (("id", file.id), ("filename", file.filename),
                        ("size", f"{describe_size(file.bytes)} ({file.bytes} bytes)"),
                        ("purpose", file.purpose), ("created", _time(file.created_at))):
-        stdout.print(Text(f"{key:9} {value}"), highlight=False, soft_wrap=True)
+        stdout.print(Text(terminal_safe(f"{key:9} {value}", one_line=True)), highlight=False,
+                     soft_wrap=True)
 
 
 @files_app.command("download")
@@ -150,8 +153,8 @@ def files_download(
         with store.open_file_content(file_id) as source, target.open("wb") as sink:
             while chunk := source.read(1 << 20):
                 sink.write(chunk)
-    stdout.print(Text(f"wrote {target} ({describe_size(file.bytes)})"), highlight=False,
-                 soft_wrap=True)
+    wrote = terminal_safe(f"wrote {target} ({describe_size(file.bytes)})", one_line=True)
+    stdout.print(Text(wrote), highlight=False, soft_wrap=True)
 
 
 @files_app.command("delete")
@@ -233,8 +236,9 @@ def threads_show(thread_id: Annotated[str, typer.Argument(help="The thread's id 
         stdout.print(Text(f"\n{who} ({_time(message.created_at)}):", style="bold cyan"))
         for block in message.content:
             if isinstance(block, TextContent):
-                stdout.print(Markdown(block.text.value) if message.role == "assistant"
-                             else Text(block.text.value), highlight=False)
+                value = terminal_safe(block.text.value)
+                stdout.print(Markdown(value, hyperlinks=False) if message.role == "assistant"
+                             else Text(value), highlight=False)
             elif isinstance(block, ImageFileContent):
                 stdout.print(Text(f"[image {block.image_file.file_id}]", style="cyan"))
         for attachment in message.attachments or []:

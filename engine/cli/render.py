@@ -5,6 +5,12 @@ cell's code (syntax highlighted) growing as its deltas arrive with a spinner whi
 and run, the answer's Markdown growing as its text arrives. When a region is done its last frame
 stays, and the cell's output is printed under it. Without a terminal (a pipe, TERM=dumb) the same
 things are printed once each, when they are complete.
+
+Everything that came from the sandbox or the model (code, output, answers, file names, error
+messages) goes through `terminal_safe` before it is drawn: a cell that prints an escape sequence
+must not set the analyst's clipboard (OSC 52), plant hyperlinks (OSC 8), retitle the window or
+move the cursor over earlier lines. Rich markup is never parsed in such text (it is always
+a `Text` or a markup-free print).
 """
 
 from __future__ import annotations
@@ -31,6 +37,32 @@ _TRACEBACK = "Traceback (most recent call last)"
 TERMINAL_EVENTS = frozenset({"thread.run.completed", "thread.run.failed",
                              "thread.run.cancelled", "thread.run.expired",
                              "thread.run.incomplete"})
+
+
+def _visible(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: C0 controls but newline and tab, DEL, C1 controls (0x9b is a one-byte CSI to some
+#: terminals), and the bidirectional overrides that reorder what is shown ("Trojan Source").
+_UNSAFE = [*(c for c in range(0x20) if c not in (0x09, 0x0A)), 0x7F, *range(0x80, 0xA0),
+           0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_SAFE_TABLE = {code: _visible(code) for code in _UNSAFE}
+#: For a name or a path: a newline in it would fake a line of output.
+_ONE_LINE_TABLE = {**_SAFE_TABLE, 0x09: _visible(0x09), 0x0A: _visible(0x0A)}
+
+
+def terminal_safe(text: str, *, one_line: bool = False) -> str:
+    """`text` with every control character shown as an escape (`\\x1b`), newlines and tabs
+    kept (unless `one_line`: file names, paths); a Windows line end is a newline."""
+    if one_line:
+        return text.translate(_ONE_LINE_TABLE)
+    return text.replace("\r\n", "\n").translate(_SAFE_TABLE)
+
+
+def safe_text(text: str, style: str = "", *, one_line: bool = False) -> Text:
+    """A rich Text of untrusted text: control characters visible, no markup parsed."""
+    return Text(terminal_safe(text, one_line=one_line), style=style)
 
 
 def cell_failed(logs: str) -> bool:
@@ -85,7 +117,7 @@ class _CellStatus:
 
 def code_panel(cell: Cell, *, done: bool) -> Panel:
     style = "red" if done and cell.failed else "green" if done else "cyan"
-    return Panel(Syntax(cell.code.rstrip() or " ", "python", theme="ansi_dark",
+    return Panel(Syntax(terminal_safe(cell.code.rstrip()) or " ", "python", theme="ansi_dark",
                         word_wrap=True),
                  title=cell.title(), title_align="left", border_style=style)
 
@@ -178,7 +210,7 @@ class RunView:
         elif name == "error":
             self._end_live(None)
             message = data.get("error", {}).get("message", "unknown error")
-            self.console.print(Text(f"error: {message}", style="bold red"))
+            self.console.print(safe_text(f"error: {message}", "bold red"))
 
     def mark_cancelling(self) -> None:
         if self.cancelling:
@@ -233,7 +265,7 @@ class RunView:
         self._end_live(code_panel(cell, done=True))
         if cell.logs:
             style = "red" if cell.failed else ""
-            self.console.print(Text(shorten_logs(cell.logs), style=style), highlight=False)
+            self.console.print(safe_text(shorten_logs(cell.logs), style), highlight=False)
         for file_id in cell.image_ids:
             self._print_image(file_id)
         status = step.get("status")
@@ -247,7 +279,8 @@ class RunView:
         path = self.save_image(file_id) if self.save_image is not None else None
         self.images[file_id] = path
         where = str(path) if path is not None else file_id
-        self.console.print(Text(f"[image] {where}", style="cyan"), highlight=False, soft_wrap=True)
+        self.console.print(safe_text(f"[image] {where}", "cyan", one_line=True), highlight=False,
+                           soft_wrap=True)
 
     # ------------------------------------------------------------ messages
 
@@ -263,19 +296,19 @@ class RunView:
                 value = block.get("text", {}).get("value")
                 if value:
                     self.message_text += value
-                    self._show(Markdown(self.message_text, hyperlinks=False))
+                    self._show(Markdown(terminal_safe(self.message_text), hyperlinks=False))
             elif block.get("type") == "image_file":
                 self.message_images.append(block["image_file"]["file_id"])
 
     def _end_message(self, message: dict[str, Any]) -> None:
         text = "".join(block["text"]["value"] for block in message.get("content", [])
                        if block.get("type") == "text") or self.message_text
-        self._end_live(Markdown(text, hyperlinks=False) if text.strip() else None)
+        self._end_live(Markdown(terminal_safe(text), hyperlinks=False) if text.strip() else None)
         for file_id in self.message_images:
             self._print_image(file_id)
         if message.get("status") == "incomplete":
             reason = (message.get("incomplete_details") or {}).get("reason", "")
-            self.console.print(Text(f"(message incomplete: {reason})", style="yellow"))
+            self.console.print(safe_text(f"(message incomplete: {reason})", "yellow"))
         self.in_message = False
 
     # ------------------------------------------------------------ the end
@@ -289,4 +322,4 @@ class RunView:
             detail = f": {run['last_error'].get('message', '')}"
         elif run.get("incomplete_details"):
             detail = f": {run['incomplete_details'].get('reason', '')}"
-        self.console.print(Text(f"run {status}{detail}", style="bold yellow"))
+        self.console.print(safe_text(f"run {status}{detail}", "bold yellow"))

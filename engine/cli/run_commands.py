@@ -28,7 +28,7 @@ from .options import (
     resolve_model,
     stdout,
 )
-from .render import RunView
+from .render import RunView, safe_text
 from .session import (
     FileSaver,
     answer_links,
@@ -141,8 +141,9 @@ def show_saved(console: Console, saved: Sequence[tuple[File, Path]], out_dir: Pa
     for file, path in saved:
         size = path.stat().st_size if path.exists() else 0
         link = (links or {}).get(file.id)
-        console.print(Text(f"  {path} ({describe_size(size)})"
-                           + (f"  <- {link}" if link else "")), highlight=False, soft_wrap=True)
+        console.print(safe_text(f"  {path} ({describe_size(size)})"
+                                + (f"  <- {link}" if link else ""), one_line=True),
+                      highlight=False, soft_wrap=True)
 
 
 def chat(

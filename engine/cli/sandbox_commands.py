@@ -1,10 +1,17 @@
-"""`airlock exec` (run cells in one sandboxed session) and `airlock doctor`."""
+"""`airlock exec` (run cells in one sandboxed session) and `airlock doctor`.
+
+What a cell produced reaches the terminal through `terminal_safe` (control characters shown as
+escapes, no markup parsed); `--json` prints it with json.dumps, whose escapes keep every control
+character as `\u001b` text. With `--out`, each file is copied on its own: one that cannot be
+(a link, a name the host refuses, a path too deep for the host) is reported and the rest go on.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from sandbox import (
     Execution,
@@ -27,6 +35,7 @@ from sandbox import (
 
 from ..ids import new_id
 from ..tool_calls import code_interpreter_call, error_dict
+from .render import safe_text, terminal_safe
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -36,7 +45,8 @@ ANALYSIS_MODULES = ("numpy", "pandas", "matplotlib", "scipy", "sklearn", "openpy
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    stderr.print(Text.assemble(("error:", "bold red"), " ", terminal_safe(message)),
+                 highlight=False)
     return typer.Exit(code)
 
 
@@ -106,47 +116,61 @@ def _cell_report(session: Session, result: Execution, out: Path | None) -> dict[
     for image in result.images:
         file_id = new_id("file-")
         image_ids.append(file_id)
-        saved = image
+        entry: dict[str, Any] = {"file_id": file_id, "path": str(image)}
         if out is not None:
-            saved = out / image.name
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(image, saved)
-        images.append({"file_id": file_id, "path": str(saved)})
-    files: list[dict[str, Any]] = []
-    for change in result.files:
-        entry: dict[str, Any] = {"path": change.path, "size": change.size}
-        if out is not None:
-            target = out / Path(change.path).relative_to("/mnt/data")
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                session.copy_file_out(change.path, target)
-                entry["saved_to"] = str(target)
-            except WorkspaceError as exc:  # replaced by a link or removed since the cell
-                entry["error"] = str(exc)
-        files.append(entry)
+                out.mkdir(parents=True, exist_ok=True)
+                entry["path"] = str(shutil.copyfile(image, out / image.name))
+            except OSError as exc:
+                entry["error"] = f"not copied: {exc.strerror or exc}"
+        images.append(entry)
     return {
         "status": "completed" if result.ok else "failed",
         "tool_call": code_interpreter_call(result, image_ids),
         "error": error_dict(result),
-        "files": files,
+        "files": list(_copy_files(session, result, out)),
         "images": images,
         "duration": round(result.duration, 4),
     }
 
 
+def _copy_files(session: Session, result: Execution,
+                out: Path | None) -> Iterable[dict[str, Any]]:
+    for change in result.files:
+        entry: dict[str, Any] = {"path": change.path, "size": change.size}
+        if out is not None:
+            try:
+                entry["saved_to"] = str(session.copy_file_out_under(change.path, out))
+            except WorkspaceError as exc:  # replaced by a link or removed since the cell
+                entry["error"] = str(exc)
+            except OSError as exc:  # the host refused it: too deep, too long a name, disk full
+                entry["error"] = f"cannot write it under {out}: {exc.strerror or exc}"
+        yield entry
+
+
 def _show(result: Execution, report: dict[str, Any]) -> None:
-    title = f"In [{result.execution_count or ' '}]"
-    stdout.print(Panel(Syntax(result.code.rstrip(), "python", theme="ansi_dark"), title=title,
-                       title_align="left", border_style="green" if result.ok else "red"))
+    title = Text(f"In [{result.execution_count or ' '}]")
+    stdout.print(Panel(Syntax(terminal_safe(result.code.rstrip()), "python", theme="ansi_dark"),
+                       title=title, title_align="left",
+                       border_style="green" if result.ok else "red"))
     logs = result.logs
     if logs:
-        stdout.print(logs.rstrip("\n"), markup=False, highlight=False)
+        stdout.print(safe_text(logs.rstrip("\n")), highlight=False)
     for image in report["images"]:
-        stdout.print(f"[cyan]image:[/] {image['path']}")
+        stdout.print(Text.assemble(("image:", "cyan"), " ",
+                                   terminal_safe(image["path"], one_line=True)), highlight=False)
+        if "error" in image:
+            stderr.print(safe_text(f"  {image['error']}", "yellow", one_line=True),
+                         highlight=False)
     for entry in report["files"]:
-        where = entry.get("saved_to", entry["path"])
-        stdout.print(f"[cyan]file:[/] {entry['path']} ({entry['size']} bytes) -> {where}"
-                     if "saved_to" in entry else f"[cyan]file:[/] {where} ({entry['size']} bytes)")
+        line = Text.assemble(("file:", "cyan"), " ", terminal_safe(entry["path"], one_line=True),
+                             f" ({entry['size']} bytes)")
+        if "saved_to" in entry:
+            line.append(f" -> {terminal_safe(entry['saved_to'], one_line=True)}")
+        stdout.print(line, highlight=False, soft_wrap=True)
+        if "error" in entry:
+            stderr.print(safe_text(f"  not copied: {entry['error']}", "yellow", one_line=True),
+                         highlight=False, soft_wrap=True)
 
 
 def doctor(
