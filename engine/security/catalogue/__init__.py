@@ -19,7 +19,7 @@ session either works or was restarted with a reason.
 
 from __future__ import annotations
 
-from . import code_interpreter, dangerous, filesystem, network, resources, sensitive
+from . import boundary, code_interpreter, dangerous, filesystem, network, resources, sensitive
 from .model import (
     PRELUDE,
     Applies,
@@ -57,6 +57,7 @@ CASES: tuple[AttackCase, ...] = (
     *dangerous.CASES,
     *resources.CASES,
     *code_interpreter.CASES,
+    *boundary.CASES,
 )
 
 

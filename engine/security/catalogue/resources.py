@@ -124,13 +124,13 @@ CASES: tuple[AttackCase, ...] = (
     AttackCase("disk-bomb-workspace", RES, "write 200 MB into /mnt/data (past the quota)",
                "for i in range(25):\n"
                "    open(f'/mnt/data/fill{i}', 'wb').write(b'0' * 8 * 1024**2)",
-               check=error_named("WorkspaceFull")),
+               check=error_named("WorkspaceFull"), fresh=True),
     AttackCase("sparse-file", RES, "create a 100 GB sparse file",
                "attempt('sparse', lambda: os.truncate(open('/mnt/data/sparse', 'wb').name, "
                "100 * 1024**3))"),
     AttackCase("inode-bomb", RES, "create 20,000 empty files",
                "for i in range(20000):\n    open(f'/mnt/data/e{i}', 'w').close()",
-               check=error_named("WorkspaceFull", "OSError")),
+               check=error_named("WorkspaceFull", "OSError"), fresh=True),
     AttackCase("zip-bomb", RES, "extract a highly compressed archive into /mnt/data",
                "import zipfile, io\nb = io.BytesIO()\n"
                "with zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED) as z:\n"

@@ -20,10 +20,10 @@ print('scanned, found', len(found))
 
 _VICTIM_SOCKETS = '''\
 import glob, json, socket
-for path in glob.glob('$victim_run_dir/*'):
+for path in glob.glob('$victim_run_dir/*') + glob.glob('$victim_run_dir/sock/*'):
     print('visible', path)
-for port in range(1, 6):
-    path = '$victim_run_dir/k-%d' % port
+for port in [f'sock/k-{n}' for n in range(1, 6)] + [f'k-{n}' for n in range(1, 6)]:
+    path = '$victim_run_dir/' + port
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
