@@ -3,10 +3,11 @@ when the cell really ended.
 
 The code runs inside the kernel and can send any message, a `status: idle` or an
 `execute_reply` for its own request included. So a cell ends only when three things came: the
-idle status and the execute reply for the request, then the reply to a `kernel_info_request`
-sent after both. The kernel handles shell requests one at a time, so that last reply cannot
-come while the cell's code still runs, and its msg_id is new and unknown to the code. Until
-then the deadline holds: a cell that faked its end is interrupted, then killed, as any other.
+idle status and the execute reply for the request, and the reply to a `kernel_info_request`
+sent right behind it. The kernel handles shell requests one at a time, so that last reply
+cannot come while the cell's code still runs (it costs no extra round trip: it is answered as
+soon as the cell is done), and its msg_id is unknown to the code. Until then the deadline
+holds: a cell that faked its end is interrupted, then killed, as any other.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class CellRun:
         iopub, shell = Channel(client.get_iopub_msg), Channel(client.get_shell_msg)
         msg_id = client.execute(self.execution.code, store_history=True, allow_stdin=False,
                                 stop_on_error=False)
+        probe_id = client.kernel_info()
         futures: dict[str, asyncio.Future[Any]] = {
             "iopub": asyncio.ensure_future(iopub.next()),
             "shell": asyncio.ensure_future(shell.next()),
@@ -61,7 +63,7 @@ class CellRun:
             "cancelled": asyncio.ensure_future(self.cancel.wait()),
         }
         try:
-            return await self._loop(msg_id, futures, iopub, shell)
+            return await self._loop(msg_id, probe_id, futures, iopub, shell)
         finally:
             for future in futures.values():
                 if not future.done():
@@ -72,7 +74,7 @@ class CellRun:
                     "the kernel ignored"
                 )
 
-    async def _loop(self, msg_id: str, futures: dict[str, asyncio.Future[Any]],
+    async def _loop(self, msg_id: str, probe_id: str, futures: dict[str, asyncio.Future[Any]],
                     iopub: Channel, shell: Channel) -> CellEnd:
         kernel, limits, execution = self.kernel, self.limits, self.execution
         client = kernel.client
@@ -82,8 +84,7 @@ class CellRun:
         interrupted_at: float | None = None
         over_quota = False
         next_disk_check = start + DISK_CHECK_INTERVAL
-        idle = replied = False
-        probe_id: str | None = None
+        idle = replied = probed = False
         while True:
             now = time.monotonic()
             if interrupted_at is None and now >= deadline:
@@ -118,10 +119,9 @@ class CellRun:
             if futures["shell"] in done:
                 message = futures["shell"].result()
                 futures["shell"] = asyncio.ensure_future(shell.next())
-                if message is not None and message.parent_id is not None:
-                    if message.parent_id == msg_id and message.msg_type == "execute_reply":
-                        replied = True
-                    elif message.parent_id == probe_id and message.msg_type.endswith("_reply"):
-                        return CellEnd("done", over_quota)
-            if idle and replied and probe_id is None:
-                probe_id = client.kernel_info()
+                if message is not None and message.parent_id == msg_id:
+                    replied = replied or message.msg_type == "execute_reply"
+                elif message is not None and message.parent_id == probe_id:
+                    probed = probed or message.msg_type == "kernel_info_reply"
+            if idle and replied and probed:
+                return CellEnd("done", over_quota)

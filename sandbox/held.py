@@ -40,11 +40,14 @@ def _handles(pid: int) -> Iterable[str]:
     with contextlib.suppress(OSError):
         for fd in os.listdir(f"/proc/{pid}/fd"):
             yield f"/proc/{pid}/fd/{fd}"
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/maps", encoding="utf-8",
-                                            errors="replace") as maps:
-        for line in maps:
-            if line.rstrip("\n").endswith(" (deleted)"):
-                yield f"/proc/{pid}/map_files/{line.split(' ', 1)[0]}"
+    data = b""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/maps", "rb") as maps:
+        data = maps.read()
+    if b" (deleted)" not in data:  # the usual case: no line to look at
+        return
+    for line in data.splitlines():
+        if line.endswith(b" (deleted)"):
+            yield f"/proc/{pid}/map_files/{line.split(b' ', 1)[0].decode()}"
 
 
 def unlinked_files(pids: Iterable[int], device: int) -> list[HeldFile]:

@@ -262,11 +262,11 @@ class KernelProcess:
         return strays
 
     def session_pids(self) -> set[int]:
-        """Every process of the session: the tree under the sandbox, and the cgroup's."""
-        pids = set(self._tree_pids())
+        """Every process of the session: the cgroup's when there is one (cheap to read, and
+        it holds what left the tree), else the tree under the sandbox."""
         if self.cgroup is not None:
-            pids |= self.cgroup.pids()
-        return pids
+            return self.cgroup.pids()
+        return set(self._tree_pids())
 
     def task_count(self) -> int:
         if self.cgroup is not None:

@@ -47,10 +47,15 @@ class Channel:
         self.malformed = 0
 
     async def next(self, timeout: float | None = None) -> KernelMessage | None:
-        """The next message; None for a malformed one; queue.Empty once `timeout` passed."""
+        """The next message; None for a malformed one (or none at all, without a timeout);
+        queue.Empty once `timeout` passed."""
         try:
             raw = await self._get(timeout=timeout)
-        except (queue.Empty, zmq.ZMQError):  # nothing came, or the sockets were closed
+        except queue.Empty:
+            if timeout is None:  # a poll that woke with nothing: not a message, not an error
+                return None
+            raise
+        except zmq.ZMQError:  # the sockets were closed: the kernel is being killed
             raise
         except Exception:  # bad signature, frames, JSON, header: jupyter_client raises anything
             self.malformed += 1
