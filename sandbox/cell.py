@@ -77,8 +77,6 @@ class CellRun:
     async def _loop(self, msg_id: str, probe_id: str, futures: dict[str, asyncio.Future[Any]],
                     iopub: Channel, shell: Channel) -> CellEnd:
         kernel, limits, execution = self.kernel, self.limits, self.execution
-        client = kernel.client
-        assert client is not None
         start = time.monotonic()
         deadline = start + self.timeout
         interrupted_at: float | None = None
