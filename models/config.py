@@ -45,6 +45,12 @@ class LlamaOptions:
     repeat_penalty: float = 1.0
     chat_template: str | None = None  # overrides the GGUF's
     tool_role: Literal["auto", "tool", "user"] = "auto"
+    # Constrain code calls with the GBNF grammar of models.grammar ("on"), or read them from
+    # free text and open the fence in the prompt when code is required ("off"). The grammar
+    # guarantees a well-formed fence, but llama-cpp-python checks it against the whole
+    # vocabulary at every token: with a real model's (150k tokens) that costs more than the
+    # model itself. "auto": on for small vocabularies and when code_max_* bound the block.
+    code_grammar: Literal["auto", "on", "off"] = "auto"
     code_max_lines: int | None = None
     code_max_line_chars: int | None = None
     seed: int = 0  # the context's seed; calls without a seed draw a fresh one

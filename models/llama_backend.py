@@ -1,9 +1,12 @@
 """llama.cpp in-process (llama-cpp-python): a GGUF model served to many conversations.
 
 Prompting: the conversation is rendered by ``models.prompting`` (code calls as ```python fences,
-the tool described in the system turn) and formatted with the GGUF's own chat template. A code
-call is constrained by the grammar of ``models.grammar``, so it always parses; the model may
-still answer in text.
+the tool described in the system turn) and formatted with the GGUF's own chat template. With a
+small vocabulary a code call is constrained by the grammar of ``models.grammar``, so it always
+parses; with a real model's (where llama-cpp-python's grammar check costs more per token than
+the model) the reply is read by ``models.splitter``, which stops generation at the closing
+fence, and required code is forced by writing the opening fence into the prompt. Either way the
+model may answer in text when code is not required.
 
 Scheduling: llama.cpp contexts are not thread-safe and a CPU runs one generation well at a time,
 so one worker thread serves every request in arrival order (a FIFO; since each conversation has
@@ -58,6 +61,11 @@ from .grammar import code_grammar
 from .prompting import render_text_messages
 from .splitter import ReplySplitter
 from .stops import StopScanner
+
+#: Vocabularies up to this size are checked against the code grammar cheaply.
+SMALL_VOCABULARY = 32768
+#: Opens the reply when code is required and no grammar forces it.
+CODE_OPENING = "```python\n"
 
 # Used when a GGUF carries no chat template.
 FALLBACK_TEMPLATE = (
@@ -139,6 +147,7 @@ class LlamaBackend(ModelBackend):
             tool_role = "tool" if ("'tool'" in template or '"tool"' in template) else "user"
         self._tool_role = tool_role
         self._grammars: dict[CodeTool, Any] = {}
+        self.uses_grammar = self._wants_grammar(llm)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self.tokens_generated = 0  # over the backend's life: shows what cancellation saved
@@ -171,8 +180,15 @@ class LlamaBackend(ModelBackend):
         text: bytes = self._slots[0].llm.detokenize([token], special=True)
         return text.decode("utf-8", errors="replace")
 
+    def _wants_grammar(self, llm: Any) -> bool:
+        o = self.options
+        if o.code_grammar != "auto":
+            return o.code_grammar == "on"
+        bounded = o.code_max_lines is not None or o.code_max_line_chars is not None
+        return bounded or int(llm.n_vocab()) <= SMALL_VOCABULARY
+
     def _grammar(self, code_tool: CodeTool) -> Any:
-        if not code_tool:
+        if not code_tool or not self.uses_grammar:
             return None
         if code_tool not in self._grammars:
             source = code_grammar(
@@ -254,13 +270,16 @@ class LlamaBackend(ModelBackend):
                     exc if isinstance(exc, ModelError) else ModelError(str(exc)), end=True
                 )
 
-    def _prompt_tokens(self, messages: list[dict[str, Any]]) -> list[int]:
+    def _prompt_tokens(self, messages: list[dict[str, Any]], opening: str = "") -> list[int]:
+        """The prompt's tokens; ``opening`` is the start of the reply, written for the model."""
         try:
             formatted = self._formatter(messages=cast(Any, messages))
         except Exception as exc:  # jinja errors: the template refused the conversation
             raise ModelError(f"chat template failed: {exc}") from exc
         tokens: list[int] = self._slots[0].llm.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+            (formatted.prompt + opening).encode("utf-8"),
+            add_bos=not formatted.added_special,
+            special=True,
         )
         return tokens
 
@@ -279,7 +298,9 @@ class LlamaBackend(ModelBackend):
         return slot, min(prefix, len(tokens) - 1)
 
     def _generate(self, job: _Job) -> None:
-        tokens = self._prompt_tokens(job.messages)
+        # Without the grammar, required code is forced by opening the fence for the model.
+        opening = CODE_OPENING if job.code_tool == "required" and not self.uses_grammar else ""
+        tokens = self._prompt_tokens(job.messages, opening)
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(
                 f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}"
@@ -290,6 +311,7 @@ class LlamaBackend(ModelBackend):
         llm = slot.llm
         llm.set_seed(s.seed if s.seed is not None else random.getrandbits(32))
         splitter = ReplySplitter(detect_code=bool(job.code_tool))
+        splitter.feed(opening)  # switches the splitter to code; emits nothing
         # The template's end marker needs no text scan: it is an end-of-generation token.
         stops = StopScanner(s.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -254,3 +254,31 @@ def test_sync_facade(tiny_gguf: Path) -> None:
         assert isinstance(items[-1], ChatResult)
         for _ in model.stream(QUESTION, sampling=SamplingParams(seed=2, max_tokens=200)):
             break  # closing early must not hang the facade
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_required_code_without_the_grammar_opens_the_fence(
+    tiny_gguf: Path, seed: int
+) -> None:
+    """With the grammar off (a real model's large vocabulary makes it slow), required code is
+    forced by writing the opening fence for the model: the reply is a code call from its first
+    token, and the grammar-free path reports which way it went."""
+    backend = load_model(str(tiny_gguf), code_grammar="off")
+    try:
+        assert isinstance(backend, LlamaBackend) and not backend.uses_grammar
+        items = await collect(
+            backend,
+            QUESTION,
+            code_tool="required",
+            sampling=SamplingParams(seed=seed, temperature=1.0, max_tokens=24),
+        )
+        text, code, result = split_stream(items)
+        assert result.is_code and result.text == text == ""
+        assert result.code == code
+        assert not any(isinstance(item, TextDelta) for item in items)
+    finally:
+        await backend.aclose()
+
+
+async def test_grammar_is_on_for_a_small_vocabulary(llama_backend: LlamaBackend) -> None:
+    assert llama_backend.uses_grammar  # the synthetic byte-level tokenizer: a few hundred tokens
