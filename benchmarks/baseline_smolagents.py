@@ -87,47 +87,81 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def llama_server(args: argparse.Namespace, log: Path) -> Iterator[str]:
-    """llama.cpp's server on loopback for the duration; yields its /v1 base URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", args.model,
-               "--host", "127.0.0.1", "--port", str(port), "--model_alias", MODEL_ALIAS,
-               "--n_ctx", str(args.n_ctx), "--n_threads", str(args.threads),
-               "--n_threads_batch", str(args.threads), "--seed", "0"]
-    with log.open("ab") as sink:
-        server = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                  preexec_fn=die_with_us)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
+class LlamaServer:
+    """llama.cpp's OpenAI-compatible server on loopback, from Airlock's venv."""
+
+    def __init__(self, args: argparse.Namespace, log: Path) -> None:
+        self.args, self.log = args, log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base = ""
+
+    def start(self) -> str:
+        """Starts it and waits until /v1/models answers; returns the /v1 base URL."""
+        args, port = self.args, free_port()
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", args.model,
+                   "--host", "127.0.0.1", "--port", str(port), "--model_alias", MODEL_ALIAS,
+                   "--n_ctx", str(args.n_ctx), "--n_threads", str(args.threads),
+                   "--n_threads_batch", str(args.threads), "--seed", "0"]
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                                            preexec_fn=die_with_us)
+        self.base = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + args.server_wait
         while True:
-            if server.poll() is not None:
-                raise BenchError(f"llama_cpp.server exited ({server.returncode}): see {log}")
+            if self.process.poll() is not None:
+                raise BenchError(f"llama_cpp.server exited ({self.process.returncode}): "
+                                 f"see {self.log}")
             try:
-                if httpx.get(f"{base}/models", timeout=5).status_code == 200:
-                    break
+                if httpx.get(f"{self.base}/models", timeout=5).status_code == 200:
+                    return self.base
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise BenchError(f"llama_cpp.server not answering after {args.server_wait} s")
             time.sleep(1)
-        yield base
-    finally:
-        server.terminate()  # uvicorn waits for a request in flight: not for long
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()  # uvicorn waits for a request in flight: not for long
         try:
-            server.wait(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@contextmanager
+def llama_server(args: argparse.Namespace, log: Path) -> Iterator[LlamaServer]:
+    server = LlamaServer(args, log)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def cells_of(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps that ran code, as the record keeps them."""
+    return [{"code": keep(s["code"]), "output": keep(s["observations"] or ""),
+             "error": keep(s["error"]) if s["error"] else None, "step": s["step"],
+             "seconds": s["seconds"]} for s in steps if s.get("code")]
+
+
+def fill_partial(record: TaskRecord, steps: list[dict[str, Any]]) -> None:
+    """What a run stopped for its time had done: its cells, for diagnosis (no score)."""
+    cells = cells_of(steps)
+    record.attempts = len(cells)
+    record.timeouts = sum(TIMEOUT_MARK in (c["error"] or "") for c in cells)
+    record.detail.update(code_calls=len(cells), steps=len(steps), state="stopped", cells=cells,
+                         model_outputs=[keep(s["model_output"] or "", 4000) for s in steps])
 
 
 def fill_from_agent(record: TaskRecord, task: BenchTask, result: dict[str, Any]) -> None:
     """The record of one agent run: its cells (steps that ran code), tokens, times, score."""
     steps: list[dict[str, Any]] = result["steps"]
-    cells = [{"code": keep(s["code"]), "output": keep(s["observations"] or ""),
-              "error": keep(s["error"]) if s["error"] else None, "step": s["step"],
-              "seconds": s["seconds"]} for s in steps if s.get("code")]
+    cells = cells_of(steps)
     record.attempts = len(cells)
     record.timeouts = sum(TIMEOUT_MARK in (c["error"] or "") for c in cells)
     record.tokens_in, record.tokens_out = result["tokens_in"], result["tokens_out"]
@@ -159,13 +193,19 @@ def run_question(task: BenchTask, args: argparse.Namespace, base: str, logs: Pat
                    "authorized_imports": AUTHORIZED_IMPORTS}
         (work / "request.json").write_text(json.dumps(request), encoding="utf-8")
         log = logs / f"{task.task_id}.log"
-        with log.open("wb") as sink:
-            done = subprocess.run(
-                [str(PEER_PYTHON), str(RUNNER), "request.json", "result.json"], cwd=work,
-                stdout=sink, stderr=subprocess.STDOUT, timeout=args.task_timeout,
-                check=False, preexec_fn=die_with_us,
-                env={"PATH": "/usr/bin:/bin", "HOME": str(work), "NO_COLOR": "1",
-                     "COLUMNS": "120"})
+        try:
+            with log.open("wb") as sink:
+                done = subprocess.run(
+                    [str(PEER_PYTHON), str(RUNNER), "request.json", "result.json"], cwd=work,
+                    stdout=sink, stderr=subprocess.STDOUT, timeout=args.task_timeout,
+                    check=False, preexec_fn=die_with_us,
+                    env={"PATH": "/usr/bin:/bin", "HOME": str(work), "NO_COLOR": "1",
+                         "COLUMNS": "120"})
+        except subprocess.TimeoutExpired:
+            partial = work / "result.json.partial"
+            if partial.is_file():
+                fill_partial(record, json.loads(partial.read_text(encoding="utf-8"))["steps"])
+            raise
         result_file = work / "result.json"
         if done.returncode != 0 or not result_file.is_file():
             tail = log.read_text(encoding="utf-8", errors="replace")[-600:]
@@ -179,19 +219,24 @@ def run_all(plan: Plan, args: argparse.Namespace) -> None:
         return
     logs = plan.out / "logs"
     logs.mkdir(exist_ok=True)
-    with llama_server(args, plan.out / "server.log") as base:
+    with llama_server(args, plan.out / "server.log") as server:
         for task in plan.todo:
             record = new_record(SUITE, task)
             started = time.perf_counter()
+            stopped = False
             try:
-                run_question(task, args, base, logs, record)
+                run_question(task, args, server.base, logs, record)
             except subprocess.TimeoutExpired:
                 record.outcome, record.error = "error", f"over --task-timeout {args.task_timeout}s"
+                stopped = True
             except Exception as error:  # recorded; the run goes on
                 record.outcome, record.retries_to_success = "error", None
                 record.error = f"{type(error).__name__}: {error}"
             record.wall_s = time.perf_counter() - started
             write_record(plan, record)
+            if stopped:  # the server would go on generating for the stopped agent
+                server.stop()
+                server.start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -188,6 +188,10 @@ def test_a_smolagents_result_becomes_a_record_like_airlocks() -> None:
     peer.fill_from_agent(late, task, {**result, "state": "max_steps_error",
                                       "output": "The mean fare is 34.65"})
     assert late.outcome == "fail" and "max_steps_error" in (late.error or "")
+    stopped = common.new_record(peer.SUITE, task)
+    peer.fill_partial(stopped, [step])  # a run stopped for its time keeps its cells
+    assert stopped.attempts == 1 and stopped.detail["state"] == "stopped"
+    assert stopped.outcome == "error" and stopped.detail["right"] == 0
 
 
 def write_run(path: Path, suite: str, outcomes: dict[str, tuple[int, int, float]]) -> Path:

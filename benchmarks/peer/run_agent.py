@@ -11,7 +11,9 @@ process, in the current directory. Messages go as plain text (`flatten_messages_
 llama.cpp's server refuses content given as a list of parts). Everything else is the agent's
 default. RESULT: the final
 answer (as a string), the run's state, and per step the model's output, the code, the
-observations, the error, seconds and tokens. The agent's own log goes to stdout.
+observations, the error, seconds and tokens; after each step the steps so far are written to
+RESULT.partial (what is left when the run is stopped for its time). The agent's own log goes
+to stdout.
 
 smolagents is imported by name at run time, so this file type-checks without it (the
 boundary is the plain JSON written to RESULT).
@@ -51,7 +53,7 @@ def _text(value: Any) -> str | None:
     return json.dumps(value, default=str)
 
 
-def run(request: dict[str, Any]) -> dict[str, Any]:
+def run(request: dict[str, Any], partial: Path | None = None) -> dict[str, Any]:
     smolagents: Any = importlib.import_module("smolagents")
     model_kwargs: dict[str, Any] = {}
     if request.get("temperature") is not None:
@@ -71,7 +73,14 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             model_s[0] += time.perf_counter() - started
 
     model.generate = timed_generate
-    agent_kwargs: dict[str, Any] = {}
+    steps: list[dict[str, Any]] = []
+
+    def progress(step: Any) -> None:
+        steps.append(step_record(step))
+        if partial is not None:
+            partial.write_text(json.dumps({"steps": steps}, default=str), encoding="utf-8")
+
+    agent_kwargs: dict[str, Any] = {"step_callbacks": [progress]}
     if request.get("max_steps") is not None:
         agent_kwargs["max_steps"] = request["max_steps"]
     agent = smolagents.CodeAgent(tools=[], model=model,
@@ -80,8 +89,6 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     result = agent.run(request["prompt"], return_full_result=True)
     agent_s = time.perf_counter() - started
-    steps = [step_record(s) for s in agent.memory.steps
-             if type(s).__name__ == "ActionStep"]
     usage = getattr(result, "token_usage", None)
     output = result.output
     return {
@@ -102,8 +109,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    result = run(request)
-    Path(argv[2]).write_text(json.dumps(result, default=str), encoding="utf-8")
+    target = Path(argv[2])
+    result = run(request, target.with_name(target.name + ".partial"))
+    target.write_text(json.dumps(result, default=str), encoding="utf-8")
     return 0
 
 
