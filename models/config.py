@@ -54,6 +54,13 @@ class LlamaOptions:
     code_max_lines: int | None = None
     code_max_line_chars: int | None = None
     seed: int = 0  # the context's seed; calls without a seed draw a fresh one
+    # Prompt-lookup decoding: at each step, up to this many tokens that followed the last
+    # tokens' earlier occurrence in the context are proposed and checked in one batch (the
+    # output is the same; a retry rewriting most of its previous cell is generated in chunks).
+    # 0: off. It needs llama.cpp's logits for every evaluated token (n_ctx x n_vocab floats:
+    # 5 GB of address space at 8192 x 151,936); benchmarks/bench_models.py --parts lookup
+    # measures it against plain decoding.
+    prompt_lookup_tokens: int = 0
     # While tokens come faster than this, streamed deltas reach the event loop in batches at
     # most this old (one loop wake-up per batch, not per token); 0: one wake-up per token.
     stream_batch_s: float = BATCH_S

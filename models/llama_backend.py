@@ -126,6 +126,8 @@ class LlamaBackend(ModelBackend):
             raise ModelError("n_slots must be at least 1")
         if self.options.stream_batch_s < 0:
             raise ModelError("stream_batch_s must be at least 0")
+        if self.options.prompt_lookup_tokens < 0:
+            raise ModelError("prompt_lookup_tokens must be at least 0")
         self.name = f"llama:{self.model_path}"
         self._llama_cpp = llama_cpp
         self._slots = [_Slot(self._load()) for _ in range(self.options.n_slots)]
@@ -160,6 +162,17 @@ class LlamaBackend(ModelBackend):
         o = self.options
         # llama-cpp-python's default is half the CPUs: one thread on a 2-core machine.
         threads = o.n_threads or default_threads()
+        lookup: dict[str, Any] = {}
+        if o.prompt_lookup_tokens:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            # A draft model needs the logits of every evaluated token, and llama-cpp-python
+            # sizes its logits array for them only when logits_all is passed (0.3.36: without
+            # it, any prompt longer than n_batch fails to broadcast into the array).
+            lookup = {
+                "draft_model": LlamaPromptLookupDecoding(num_pred_tokens=o.prompt_lookup_tokens),
+                "logits_all": True,
+            }
         try:
             return self._llama_cpp.Llama(
                 model_path=str(self.model_path),
@@ -170,6 +183,7 @@ class LlamaBackend(ModelBackend):
                 n_batch=o.n_batch,
                 seed=o.seed,
                 verbose=o.verbose,
+                **lookup,
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load {self.model_path}: {exc}") from exc

@@ -14,6 +14,7 @@ from models import (
     ChatResult,
     CodeDelta,
     ContextOverflowError,
+    ModelError,
     SamplingParams,
     StreamItem,
     SyncModel,
@@ -282,3 +283,34 @@ async def test_required_code_without_the_grammar_opens_the_fence(
 
 async def test_grammar_is_on_for_a_small_vocabulary(llama_backend: LlamaBackend) -> None:
     assert llama_backend.uses_grammar  # the synthetic byte-level tokenizer: a few hundred tokens
+
+
+async def test_prompt_lookup_gives_the_same_greedy_output(tiny_gguf: Path) -> None:
+    """Prompt-lookup decoding proposes tokens from the context and checks them in one batch:
+    greedy output is unchanged, on a prompt longer than n_batch (llama-cpp-python's logits array
+    must be sized for every token) and on a retry that reuses the evaluated prefix."""
+    convo = [ChatMessage.system("You analyse data. " * 30), ChatMessage.user("x = 1\n" * 40)]
+    greedy = SamplingParams(temperature=0.0, max_tokens=48, seed=1)
+    outputs = []
+    for lookup in (0, 8):
+        backend = load_model(str(tiny_gguf), n_ctx=2048, n_batch=64, prompt_lookup_tokens=lookup)
+        assert isinstance(backend, LlamaBackend)
+        assert (backend._slots[0].llm.draft_model is not None) == bool(lookup)
+        try:
+            first = await backend.chat(convo, code_tool=False, sampling=greedy)
+            retry = await backend.chat(
+                [*convo, first.to_message(), ChatMessage.user("again")],
+                code_tool=False,
+                sampling=greedy,
+            )
+            assert first.usage.prompt_tokens > 64
+            assert retry.usage.cached_tokens >= first.usage.prompt_tokens
+            outputs.append([(r.text, r.usage.completion_tokens) for r in (first, retry)])
+        finally:
+            await backend.aclose()
+    assert outputs[0] == outputs[1]
+
+
+def test_prompt_lookup_tokens_must_not_be_negative(tiny_gguf: Path) -> None:
+    with pytest.raises(ModelError, match="prompt_lookup_tokens"):
+        load_model(str(tiny_gguf), prompt_lookup_tokens=-1)
