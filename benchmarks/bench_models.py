@@ -1,7 +1,30 @@
-"""Benchmark of the llama.cpp backend: prefix reuse on retries, and generation overhead.
+"""Benchmark of the llama.cpp backend: the model path through Airlock against raw llama-cpp-python.
 
-    python benchmarks/bench_models.py [--model PATH.gguf] [--json]
+    python benchmarks/bench_models.py --model "$(airlock models path qwen2.5-coder-1.5b)"
+    python benchmarks/bench_models.py --model M.gguf --parts lookup --repeats 3 --json
+    python benchmarks/bench_models.py                         # the tiny random-weight model
     python benchmarks/bench_models.py --fetch-vocab qwen2     # real tokenizer, see below
+
+Parts (``--parts``, comma-separated; default all), each in its own module:
+
+- ``load`` (bench_models_speed): seconds to a usable model, ``load_model`` (a whole
+  ``LlamaBackend``) against a raw ``Llama(...)`` with the same options;
+- ``prefix`` (bench_models_prefix): a ~1,500-token data-analysis prompt evaluated from nothing
+  (time to first token, prompt tokens/s) and a retry that appends the reply and a traceback (the
+  share of its prompt reused from the evaluated prefix; its time to first token against the first
+  call's, target under 10%), through Airlock and raw ``Llama.generate`` on its own ``Llama``;
+- ``interleave``: the same retry when another conversation ran in between, 1 slot and 2;
+- ``speed``: generation tokens/s through Airlock (async stream, worker thread, splitter) against
+  raw ``Llama.generate`` in a plain loop and ``Llama.create_completion`` (target: Airlock within
+  5% of the faster), and with ``stream_batch_s=0`` (one loop wake-up per token);
+- ``grammar``: a required code call with the GBNF code grammar on against off;
+- ``lookup`` (bench_models_lookup): prompt-lookup decoding against plain decoding, on a retry
+  that rewrites a 40-line cell with one line fixed, on a fresh reply, and on time to first token.
+
+Sampling is greedy everywhere (the backend's top_k/min_p on both sides, same threads: the
+backend's default, every CPU), so every run generates the same tokens. Figures are medians of
+``--repeats`` runs; the host may be shared, so each part reports the 1-minute load averages seen
+while it ran (lowest and highest), to be read next to its figures.
 
 Without --model it writes the tiny random-weight GGUF (``models.tiny_gguf``, n_ctx 4096). Its
 tokenizer is synthetic and byte-level (about one token per character), which makes appended
@@ -12,22 +35,6 @@ files for its tokenizer tests), downloaded once with pip into ``~/.cache/airlock
 ``$XDG_CACHE_HOME/airlock``); only that file is extracted, nothing lands in the repository.
 ``--embd``/``--layers`` make the random model wider/deeper (slower per token, so that fixed
 per-token costs weigh less, as on a real model).
-
-Measured, for a conversation of about 1,500 prompt tokens (median of --repeats runs):
-
-- time to first token of a first call (nothing of it evaluated before) and of a retry that
-  appends the call and its traceback (target: the retry under 10% of the first); then the
-  same two prompts through raw ``Llama.generate`` on its own ``Llama`` object: llama.cpp's own
-  cost of evaluating the appended tokens, the floor for any caller;
-- the same retry when another conversation ran in between, with one slot and with two;
-- generation speed through Airlock (async stream, worker thread, splitter) against raw
-  llama-cpp-python on the same file: ``Llama.generate`` in a plain loop and
-  ``Llama.create_completion`` (target: Airlock within 5% of the faster); also Airlock with
-  ``stream_batch_s=0`` (the event loop woken for every token), to show what batching saves.
-
-Time to first token is taken from the first streamed delta of a text-only call (no grammar, so
-nothing is held back while the splitter waits to see a fence). Sampling is greedy, so every run
-generates the same tokens. The host may be shared: figures are medians, and runs vary.
 """
 
 from __future__ import annotations
@@ -37,230 +44,25 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models import ChatMessage, ChatResult, SamplingParams, load_model
-from models.llama_backend import LlamaBackend
+from bench_models_lookup import bench_lookup
+from bench_models_prefix import bench_interleaved, bench_prefix
+from bench_models_speed import bench_grammar, bench_load, bench_speed
+
+from models import load_model
+from models.llama_backend import LlamaBackend, default_threads
 from models.tiny_gguf import read_tokenizer, write_tiny_gguf
 
-TRACEBACK = """Traceback (most recent call last):
-  File "<cell 3>", line 4, in <module>
-    summary = df.groupby("region")["revenue"].sum()
-  File "pandas/core/frame.py", line 9183, in groupby
-    return DataFrameGroupBy(obj=self, keys=by, axis=axis, level=level)
-KeyError: 'region'
-"""
-GREEDY = SamplingParams(temperature=0.0, max_tokens=8, seed=1)
-
-
-def conversation(backend: LlamaBackend, target: int, topic: str) -> list[ChatMessage]:
-    """A data-analysis conversation padded to about ``target`` prompt tokens."""
-    rows = [f"{topic}-{i},{i * 7 % 13},{i * 31 % 97}.5,north" for i in range(400)]
-    for n in range(2, len(rows), 2):
-        convo = [
-            ChatMessage.system(f"You are a careful data analyst ({topic})."),
-            ChatMessage.user("Here is sales.csv:\n" + "\n".join(rows[:n]) + "\nTotal by region?"),
-        ]
-        if backend.count_tokens(convo, code_tool=False) >= target:
-            return convo
-    return convo
-
-
-async def ttft(backend: LlamaBackend, convo: list[ChatMessage]) -> tuple[float, ChatResult]:
-    started = time.perf_counter()
-    first: float | None = None
-    result: ChatResult | None = None
-    async for item in backend.stream(convo, code_tool=False, sampling=GREEDY):
-        if first is None:
-            first = time.perf_counter() - started
-        if isinstance(item, ChatResult):
-            result = item
-    assert result is not None and first is not None
-    return first, result
-
-
-def retry_of(convo: list[ChatMessage], result: ChatResult) -> list[ChatMessage]:
-    return [*convo, result.to_message(), ChatMessage.user("That failed:\n" + TRACEBACK)]
-
-
-def raw_ttft(llm: Any, tokens: list[int], n: int) -> float:
-    """Time to the first token of raw ``Llama.generate`` on a prompt, then (untimed) up to ``n``
-    tokens like the Airlock call, so that both leave the same tokens evaluated."""
-    import llama_cpp
-
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    started = time.perf_counter()
-    first: float | None = None
-    generated = llm.generate(tokens, temp=0.0, top_k=40, top_p=1.0, min_p=0.05)
-    try:
-        for i, token in enumerate(generated):
-            if first is None:
-                first = time.perf_counter() - started
-            if llama_cpp.llama_vocab_is_eog(vocab, token) or i + 1 >= n:
-                break
-    finally:
-        generated.close()
-    assert first is not None
-    return first
-
-
-async def bench_prefix(
-    backend: LlamaBackend, llm: Any, target: int, repeats: int
-) -> dict[str, Any]:
-    """Airlock, then raw ``Llama.generate`` on the same prompt tokens (its own ``Llama`` object):
-    the raw retry shows what llama.cpp itself needs to evaluate the appended turns."""
-    firsts, retries, colds, cached, prompt = [], [], [], [], 0
-    raw_firsts, raw_retries = [], []
-
-    def tokens(convo: list[ChatMessage]) -> list[int]:
-        from models.prompting import render_text_messages
-
-        return backend._prompt_tokens(render_text_messages(convo, False))
-
-    for r in range(repeats):
-        await ttft(backend, conversation(backend, 200, f"warmup{r}"))  # evicts the last run
-        convo = conversation(backend, target, "main")
-        first, result = await ttft(backend, convo)
-        again, retry = await ttft(backend, retry_of(convo, result))
-        await ttft(backend, conversation(backend, 200, f"evict{r}"))
-        cold, _ = await ttft(backend, retry_of(convo, result))  # the same prompt, not cached
-        colds.append(cold)
-        firsts.append(first)
-        retries.append(again)
-        cached.append(retry.usage.cached_tokens)
-        prompt = retry.usage.prompt_tokens
-        n = GREEDY.max_tokens
-        raw_ttft(llm, tokens(conversation(backend, 200, f"warmup{r}")), n)
-        raw_firsts.append(raw_ttft(llm, tokens(convo), n))
-        raw_retries.append(raw_ttft(llm, tokens(retry_of(convo, result)), n))
-    first_s, retry_s = statistics.median(firsts), statistics.median(retries)
-    raw_first_s, raw_retry_s = statistics.median(raw_firsts), statistics.median(raw_retries)
-    return {
-        "prompt_tokens_first": result.usage.prompt_tokens,
-        "prompt_tokens_retry": prompt,
-        "cached_tokens_retry": statistics.median(cached),
-        "ttft_first_s": first_s,
-        "ttft_retry_s": retry_s,
-        "ttft_retry_uncached_s": statistics.median(colds),
-        "retry_over_first": retry_s / first_s,
-        "raw_ttft_first_s": raw_first_s,
-        "raw_ttft_retry_s": raw_retry_s,
-        "raw_retry_over_first": raw_retry_s / raw_first_s,
-    }
-
-
-async def bench_interleaved(model: Path, n_ctx: int, target: int, slots: int) -> dict[str, Any]:
-    backend = load_model(str(model), n_ctx=n_ctx, n_slots=slots)
-    assert isinstance(backend, LlamaBackend)
-    try:
-        a, b = conversation(backend, target, "alpha"), conversation(backend, target, "beta")
-        _, ra = await ttft(backend, a)
-        await ttft(backend, b)  # another conversation runs while a's code executes
-        again, retry = await ttft(backend, retry_of(a, ra))
-        return {"slots": slots, "ttft_retry_s": again, "cached_tokens": retry.usage.cached_tokens}
-    finally:
-        await backend.aclose()
-
-
-async def airlock_speed(backend: LlamaBackend, n: int) -> tuple[int, float]:
-    stamps: list[float] = []
-    result: ChatResult | None = None
-    sampling = SamplingParams(temperature=0.0, max_tokens=n, seed=1)
-    convo = [ChatMessage.user("Write a long story.")]
-    async for item in backend.stream(convo, code_tool=False, sampling=sampling):
-        stamps.append(time.perf_counter())
-        if isinstance(item, ChatResult):
-            result = item
-    assert result is not None
-    # From the first delta to the result: tokens after the first one, over the time they took.
-    return result.usage.completion_tokens, stamps[-1] - stamps[0]
-
-
-def raw_tokens(backend: LlamaBackend, llm: Any) -> list[int]:
-    """The prompt Airlock sends, tokenized the same way, for the raw baselines."""
-    convo = [ChatMessage.user("Write a long story.")]
-    from models.prompting import render_text_messages
-
-    return backend._prompt_tokens(render_text_messages(convo, False))
-
-
-def raw_generate_speed(llm: Any, tokens: list[int], n: int) -> tuple[int, float]:
-    import llama_cpp
-
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    stamps: list[float] = []
-    llm.set_seed(1)
-    for token in llm.generate(tokens, temp=0.0, top_k=40, top_p=1.0, min_p=0.05):
-        if llama_cpp.llama_vocab_is_eog(vocab, token) or len(stamps) >= n:
-            break
-        llm.detokenize([token])
-        stamps.append(time.perf_counter())
-    return len(stamps), stamps[-1] - stamps[0]
-
-
-def raw_completion_speed(llm: Any, tokens: list[int], n: int) -> tuple[int, float]:
-    """Non-streaming, as most callers use it. The prompt was evaluated by the previous run on
-    this object (prefix reuse), so the time is generation plus one token of prompt."""
-    started = time.perf_counter()
-    out = llm.create_completion(
-        tokens, max_tokens=n, temperature=0.0, top_k=40, top_p=1.0, min_p=0.05, seed=1
-    )
-    count: int = out["usage"]["completion_tokens"]
-    return count + 1, time.perf_counter() - started
-
-
-async def bench_speed(
-    backend: LlamaBackend, unbatched: LlamaBackend, llm: Any, n: int, repeats: int
-) -> dict[str, Any]:
-    tokens = raw_tokens(backend, llm)
-    runs: dict[str, list[float]] = {
-        "airlock": [],
-        "airlock_unbatched": [],
-        "raw_generate": [],
-        "raw_completion": [],
-    }
-    counts: dict[str, int] = {}
-    for _ in range(repeats):  # interleaved, so that machine noise hits all three alike
-        for name, (count, seconds) in (
-            ("airlock", await airlock_speed(backend, n)),
-            ("airlock_unbatched", await airlock_speed(unbatched, n)),
-            ("raw_generate", raw_generate_speed(llm, tokens, n)),
-            ("raw_completion", raw_completion_speed(llm, tokens, n)),
-        ):
-            runs[name].append((count - 1) / seconds)
-            counts[name] = count
-    speeds = {name: statistics.median(values) for name, values in runs.items()}
-    best_raw = max(speeds["raw_generate"], speeds["raw_completion"])
-    return {
-        "tokens": counts,
-        "tokens_per_s": speeds,
-        "airlock_over_best_raw": speeds["airlock"] / best_raw,
-    }
-
-
-def raw_llama(backend: LlamaBackend, model: Path) -> Any:
-    """A plain ``Llama`` on the same file with the backend's options, for the raw baselines."""
-    import llama_cpp
-
-    o = backend.options
-    return llama_cpp.Llama(
-        model_path=str(model),
-        n_ctx=o.n_ctx,
-        n_threads=o.n_threads,
-        n_threads_batch=o.n_threads,
-        n_gpu_layers=o.n_gpu_layers,
-        n_batch=o.n_batch,
-        verbose=False,
-    )
+PARTS = ("load", "prefix", "interleave", "speed", "grammar", "lookup")
 
 
 def cache_dir() -> Path:
@@ -311,15 +113,23 @@ def fetch_vocab(name: str) -> Path:
     return target
 
 
-async def main() -> dict[str, Any]:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="a GGUF file (default: the tiny test model)")
-    parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--n-ctx", type=int, default=None, help="default: the backend's (the tiny model: 4096)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="default: every CPU")
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--prompt-tokens", type=int, default=1500)
-    parser.add_argument("--gen-tokens", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--gen-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, of: {', '.join(PARTS)}"
+    )
+    parser.add_argument(
+        "--lookup-tokens", type=int, default=10, help="prompt_lookup_tokens for the lookup part"
+    )
     parser.add_argument("--no-interleave", action="store_true", help="skip the 1 vs 2 slots run")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
@@ -341,6 +151,148 @@ async def main() -> dict[str, Any]:
     args = parser.parse_args()
     if args.model is not None and (args.vocab or args.fetch_vocab):
         parser.error("--vocab/--fetch-vocab build the random model: not with --model")
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(args.parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; there are: {', '.join(PARTS)}")
+    if args.no_interleave and "interleave" in args.parts:
+        args.parts.remove("interleave")
+    return args
+
+
+async def run_parts(args: argparse.Namespace, model: Path) -> dict[str, Any]:
+    options: dict[str, Any] = {"n_threads": args.threads, "n_gpu_layers": args.gpu_layers}
+    if args.n_ctx is not None or args.model is None:
+        options["n_ctx"] = args.n_ctx or 4096
+    parts, repeats, n = args.parts, args.repeats, args.gen_tokens
+    results: dict[str, Any] = {}
+    if "load" in parts:
+        results["load"] = await bench_load(model, options, repeats)
+    if "prefix" in parts:
+        backend = load_model(str(model), **options)
+        assert isinstance(backend, LlamaBackend)
+        try:
+            results["prefix"] = await bench_prefix(backend, args.prompt_tokens, repeats)
+        finally:
+            await backend.aclose()
+    if "interleave" in parts:
+        results["interleaved"] = [
+            await bench_interleaved(model, options, args.prompt_tokens, slots) for slots in (1, 2)
+        ]
+    if "speed" in parts:
+        results["speed"] = await bench_speed(model, options, n, repeats)
+    if "grammar" in parts:
+        results["grammar"] = await bench_grammar(model, options, n, repeats)
+    if "lookup" in parts:
+        results["lookup"] = await bench_lookup(
+            model, options, args.lookup_tokens, args.prompt_tokens, n, repeats
+        )
+    return results
+
+
+def _load(part: dict[str, Any]) -> str:
+    low, high = part["load"]["min"], part["load"]["max"]
+    return f"[load {low:.1f}-{high:.1f}]"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:9.0f} ms"
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"model: {results['model']}  ({results['threads']} threads, {results['cpus']} CPUs)"]
+    if "load" in results:
+        lo = results["load"]
+        lines += [
+            "",
+            f"load (median)                                        {_load(lo)}",
+            f"  load_model (LlamaBackend)                    {lo['airlock_s']:9.2f} s",
+            f"  raw Llama(...)                               {lo['raw_s']:9.2f} s",
+        ]
+    if "prefix" in results:
+        p = results["prefix"]
+        lines += [
+            "",
+            f"prompt and prefix reuse (median)                     {_load(p)}",
+            f"  prompt tokens, first call / retry            {p['prompt_tokens_first']} / "
+            f"{p['prompt_tokens_retry']}",
+            f"  retry's prompt reused from the prefix        {p['cached_tokens_retry']:.0f} "
+            f"({p['retry_reused'] * 100:.1f} %)",
+            f"  time to first token, first call             {_ms(p['ttft_first_s'])}",
+            f"  time to first token, retry                  {_ms(p['ttft_retry_s'])}",
+            f"  time to first token, same retry uncached    {_ms(p['ttft_retry_uncached_s'])}",
+            f"  retry / first (target < 10%)                 {p['retry_over_first'] * 100:8.1f} %",
+            f"  raw Llama.generate, first call              {_ms(p['raw_ttft_first_s'])}",
+            f"  raw Llama.generate, retry                   {_ms(p['raw_ttft_retry_s'])}",
+            f"  raw retry / first (llama.cpp's own floor)    "
+            f"{p['raw_retry_over_first'] * 100:8.1f} %",
+            f"  prompt tokens/s, Airlock / raw               {p['prompt_tokens_per_s']:8.1f} / "
+            f"{p['raw_prompt_tokens_per_s']:.1f}",
+            f"  Airlock / raw (target >= 95%)                "
+            f"{p['prompt_airlock_over_raw'] * 100:8.1f} %",
+        ]
+    for run in results.get("interleaved", []):
+        lines.append(
+            f"  retry after another conversation, {run['slots']} slot(s) "
+            f"{_ms(run['ttft_retry_s'])} ({run['cached_tokens']} reused) {_load(run)}"
+        )
+    if "speed" in results:
+        s = results["speed"]
+        lines += ["", f"generation tokens/s (median)                         {_load(s)}"]
+        for name, label in (
+            ("airlock", "Airlock (stream, worker thread)"),
+            ("airlock_unbatched", "Airlock, one loop wake-up per token"),
+            ("raw_generate", "raw Llama.generate loop"),
+            ("raw_completion", "raw create_completion"),
+        ):
+            lines.append(
+                f"  {label:<44} {s['tokens_per_s'][name]:8.1f}  ({s['tokens'][name]} tokens)"
+            )
+        lines.append(
+            f"  Airlock / best raw (target >= 95%)           "
+            f"{s['airlock_over_best_raw'] * 100:8.1f} %"
+        )
+    if "grammar" in results:
+        g = results["grammar"]
+        lines += [
+            "",
+            f"code call, grammar on / off (tokens/s, median)       {_load(g)}",
+            f"  grammar off (fence in the prompt)            {g['off']['tokens_per_s']:8.1f}  "
+            f"({g['off']['tokens']} tokens)",
+            f"  {'grammar on (' + str(g['n_vocab']) + '-token vocabulary)':<44} "
+            f"{g['on']['tokens_per_s']:8.1f}  "
+            f"({g['on']['tokens']} tokens)",
+            f"  on / off                                     {g['on_over_off'] * 100:8.1f} %"
+            f"  (same code: {g['same_code']})",
+        ]
+    if "lookup" in results:
+        lk = results["lookup"]
+        lines += [
+            "",
+            f"prompt lookup ({lk['lookup_tokens']} tokens) / plain (median)   {_load(lk)}",
+        ]
+        for key, label in (
+            ("rewrite", "retry rewriting a 40-line cell"),
+            ("fresh", "fresh code reply"),
+        ):
+            part = lk[key]
+            lines.append(
+                f"  {label:<32} {part['plain']['tokens_per_s']:6.1f} -> "
+                f"{part['lookup']['tokens_per_s']:6.1f} tok/s "
+                f"({part['plain']['tokens']} tokens, x{lk[key + '_speedup']:.2f})"
+            )
+        lines += [
+            f"  time to first token, {lk['prompt_tokens']}-token prompt   "
+            f"{lk['ttft_s']['plain'] * 1000:6.0f} -> {lk['ttft_s']['lookup'] * 1000:6.0f} ms "
+            f"(x{lk['ttft_lookup_over_plain']:.2f})",
+            f"  same replies: {lk['same_replies']}; the rewrite repeats "
+            f"{lk['rewrite_repeats_cell'] * 100:.0f} % of the cell's lines",
+        ]
+    return "\n".join(lines)
+
+
+async def main() -> dict[str, Any]:
+    args = parse_args()
     vocab: Path | None = fetch_vocab(args.fetch_vocab) if args.fetch_vocab else args.vocab
     tokenizer = "synthetic byte-level tokenizer"
     if vocab is not None:
@@ -356,76 +308,14 @@ async def main() -> dict[str, Any]:
             n_ff=max(128, 4 * args.embd),
             vocab=vocab,
         )
-        options = {"n_ctx": args.n_ctx, "n_threads": args.threads, "n_gpu_layers": args.gpu_layers}
-        backend = load_model(str(model), **options)
-        assert isinstance(backend, LlamaBackend)
-        # The same, waking the event loop once per token (stream_batch_s=0): what batching saves.
-        unbatched = load_model(str(model), **options, stream_batch_s=0.0)
-        assert isinstance(unbatched, LlamaBackend)
-        llm = raw_llama(backend, model)
-        try:
-            prefix = await bench_prefix(backend, llm, args.prompt_tokens, args.repeats)
-            speed = await bench_speed(backend, unbatched, llm, args.gen_tokens, args.repeats)
-        finally:
-            llm.close()
-            await unbatched.aclose()
-            await backend.aclose()
-        interleaved = (
-            []
-            if args.no_interleave
-            else [
-                await bench_interleaved(model, args.n_ctx, args.prompt_tokens, slots)
-                for slots in (1, 2)
-            ]
-        )
-    return {
-        "model": str(args.model)
+        results = await run_parts(args, model)
+    name = (
+        str(args.model)
         if args.model is not None
-        else (f"random-weight GGUF, {args.layers} layers, n_embd {args.embd}, {tokenizer}"),
-        "prefix": prefix,
-        "interleaved": interleaved,
-        "speed": speed,
-    }
-
-
-def table(results: dict[str, Any]) -> str:
-    p, s = results["prefix"], results["speed"]
-    lines = [
-        f"model: {results['model']}",
-        "",
-        "prefix reuse                                   value",
-        f"  prompt tokens, first call / retry            {p['prompt_tokens_first']} / "
-        f"{p['prompt_tokens_retry']}",
-        f"  prompt tokens reused by the retry            {p['cached_tokens_retry']:.0f}",
-        f"  time to first token, first call              {p['ttft_first_s'] * 1000:8.1f} ms",
-        f"  time to first token, retry                   {p['ttft_retry_s'] * 1000:8.1f} ms",
-        f"  time to first token, same retry uncached     "
-        f"{p['ttft_retry_uncached_s'] * 1000:8.1f} ms",
-        f"  retry / first (target < 10%)                 {p['retry_over_first'] * 100:8.1f} %",
-        f"  raw Llama.generate, first call / retry       {p['raw_ttft_first_s'] * 1000:8.1f} ms / "
-        f"{p['raw_ttft_retry_s'] * 1000:.1f} ms",
-        f"  raw retry / first (llama.cpp's own floor)    {p['raw_retry_over_first'] * 100:8.1f} %",
-    ]
-    for run in results["interleaved"]:
-        lines.append(
-            f"  retry after another conversation, {run['slots']} slot(s) "
-            f"{run['ttft_retry_s'] * 1000:8.1f} ms ({run['cached_tokens']} reused)"
-        )
-    lines += [
-        "",
-        "generation                                     tokens/s",
-    ]
-    for name, label in (
-        ("airlock", "Airlock (stream, worker thread)"),
-        ("airlock_unbatched", "Airlock, one loop wake-up per token"),
-        ("raw_generate", "raw Llama.generate loop"),
-        ("raw_completion", "raw create_completion"),
-    ):
-        lines.append(f"  {label:<44} {s['tokens_per_s'][name]:8.0f}  ({s['tokens'][name]} tokens)")
-    lines.append(
-        f"  Airlock / best raw (target >= 95%)           {s['airlock_over_best_raw'] * 100:8.1f} %"
+        else f"random-weight GGUF, {args.layers} layers, n_embd {args.embd}, {tokenizer}"
     )
-    return "\n".join(lines)
+    threads = args.threads or default_threads()
+    return {"model": name, "threads": threads, "cpus": os.cpu_count(), **results}
 
 
 if __name__ == "__main__":
