@@ -26,18 +26,12 @@ from models import (
     SamplingParams,
     TextDelta,
 )
-from sandbox import AsyncSession, CellError, Execution
+from sandbox import AsyncSession, Execution
 
 from .annotations import fix_links
-from .assist import describe_files, error_digest, error_hints, normalise, salvage
+from .assist import COMPUTE_FIRST, Coach, describe_files, error_hints
 from .cell_outputs import CellOutputs
-from .conversation import (
-    ATTACHED_NOTE,
-    describe_execution,
-    fit_to_budget,
-    message_to_chat,
-    system_message,
-)
+from .conversation import fit_to_budget, message_to_chat, system_message
 from .conversation import visible_messages as thread_messages_for
 from .events import message_delta, object_event, step_delta
 from .generated import GeneratedFiles
@@ -65,19 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Sent back when a model answers before any cell of the run has succeeded.
-COMPUTE_FIRST = ("No code has run successfully yet, so that answer is not computed. Use the "
-                 "python tool to compute it from the data first.")
-#: Ends the description of a clean cell, when the assist policy asks for it: small models
-#: lose the request (and its answer format) a few turns after it was made.
-ANSWER_REMINDER = ("If this output answers the request, reply now with the final answer in "
-                   "plain text, in exactly the format it asks for; otherwise run more code. "
-                   "The request:\n{request}")
-#: Of the request quoted in the reminder.
-_REQUEST_CHARS = 1200
-#: Errors after which the kernel's namespace has nothing useful to say.
-_NO_HINT_ERRORS = {"SyntaxError", "IndentationError", "TabError", "TimeoutError",
-                   "KeyboardInterrupt"}
 
 class RunLoop:
     def __init__(self, engine: Engine, handle: RunHandle) -> None:
@@ -85,7 +66,7 @@ class RunLoop:
         self.handle = handle
         self.store = engine.store
         self.limits = engine.settings.limits
-        self.assist = engine.settings.assist
+        self.coach = Coach(engine.settings.assist, self.limits.max_output_chars)
         self.run = handle.run
         #: This run's code calls and their outputs, as the model sees them.
         self.turns: list[ChatMessage] = []
@@ -93,17 +74,6 @@ class RunLoop:
         self.prompt_tokens_sent = 0
         self.code_calls = 0
         self.failures_in_a_row = 0
-        #: A cell of this run ran without an error.
-        self.succeeded = False
-        self.nudges = 0
-        #: normalised code -> what the model was told when it failed
-        self.failed_cells: dict[str, str] = {}
-        #: normalised code -> how often it was sent again after failing
-        self.repeats: dict[str, int] = {}
-        #: Added to the next call's temperature (a repeated cell asks for a different one).
-        self.extra_heat = 0.0
-        #: The user's latest message, as the answer reminder quotes it.
-        self.request = ""
         #: Set when the run must stop at once: cancelled, or out of wall time.
         self.stop = asyncio.Event()
         self.expired = False
@@ -171,7 +141,6 @@ class RunLoop:
         history = [message_to_chat(m, by_id) for m in thread_messages_for(messages, self.run)]
         if not history:
             history = [ChatMessage.user("(no message)")]
-        self.request = _request_text(history)
         budget = min(self.limits.prompt_token_budget,
                      self.run.max_prompt_tokens or self.limits.prompt_token_budget)
         if model.context_window is not None:  # room left for the reply
@@ -181,10 +150,9 @@ class RunLoop:
                 return self._stopped()
             if (reason := self._limit_reached()) is not None:
                 return "incomplete", None, reason
-            code_tool: CodeTool = code_enabled
-            if code_enabled and self.code_calls == 0 and (
-                    self._code_required() or (self.assist.code_first_with_files and staged)):
-                code_tool = "required"
+            code_tool = self.coach.code_tool(code_enabled, first_call=self.code_calls == 0,
+                                             required=self._code_required(),
+                                             has_files=bool(staged))
             conversation = fit_to_budget(system, history, self.turns, budget)
             try:
                 result = await self._call_model(model, conversation, code_tool)
@@ -197,7 +165,8 @@ class RunLoop:
             if self.stop.is_set():
                 return self._stopped()
             if result.code is None:
-                if self._needs_computing(bool(staged)):
+                if self.coach.needs_computing(code_enabled=code_enabled, has_files=bool(staged),
+                                              code_calls=self.code_calls):
                     await self._send_back(result, COMPUTE_FIRST)
                     continue
                 await self._answer(result)
@@ -205,38 +174,23 @@ class RunLoop:
             execution = await self._code_call(result)
             if self.stop.is_set():
                 return self._stopped()
+            self.coach.outcome(execution)
             if execution.ok:
                 self.failures_in_a_row = 0
-                self.extra_heat = 0.0
-                self.succeeded = True
             else:
                 self.failures_in_a_row += 1
                 if self.failures_in_a_row >= self.limits.max_consecutive_failures:
                     message = (f"The code failed {self.failures_in_a_row} times in a row; the "
-                               f"last error: {execution.error}")
+                               f"last error: {self.coach.last_error or execution.error}")
                     return "failed", LastError(code="server_error", message=message), None
-
-    def _needs_computing(self, has_files: bool) -> bool:
-        """A text answer that comes before any clean cell, in a run that has data or has
-        tried code: it cannot be computed yet."""
-        return (self._code_enabled() and self.limits.max_code_calls > 0 and not self.succeeded
-                and (has_files or self.code_calls > 0)
-                and self.nudges < self.assist.compute_nudges)
 
     async def _send_back(self, result: ChatResult, request: str) -> None:
         """Keep a text reply as an intermediate message and ask the model again."""
-        self.nudges += 1
         if result.text and self.record.open_message is None:
             await self.record.ensure_message(result.text)
         await self.record.close_message(usage=self._last_usage)
         self.turns.append(ChatMessage.assistant(result.text))
         self.turns.append(ChatMessage.user(request))
-
-    def _temperature(self) -> float:
-        """The run's temperature on the model's scale, hotter after each failure in a row."""
-        base = self.assist.sampling_temperature(self.run.temperature)
-        heat = self.assist.retry_temperature_step * self.failures_in_a_row + self.extra_heat
-        return min(max(1.0, base), base + heat)
 
     def _stopped(self) -> tuple[str, LastError | None, str | None]:
         if self.expired:
@@ -263,7 +217,7 @@ class RunLoop:
         """Stream one model call into the run's steps and message; returns its result."""
         run = self.run
         sampling = SamplingParams(
-            temperature=self._temperature(),
+            temperature=self.coach.temperature(run.temperature, self.failures_in_a_row),
             top_p=run.top_p if run.top_p and 0 < run.top_p <= 1 else 1.0,
             max_tokens=self._max_tokens_for_call())
         result: ChatResult | None = None
@@ -305,15 +259,14 @@ class RunLoop:
         call_id = self.record.call_id(step)
         self.code_calls += 1
         outputs = CellOutputs(step.id, self.handle.emit, self._store_image)
-        repeated = self._repeat_of_failed(result.code)
+        repeat = self.coach.check_repeat(result.code)
         hints: list[str] = []
         if self.stop.is_set():  # cancelled between the model's answer and the cell
             execution = Execution(code=result.code, cancelled=True)
-        elif repeated is not None:
-            execution = self._not_run(result.code)
+        elif repeat is not None:
+            execution = self.coach.not_run(result.code, repeat)
         else:
-            code, answer_lines = (salvage(result.code) if self.assist.salvage_answer_lines
-                                  else (result.code, []))
+            code, answer_lines = self.coach.prepare(result.code)
             pump = asyncio.create_task(outputs.pump())
             try:
                 execution, hints = await self._run_cell(code, outputs)
@@ -322,10 +275,7 @@ class RunLoop:
                 await pump
             if answer_lines:
                 execution.code = result.code
-                execution.notices.append(
-                    "[airlock] answer lines are not Python, so they were printed, not run: "
-                    + "; ".join(answer_lines) + ". Write such lines in your final answer, "
-                    "not in code.")
+                self.coach.note_answer_lines(execution, answer_lines)
         final_outputs = await outputs.finish(execution)
         image_ids = list(outputs.image_ids.values())
         self.record.pending_images.extend(image_ids)
@@ -340,50 +290,13 @@ class RunLoop:
             ended = self.record.ended_step(step, "completed", self._last_usage)
         await self.record.save_step(ended.model_copy(update={"step_details": details}))
         self.record.open_tool_step = None
-        if repeated is not None and self.repeats[normalise(result.code)] == 1:
-            # The first repeat is left out of the conversation: the model is asked again,
-            # hotter, as if it had not sent it (a small model copies what it sees).
+        if repeat is not None and repeat.hidden:
+            # Asked again as if it had not been sent: a small model copies what it sees.
             return execution
         self.turns.append(ChatMessage.code(result.code, call_id, content=result.text))
-        self.turns.append(ChatMessage.tool(call_id, self._for_model(execution, hints, repeated,
-                                                                    len(image_ids))))
+        self.turns.append(ChatMessage.tool(call_id, self.coach.for_model(
+            execution, hints, repeat, len(image_ids))))
         return execution
-
-    def _for_model(self, execution: Execution, hints: list[str], repeated: str | None,
-                   image_count: int) -> str:
-        """The cell's outcome as the model reads it; a failure is remembered, so that the same
-        cell sent again is not run again."""
-        error_text = None
-        if execution.error is not None and self.assist.error_digest:
-            error_text = repeated if repeated is not None else error_digest(
-                execution, hints, max_chars=self.limits.max_output_chars // 2)
-        if execution.error is not None and not execution.cancelled and repeated is None:
-            self.failed_cells[normalise(execution.code)] = error_text or str(execution.error)
-        reminder = ANSWER_REMINDER.format(request=self.request) \
-            if self.assist.answer_reminder and self.request else ""
-        return describe_execution(execution, max_chars=self.limits.max_output_chars,
-                                  image_count=image_count, error_text=error_text,
-                                  reminder=reminder)
-
-    def _repeat_of_failed(self, code: str) -> str | None:
-        """What to tell the model when `code` is a cell that already failed, else None."""
-        if not self.assist.skip_repeated_cells:
-            return None
-        key = normalise(code)
-        earlier = self.failed_cells.get(key)
-        if earlier is None:
-            return None
-        self.repeats[key] = self.repeats.get(key, 0) + 1
-        self.extra_heat += self.assist.retry_temperature_step
-        return ("This code is the same as code that already failed, so it was not run again. "
-                f"It failed with:\n{earlier}\nChange the code to fix that error.")
-
-    @staticmethod
-    def _not_run(code: str) -> Execution:
-        return Execution(code=code, error=CellError(
-            name="RepeatedCode", value="identical to a cell that already failed; not run",
-            traceback="[airlock] not run: this code is identical to a cell of this run that "
-                      "already failed"))
 
     async def _store_image(self, path: Path) -> str:
         return await self._db(self.generated.store_image, path)
@@ -411,20 +324,15 @@ class RunLoop:
             if execution.timed_out and remaining < timeout:
                 self._expire()  # the run's time ran out, not the cell's own limit
             hints: list[str] = []
-            if self._wants_hints(execution):
+            if self.coach.wants_hints(execution) and not self.stop.is_set():
                 hints = await error_hints(session)
             return execution, hints
-
-    def _wants_hints(self, execution: Execution) -> bool:
-        error = execution.error
-        return (self.assist.error_digest and error is not None and not self.stop.is_set()
-                and execution.restart is None and not execution.timed_out
-                and not execution.cancelled and error.name not in _NO_HINT_ERRORS)
 
     async def _previews(self, staged: list[StagedFile]) -> dict[str, str]:
         """What each staged file holds, described in the sandbox (kept by the session until a
         cell rewrites the file)."""
-        if not self.assist.file_preview_chars:
+        budget = self.coach.policy.file_preview_chars
+        if not budget:
             return {}
         thread_session = await self._thread_session()
         missing = [f.path for f in staged if f.path not in thread_session.previews]
@@ -432,7 +340,7 @@ class RunLoop:
             async with thread_session.lock:
                 thread_session.touch()
                 found = await describe_files(thread_session.session, missing,
-                                             budget_chars=self.assist.file_preview_chars)
+                                             budget_chars=budget)
             thread_session.previews.update(found)
         return {f.path: thread_session.previews[f.path] for f in staged
                 if f.path in thread_session.previews}
@@ -567,9 +475,3 @@ class RunLoop:
     def _resource_files(resources: Any) -> list[str]:
         return list(resources.code_interpreter_file_ids) if resources is not None else []
 
-
-def _request_text(history: list[ChatMessage]) -> str:
-    """The newest user message, without the note of its attachments, cut to a bounded size."""
-    text = next((m.content for m in reversed(history) if m.role == "user"), "")
-    text = text.split(ATTACHED_NOTE)[0].strip()
-    return text if len(text) <= _REQUEST_CHARS else text[:_REQUEST_CHARS] + " ..."

@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 
 from engine.annotations import fix_links
-from engine.assist import describe_files, error_digest, error_hints, normalise, salvage
-from engine.runner import COMPUTE_FIRST
-from engine.schemas import TextContent
+from engine.assist import (
+    ANSWER_REMINDER,
+    COMPUTE_FIRST,
+    describe_files,
+    error_digest,
+    error_hints,
+    normalise,
+    salvage,
+)
+from engine.schemas import Run, TextContent
 from engine.settings import AssistPolicy
 from sandbox import AsyncSession
 from tests.engine_fixtures import Harness, RecordingScripted, code, open_engine, settings, text
@@ -147,8 +154,8 @@ async def test_the_model_sees_the_data_and_must_compute_first(
     system = first.messages[0].content
     assert "/mnt/data/sales.csv" in system and "'Revenue' float64" in system
     assert first.code_tool == "required" and second.code_tool is True
-    # The clean cell's description ends by quoting the request.
-    assert second.messages[-1].content.rstrip().endswith(prompt)
+    # The clean cell's description ends with the reminder to answer in the asked format.
+    assert second.messages[-1].content.rstrip().endswith(ANSWER_REMINDER)
 
 
 async def test_a_guess_before_any_clean_cell_is_sent_back_once(
@@ -193,6 +200,27 @@ async def test_a_repeated_failing_cell_is_not_run_again(make_harness: HarnessFac
     assert temperatures[0] == pytest.approx(0.2)
     assert temperatures[0] < temperatures[1] < temperatures[2] < temperatures[3]
     assert temperatures[4] == pytest.approx(0.2)
+
+
+async def test_a_clean_cell_sent_again_is_not_run_and_the_model_must_answer(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    prompt = "clean repeat"
+    cell = "open('/mnt/data/count', 'a').write('x')\nprint('done')"
+    run = await h.run(prompt, [code(cell), code(cell), text("Done once.")])
+    assert run.status == "completed"
+    assert len(h.tool_steps(run)) == 2
+    session = h.engine.sessions.get(run.thread_id)
+    assert session is not None
+    assert session.session.workspace.host_path("count").read_text() == "x"
+    assert "not run: identical to a cell of this run that already ran" in h.logs(run)
+    calls = h.backend.calls_for(prompt)
+    # The repeat stays out of the conversation; the next reply may only be text.
+    assert calls[2].messages == calls[1].messages
+    assert [c.code_tool for c in calls] == [True, True, False]
+    # Asked at the same position of its script with code not offered, the scripted model
+    # answers that item as text: the run ends there, with no third cell.
+    assert message_text_of(h, run) == cell
 
 
 async def test_answer_lines_written_into_code_are_taken_out(
@@ -279,3 +307,10 @@ async def test_the_answer_links_only_files_that_exist(make_harness: HarnessFacto
     [annotation] = body.text.annotations
     assert annotation.text == "sandbox:/mnt/data/out/table.csv"  # type: ignore[union-attr]
     assert h.file_bytes(annotation.file_path.file_id) == b"a\n1\n"  # type: ignore[union-attr]
+
+
+def message_text_of(h: Harness, run: Run) -> str:
+    [message] = h.messages(run)
+    block = message.content[-1]
+    assert isinstance(block, TextContent)
+    return block.text.value

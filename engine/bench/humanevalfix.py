@@ -174,11 +174,10 @@ def verify(result: TaskResult, task: Task, status: str, last_error: str | None,
         reasons.append("the first model call already had a tool output")
     if len(calls) >= 2 and first_logs:
         outputs = [m.content for m in calls[1] if m.role == "tool"]
-        # The output is cut to fit the model's budget in the middle; the end, where the
-        # error is, always stays.
-        tail = first_logs.rstrip()[-300:]
-        if len(outputs) != 1 or tail not in outputs[0]:
-            reasons.append("the second model call did not receive the first traceback")
+        # The model is told the error (a digest of the traceback: engine.assist), by name.
+        first_error = error_name(first_logs)
+        if len(outputs) != 1 or first_error is None or first_error not in outputs[0]:
+            reasons.append("the second model call was not told the first cell's error")
         else:
             result.traceback_whole = first_logs.rstrip() in outputs[0]
     result.correct = not reasons

@@ -29,6 +29,7 @@ from rich.spinner import Spinner
 from rich.syntax import Syntax
 from rich.text import Text
 
+from ..assist.coach import REPEATED_FAILURE
 from ..events import RunEvent
 
 #: Seconds without a new code delta after which the cell is taken to be running.
@@ -66,8 +67,9 @@ def safe_text(text: str, style: str = "", *, one_line: bool = False) -> Text:
 
 
 def cell_failed(logs: str) -> bool:
-    """The kernel puts a failed cell's traceback in its logs; a run step has no other sign."""
-    return _TRACEBACK in logs
+    """The kernel puts a failed cell's traceback in its logs, the loop its note of a failed
+    cell sent again; a run step has no other sign."""
+    return _TRACEBACK in logs or REPEATED_FAILURE in logs
 
 
 def shorten_logs(logs: str, head: int = 12, tail: int = 28) -> str:

@@ -1,0 +1,176 @@
+"""The run loop's help for the model, as state kept over one run: which cells failed and which
+ran clean, how hot to sample next, when code is required or not offered, what the model is told
+about a cell. The loop asks; the coach decides; nothing here touches the store or the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from models import CodeTool
+from sandbox import CellError, Execution
+
+from ..conversation import describe_execution
+from .feedback import error_digest, normalise, salvage
+from .policy import AssistPolicy
+
+#: Sent back when a model answers before any cell of the run has succeeded.
+COMPUTE_FIRST = ("No code has run successfully yet, so that answer is not computed. Use the "
+                 "python tool to compute it from the data first.")
+#: Ends the description of a clean cell, when the policy asks for it: small models lose the
+#: answer format a few turns after the request gave it, and answer in loose prose.
+ANSWER_REMINDER = ("If this output answers the question, reply with the final answer now: "
+                   "plain text, no code, in the answer format the user asked for.")
+#: The logs of a cell not run because it already failed (views count it as a failed cell).
+REPEATED_FAILURE = ("[airlock] not run: this code is identical to a cell of this run that "
+                    "already failed")
+#: Errors after which the kernel's namespace has nothing useful to say.
+_NO_HINT_ERRORS = {"SyntaxError", "IndentationError", "TabError", "TimeoutError",
+                   "KeyboardInterrupt"}
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A cell the model sent again: it is not run; `told` replaces its output."""
+
+    kind: Literal["failed", "clean"]
+    told: str
+    #: Left out of the conversation: the model is asked again as if it had not sent it.
+    hidden: bool
+
+
+@dataclass
+class Coach:
+    policy: AssistPolicy
+    #: One cell's output, as the model sees it (RunLimits.max_output_chars).
+    max_output_chars: int
+    #: A cell of this run ran without an error.
+    succeeded: bool = False
+    nudges: int = 0
+    #: normalised code -> what the model was told when it failed, since the last clean cell
+    #: (a clean cell changes the state: what failed before may work now)
+    failed_cells: dict[str, str] = field(default_factory=dict)
+    #: normalised code of the last cell run, when it ran clean
+    last_clean: str | None = None
+    #: normalised code -> how often it was sent again after failing
+    repeats: dict[str, int] = field(default_factory=dict)
+    #: Added to the next call's temperature (a repeated cell asks for a different reply).
+    extra_heat: float = 0.0
+    #: The next call may only answer in text (the model re-ran a clean cell).
+    answer_now: bool = False
+    #: The error of the last cell that failed when it ran (a repeat is not run: not this).
+    last_error: CellError | None = None
+
+    # ------------------------------------------------------------ the next model call
+
+    def temperature(self, api_temperature: float | None, failures_in_a_row: int) -> float:
+        """The run's temperature on the model's scale, hotter after each failure in a row."""
+        base = self.policy.sampling_temperature(api_temperature)
+        heat = self.policy.retry_temperature_step * failures_in_a_row + self.extra_heat
+        return min(max(1.0, base), base + heat)
+
+    def code_tool(self, enabled: bool, *, first_call: bool, required: bool,
+                  has_files: bool) -> CodeTool:
+        """Whether the next reply may (True), must ("required") or may not (False) be code."""
+        if not enabled:
+            return False
+        if self.answer_now:
+            self.answer_now = False
+            return False
+        if first_call and (required or (self.policy.code_first_with_files and has_files)):
+            return "required"
+        return True
+
+    def needs_computing(self, *, code_enabled: bool, has_files: bool, code_calls: int) -> bool:
+        """A text answer that comes before any clean cell, in a run that has data or has
+        tried code, cannot be computed yet: it is sent back (a bounded number of times)."""
+        if not code_enabled or self.succeeded or self.nudges >= self.policy.compute_nudges:
+            return False
+        if has_files or code_calls > 0:
+            self.nudges += 1
+            return True
+        return False
+
+    # ------------------------------------------------------------ before a cell
+
+    def check_repeat(self, code: str) -> Repeat | None:
+        """A cell that failed since the last clean one, or the last cell again when it ran
+        clean, is not run again: nothing has changed that would make it do otherwise."""
+        if not self.policy.skip_repeated_cells:
+            return None
+        key = normalise(code)
+        if key == self.last_clean:
+            # It said what it says: the model wants to answer and does not know how to stop.
+            self.answer_now = True
+            return Repeat("clean", "This code already ran without error; its output is "
+                          "above. Reply now with the final answer in plain text.", hidden=True)
+        earlier = self.failed_cells.get(key)
+        if earlier is None:
+            return None
+        self.repeats[key] = self.repeats.get(key, 0) + 1
+        self.extra_heat += self.policy.retry_temperature_step
+        return Repeat("failed", "This code is the same as code that already failed, so it was "
+                      f"not run again. It failed with:\n{earlier}\nChange the code to fix that "
+                      "error.", hidden=self.repeats[key] == 1)
+
+    @staticmethod
+    def not_run(code: str, repeat: Repeat) -> Execution:
+        """The record of a cell that was not run: an error for a failed one (the run's failure
+        count goes on), a notice for a clean one."""
+        if repeat.kind == "clean":
+            return Execution(code=code, notices=[
+                "[airlock] not run: identical to a cell of this run that already ran without "
+                "error"])
+        return Execution(code=code, error=CellError(
+            name="RepeatedCode", value="identical to a cell that already failed; not run",
+            traceback=REPEATED_FAILURE))
+
+    def prepare(self, code: str) -> tuple[str, list[str]]:
+        """The code to run, and the answer lines taken out of it (see `feedback.salvage`)."""
+        return salvage(code) if self.policy.salvage_answer_lines else (code, [])
+
+    @staticmethod
+    def note_answer_lines(execution: Execution, answer_lines: list[str]) -> None:
+        execution.notices.append(
+            "[airlock] answer lines are not Python, so they were printed, not run: "
+            + "; ".join(answer_lines) + ". Write such lines in your final answer, not in code.")
+
+    # ------------------------------------------------------------ after a cell
+
+    def wants_hints(self, execution: Execution) -> bool:
+        """Whether asking the kernel about the failure can tell the model something."""
+        error = execution.error
+        return (self.policy.error_digest and error is not None and execution.restart is None
+                and not execution.timed_out and not execution.cancelled
+                and error.name not in _NO_HINT_ERRORS)
+
+    def outcome(self, execution: Execution) -> None:
+        """A cell ended (run or not): a clean one cools the sampling down again."""
+        if execution.ok and not execution.cancelled:
+            self.succeeded = True
+            self.extra_heat = 0.0
+
+    def for_model(self, execution: Execution, hints: list[str], repeat: Repeat | None,
+                  image_count: int) -> str:
+        """The cell's outcome as the model reads it; the cell is remembered, so that the same
+        cell sent again is not run again."""
+        key = normalise(execution.code)
+        error_text = None
+        if execution.error is not None and self.policy.error_digest:
+            error_text = repeat.told if repeat is not None else error_digest(
+                execution, hints, max_chars=self.max_output_chars // 2)
+        if repeat is None and not execution.cancelled:
+            if execution.error is not None:
+                self.failed_cells[key] = error_text or str(execution.error)
+                self.last_clean = None
+                self.last_error = execution.error
+            else:
+                self.failed_cells.clear()
+                self.last_clean = key
+        if repeat is not None and repeat.kind == "clean":
+            return repeat.told
+        reminder = ANSWER_REMINDER if self.policy.answer_reminder else ""
+        return describe_execution(execution, max_chars=self.max_output_chars,
+                                  image_count=image_count, error_text=error_text,
+                                  reminder=reminder)
