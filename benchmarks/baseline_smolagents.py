@@ -68,9 +68,11 @@ PEER = Path(__file__).resolve().parent / "peer"
 PEER_PYTHON = PEER / ".venv" / "bin" / "python"
 RUNNER = PEER / "run_agent.py"
 MODEL_ALIAS = "airlock-baseline"
+#: What Airlock's kernel offers that the questions' code uses. `os.path` is the module
+#: `posixpath` to smolagents' executor: without it `os.path.exists` is "Forbidden access".
 AUTHORIZED_IMPORTS = ["pandas", "pandas.*", "numpy", "numpy.*", "scipy", "scipy.*", "sklearn",
                       "sklearn.*", "matplotlib", "matplotlib.*", "statistics", "math", "csv",
-                      "json", "os", "datetime", "collections"]
+                      "json", "os", "posixpath", "datetime", "collections"]
 TIMEOUT_MARK = "exceeded the maximum execution time"
 
 
