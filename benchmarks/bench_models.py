@@ -263,7 +263,8 @@ def table(results: dict[str, Any]) -> str:
             f"{g['on']['tokens_per_s']:8.1f}  "
             f"({g['on']['tokens']} tokens)",
             f"  on / off                                     {g['on_over_off'] * 100:8.1f} %"
-            f"  (same code: {g['same_code']})",
+            f"  (same code: {g['same_code']}; repeats agree: "
+            f"{g['off']['repeats_agree'] and g['on']['repeats_agree']})",
         ]
     if "lookup" in results:
         lk = results["lookup"]
@@ -285,7 +286,8 @@ def table(results: dict[str, Any]) -> str:
             f"  time to first token, {lk['prompt_tokens']}-token prompt   "
             f"{lk['ttft_s']['plain'] * 1000:6.0f} -> {lk['ttft_s']['lookup'] * 1000:6.0f} ms "
             f"(x{lk['ttft_lookup_over_plain']:.2f})",
-            f"  same replies: {lk['same_replies']}; the rewrite repeats "
+            f"  same replies: {lk['same_replies']} (repeats agree: {lk['repeats_agree']}); "
+            f"the rewrite repeats "
             f"{lk['rewrite_repeats_cell'] * 100:.0f} % of the cell's lines",
         ]
     return "\n".join(lines)

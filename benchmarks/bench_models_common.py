@@ -113,25 +113,30 @@ async def cached_generation(
 ) -> dict[str, dict[str, Any]]:
     """Generation speed of each backend on the same call: a first, untimed call evaluates the
     prompt, so that the timed repeats (interleaved between backends, so that noise on the host
-    hits them alike) pay for one prompt token and the reply: tokens / wall seconds."""
-    first = {
-        name: await backend.chat(convo, code_tool=code_tool, sampling=greedy(max_tokens))
-        for name, backend in backends.items()
-    }
+    hits them alike) pay for one prompt token and the reply: tokens / wall seconds.
+
+    The first call's reply may differ from the repeats': its last prompt token is evaluated in a
+    batch with the rest of the prompt, theirs alone, and the different arithmetic can turn a
+    near-tie of the greedy choice. The repeats take the same path each time, so they agree."""
+    for backend in backends.values():
+        await backend.chat(convo, code_tool=code_tool, sampling=greedy(max_tokens))
     rates: dict[str, list[float]] = {name: [] for name in backends}
+    replies: dict[str, list[tuple[str, int, str]]] = {name: [] for name in backends}
     for _ in range(repeats):
         for name, backend in backends.items():
             seconds, result = await timed_call(backend, convo, code_tool, max_tokens)
-            assert result.usage.completion_tokens == first[name].usage.completion_tokens
-            rates[name].append(result.usage.completion_tokens / seconds)
+            tokens = result.usage.completion_tokens
+            rates[name].append(tokens / seconds)
+            replies[name].append(((result.code or "") + result.text, tokens, result.finish_reason))
             loads.note()
     return {
         name: {
-            "tokens": first[name].usage.completion_tokens,
+            "tokens": replies[name][-1][1],
             "tokens_per_s": statistics.median(rates[name]),
             "runs": rates[name],
-            "finish": first[name].finish_reason,
-            "reply": (first[name].code or "") + first[name].text,
+            "finish": replies[name][-1][2],
+            "reply": replies[name][-1][0],
+            "repeats_agree": len(set(replies[name])) == 1,
         }
         for name in backends
     }

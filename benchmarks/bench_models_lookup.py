@@ -126,6 +126,9 @@ async def bench_lookup(
         "same_replies": all(
             part["lookup"]["reply"] == part["plain"]["reply"] for part in (rewrite, fresh)
         ),
+        "repeats_agree": all(
+            part[name]["repeats_agree"] for part in (rewrite, fresh) for name in backends
+        ),
         "rewrite_repeats_cell": _shared_lines(rewrite["plain"]["reply"], CELL),
         "prompt_tokens": tokens,
         "ttft_s": ttfts,
