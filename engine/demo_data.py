@@ -30,12 +30,12 @@ REGIONS = {
     "West": (480, 36.0, 0.003),
 }
 
+#: Asked of the default model too (a 1.5B one): one question, two files, each named.
 QUESTION = (
     f"{CSV_NAME} holds our monthly sales by region for {YEAR}. Which region brought in the most "
-    "revenue, and how did each region trend over the year? Save a line chart of monthly "
-    f"revenue by region as /mnt/data/{CHART_NAME} and a per-region summary (total revenue, "
-    f"total units, best month, second-half growth) as /mnt/data/{SUMMARY_NAME}, and link both "
-    "in your answer."
+    "revenue in total? Save a line chart of monthly revenue by region as "
+    f"/mnt/data/{CHART_NAME} and a per-region summary (total revenue and total units) as "
+    f"/mnt/data/{SUMMARY_NAME}, and link both in your answer."
 )
 
 
