@@ -8,7 +8,8 @@ Each argument is a results.jsonl or the folder holding one. The totals (ABQ, PSA
 Airlock's definitions, median wall seconds) are computed over the questions every run recorded,
 so they compare the same questions; questions only some runs recorded are listed, not counted.
 Differences are in percentage points against the first run. A cell of the table reads
-`pass 2/2 3c 41s`: outcome, right/total sub-answers, code cells, wall seconds.
+`pass 2/2 3c 41s`: outcome, right/total sub-answers, code cells, wall seconds; `pass*` is a
+pass without any cell that ran clean (a guess, or values read from a failure).
 """
 
 from __future__ import annotations
@@ -48,10 +49,16 @@ def question_order(ids: set[str]) -> list[str]:
     return sorted(ids, key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
 
 
+def guessed(record: TaskRecord) -> bool:
+    """Passed, but no cell ran clean (Airlock's retries_to_success is None then)."""
+    return record.outcome == "pass" and record.retries_to_success is None
+
+
 def cell(record: TaskRecord | None) -> str:
     if record is None:
         return "-"
-    return (f"{record.outcome} {record.detail.get('right', 0)}/{record.detail.get('total', 0)} "
+    outcome = record.outcome + ("*" if guessed(record) else "")
+    return (f"{outcome} {record.detail.get('right', 0)}/{record.detail.get('total', 0)} "
             f"{record.attempts}c {record.wall_s:.0f}s")
 
 
@@ -76,15 +83,17 @@ def compare(runs: list[Run]) -> str:
                      + " | ".join(cell(r.records.get(task_id)) for r in runs) + " |")
     figures = [metrics([r.records[i] for i in question_order(everywhere)]) for r in runs]
     lines += ["", "## Totals on the common questions", "",
-              "| run | ABQ | PSAQ | UASQ | sub-answers | median wall s | median code cells |",
-              "|---|---|---|---|---|---|---|"]
+              "| run | ABQ | PSAQ | UASQ | sub-answers | median wall s | median code cells | "
+              "passes without a clean cell |", "|---|---|---|---|---|---|---|---|"]
     for run, fig in zip(runs, figures, strict=True):
         if not fig:
             continue
         cells = statistics.median(run.records[i].attempts for i in everywhere)
+        guesses = sum(guessed(run.records[i]) for i in everywhere)
         lines.append(f"| {run.name} | {fig['ABQ']:.2%} ({round(fig['ABQ'] * fig['questions'])}"
                      f"/{fig['questions']}) | {fig['PSAQ']:.2%} | {fig['UASQ']:.2%} | "
-                     f"{fig['sub_answers_right']} | {fig['median_wall_s']:.1f} | {cells:g} |")
+                     f"{fig['sub_answers_right']} | {fig['median_wall_s']:.1f} | {cells:g} | "
+                     f"{guesses} |")
     if len(runs) > 1 and figures[0]:
         base = runs[0]
         lines += ["", f"## Against {base.name}", "",
