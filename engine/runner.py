@@ -270,6 +270,7 @@ class RunLoop:
             pump = asyncio.create_task(outputs.pump())
             try:
                 execution, hints = await self._run_cell(code, outputs)
+                self.coach.show_hints(execution, hints)
             finally:
                 outputs.on_output(None)
                 await pump

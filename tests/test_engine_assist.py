@@ -158,6 +158,24 @@ async def test_the_model_sees_the_data_and_must_compute_first(
     assert second.messages[-1].content.rstrip().endswith(ANSWER_REMINDER)
 
 
+async def test_the_model_gets_a_digest_and_the_user_the_whole_traceback(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    file = h.upload("sales.csv", SALES)
+    prompt = "digest"
+    cell = ("import pandas as pd\nsales = pd.read_csv('/mnt/data/sales.csv')\n"
+            "print(sales['revenue'].sum())")
+    run = await h.run(prompt, [code(cell), text("gave up")], attachments=[file.id])
+    logs = h.logs(run)
+    # The user sees the whole traceback through pandas, and what the model was told.
+    assert "Traceback" in logs and "pandas/core" in logs
+    assert "[airlock] hint for the model: `sales` has columns" in logs
+    told = h.backend.calls_for(prompt)[1].messages[-1].content
+    assert told.startswith("Error on line 3 of your code: print(sales['revenue'].sum())")
+    assert "KeyError: 'revenue'" in told and "closest to 'revenue': 'Revenue'" in told
+    assert "pandas/core" not in told and told.count("closest to") == 1
+
+
 async def test_a_guess_before_any_clean_cell_is_sent_back_once(
         make_harness: HarnessFactory) -> None:
     h = await make_harness()

@@ -5,7 +5,7 @@ about a cell. The loop asks; the coach decides; nothing here touches the store o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from models import CodeTool
@@ -29,6 +29,8 @@ ANSWER_REMINDER = ("If this output answers the question, reply now with the fina
 #: The logs of a cell not run because it already failed (views count it as a failed cell).
 REPEATED_FAILURE = ("[airlock] not run: this code is identical to a cell of this run that "
                     "already failed")
+#: Opens each hint as the cell's logs show it: the user sees what the model was told.
+HINT_NOTICE = "[airlock] hint for the model: "
 #: Errors after which the kernel's namespace has nothing useful to say.
 _NO_HINT_ERRORS = {"SyntaxError", "IndentationError", "TabError", "TimeoutError",
                    "KeyboardInterrupt"}
@@ -149,6 +151,11 @@ class Coach:
                 and not execution.timed_out and not execution.cancelled
                 and error.name not in _NO_HINT_ERRORS)
 
+    @staticmethod
+    def show_hints(execution: Execution, hints: list[str]) -> None:
+        """The hints go into the cell's logs too (the model reads them in the digest)."""
+        execution.notices.extend(HINT_NOTICE + hint for hint in hints)
+
     def outcome(self, execution: Execution) -> None:
         """A cell ended (run or not): a clean one cools the sampling down again."""
         if execution.ok and not execution.cancelled:
@@ -175,6 +182,9 @@ class Coach:
         if repeat is not None and repeat.kind == "clean":
             return repeat.told
         reminder = ANSWER_REMINDER if self.policy.answer_reminder else ""
+        # The hints are in the digest already, where they follow the error they explain.
+        execution = replace(execution, notices=[
+            n for n in execution.notices if not n.startswith(HINT_NOTICE)])
         return describe_execution(execution, max_chars=self.max_output_chars,
                                   image_count=image_count, error_text=error_text,
                                   reminder=reminder)
