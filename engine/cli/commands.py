@@ -1,5 +1,5 @@
-"""Registers `run`, `chat`, `files`, `threads`, `export`, `demo`, `bench` and `models` on the
-app."""
+"""Registers `run`, `chat`, `files`, `threads`, `export`, `demo`, `bench`, `models` and `mcp` on
+the app."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ def register(app: typer.Typer) -> None:
     from .bench_command import bench
     from .data_commands import export, files_app, threads_app
     from .demo_command import demo
+    from .mcp_command import mcp
     from .models_command import models_app
     from .run_commands import chat, run
 
@@ -21,3 +22,4 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
     app.command("bench")(bench)
     app.add_typer(models_app, name="models")
+    app.command("mcp")(mcp)

@@ -59,6 +59,25 @@ def _read_cell(source: str) -> str:
     return path.read_text()
 
 
+# The sandbox flags every command that starts sessions shares (`exec`, `mcp`).
+MemoryOption = Annotated[int, typer.Option(help="Memory of the session, in MB.")]
+IsolationOption = Annotated[IsolationLevel | None, typer.Option(
+    help="Isolation level (default: the best this machine allows).")]
+StrictOption = Annotated[bool, typer.Option(
+    help="Refuse to run without isolation (level 'none').")]
+
+
+def sandbox_config(timeout: float, memory: int, isolation: IsolationLevel | None,
+                   strict: bool) -> SandboxConfig:
+    """The sessions' configuration from the sandbox flags: cell time limit, memory, level, and
+    `--strict` as a floor of 'namespaces'."""
+    return SandboxConfig(
+        limits=Limits(timeout=timeout, memory_mb=memory),
+        isolation=isolation,
+        minimum_isolation=IsolationLevel.NAMESPACES if strict else IsolationLevel.NONE,
+    )
+
+
 def exec_cells(
     cells: Annotated[list[str], typer.Argument(
         help="Files of Python code, each run as one cell, in order ('-' reads stdin).",
@@ -68,11 +87,9 @@ def exec_cells(
     out: Annotated[Path | None, typer.Option(
         help="Copy the files the cells generated, and the images they showed, into DIR.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds a cell may run.")] = Limits.timeout,
-    memory: Annotated[int, typer.Option(help="Memory of the session, in MB.")] = Limits.memory_mb,
-    isolation: Annotated[IsolationLevel | None, typer.Option(
-        help="Isolation level (default: the best this machine allows).")] = None,
-    strict: Annotated[bool, typer.Option(
-        help="Refuse to run without isolation (level 'none').")] = False,
+    memory: MemoryOption = Limits.memory_mb,
+    isolation: IsolationOption = None,
+    strict: StrictOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run cells of Python in one sandboxed session; exit 0 if every cell succeeded."""
@@ -81,11 +98,7 @@ def exec_cells(
     for path in inputs:
         if not path.is_file():
             raise _fail(f"no such input file: {path}")
-    config = SandboxConfig(
-        limits=Limits(timeout=timeout, memory_mb=memory),
-        isolation=isolation,
-        minimum_isolation=IsolationLevel.NAMESPACES if strict else IsolationLevel.NONE,
-    )
+    config = sandbox_config(timeout, memory, isolation, strict)
     try:
         session = Session(config)
     except IsolationUnavailable as exc:
