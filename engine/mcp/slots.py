@@ -96,8 +96,13 @@ class KernelSlot:
             session.interrupt()  # a running cell stops now rather than at its time limit
         async with self._lock:
             session, self._session = self._session, None
-            if session is not None:
+            if session is None:
+                return
+            try:
                 await session.close()
+            except Exception as exc:  # its folders may remain; the kernel dies with us anyway
+                self.events(f"session {self.id}: kernel ended ({reason}), not cleanly: {exc!r}")
+            else:
                 self.events(f"session {self.id}: kernel ended ({reason})")
 
     # -- the idle clock ------------------------------------------------------------------
@@ -154,6 +159,7 @@ class ConnectionSlots:
         self.idle_seconds = idle_seconds
         self.events = events
         self.live: set[KernelSlot] = set()
+        self.closing: set[asyncio.Task[None]] = set()
 
     def slot_for(self, ctx: Context[Any, Any]) -> KernelSlot:
         connection = connection_of(ctx)
@@ -169,8 +175,12 @@ class ConnectionSlots:
         self.live.add(slot)
 
         async def ended() -> None:
+            # On a task of its own: the SDK gives its teardown a few seconds, and a cell that
+            # ignores the interrupt takes longer to kill. The server's stop waits for it.
             self.live.discard(slot)
-            await slot.close("the MCP session ended")
+            task = asyncio.ensure_future(slot.close("the MCP session ended"))
+            self.closing.add(task)
+            task.add_done_callback(self.closing.discard)
 
         connection.exit_stack.push_async_callback(ended)
         return slot
@@ -179,6 +189,7 @@ class ConnectionSlots:
         for slot in list(self.live):
             self.live.discard(slot)
             await slot.close(reason)
+        await asyncio.gather(*self.closing, return_exceptions=True)
 
 
 def connection_of(ctx: Context[Any, Any]) -> Connection:
