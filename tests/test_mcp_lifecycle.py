@@ -3,10 +3,12 @@ time, both protocol eras of the SDK's client, the API key, the sandbox flags."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 from cli_helpers import AIRLOCK, REPO, airlock, cli_env
 from conftest import require_level
@@ -114,6 +116,33 @@ async def test_the_api_key_is_required_when_set(keyed_http: HttpServer) -> None:
         assert refused.group_contains(MCPError, match="Unauthorized: a valid API key")
     async with http_session(keyed_http.url, headers={"api-key": KEY}) as session:
         assert text_of(await run(session, "6 * 7")) == "42"
+
+
+INTERRUPTIBLE = """import time
+started = time.monotonic()
+try:
+    time.sleep(600)
+except KeyboardInterrupt:
+    open('interrupted', 'w').write(str(time.monotonic() - started))
+    raise
+"""
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_cancelled_call_interrupts_its_cell(transport: str, tmp_path: Path) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        if transport == "stdio":
+            session = await stack.enter_async_context(
+                stdio_session(tmp_path, "--cell-timeout", "300"))
+        else:
+            server = stack.enter_context(http_server(tmp_path, "--cell-timeout", "300"))
+            session = await stack.enter_async_context(http_session(server.url))
+        await run(session, "kept = 'yes'")
+        with anyio.move_on_after(1) as scope:
+            await run(session, INTERRUPTIBLE)
+        assert scope.cancelled_caught
+        after = await run(session, "print(kept, float(open('interrupted').read()) < 60)")
+        assert text_of(after) == "yes True"  # interrupted long before its 300 s limit
 
 
 def test_serving_beyond_loopback_needs_a_key(tmp_path: Path) -> None:
