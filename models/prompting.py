@@ -52,9 +52,12 @@ def fence(code: str) -> str:
 def render_text_messages(
     messages: Sequence[ChatMessage], code_tool: CodeTool, *, tool_role: str = "user"
 ) -> list[dict[str, Any]]:
-    """Role/content dicts with code calls as fences and the tool described in the system turn."""
+    """Role/content dicts with code calls as fences and the tool described in the system turn.
+    A text-only call in a conversation that has used the tool keeps the tool's description: the
+    system turn stays the same, so llama.cpp reuses the prompt it already evaluated."""
     out: list[dict[str, Any]] = []
-    extra = instructions(code_tool)
+    used = any(m.code_call is not None for m in messages)
+    extra = instructions(code_tool or used)
     for message in messages:
         if message.role == "assistant" and message.code_call is not None:
             prose = message.content

@@ -101,6 +101,7 @@ async def test_files_are_described_from_inside_the_sandbox(session: AsyncSession
     assert set(described) == set(paths)
     sales = described["/mnt/data/sales.csv"]
     assert "3 rows x 3 columns" in sales
+    assert "load with: pd.read_csv('/mnt/data/sales.csv')" in sales
     assert "'Region' str" in sales or "'Region' object" in sales
     assert "'Revenue' float64" in sales and "North" in sales
     book_text = described["/mnt/data/book.xlsx"]

@@ -97,7 +97,10 @@ def test_text_rendering_extends_as_the_conversation_grows() -> None:
     assert CODE_TOOL_INSTRUCTIONS in second[0]["content"]
     assert second[2] == {"role": "assistant", "content": "Checking.\n```python\nprint(1)\n```"}
     assert second[3]["role"] == "user" and second[3]["content"].endswith("1")
-    assert render_text_messages(convo, False)[0] == {"role": "system", "content": "Be brief."}
+    # Text only: a conversation that never used the tool is not told about it; one that did
+    # keeps the same system turn, so the evaluated prompt is reused.
+    assert render_text_messages(convo[:2], False)[0] == {"role": "system", "content": "Be brief."}
+    assert render_text_messages(convo, False)[: len(first)] == first
 
 
 def test_grammar_shapes() -> None:

@@ -79,7 +79,22 @@ def _json_shape(value: Any, depth: int = 0) -> str:
     return type(value).__name__
 
 
+def _load_line(path: str, suffix: str) -> str:
+    """The line that loads the file, ready to copy (names with spaces are where small models
+    go wrong when they write the path themselves)."""
+    reader = {".csv": "pd.read_csv({p})", ".tsv": "pd.read_csv({p}, sep='\\t')",
+              ".xlsx": "pd.read_excel({p})  # first sheet; sheet_name=... for another",
+              ".xls": "pd.read_excel({p})  # first sheet; sheet_name=... for another",
+              ".parquet": "pd.read_parquet({p})", ".jsonl": "pd.read_json({p}, lines=True)",
+              ".json": "json.load(open({p}))"}[suffix]
+    return "load with: " + reader.format(p=repr(path))
+
+
 def _describe_table(path: str, suffix: str, rows: int, width: int) -> str:
+    return _load_line(path, suffix) + "\n" + _table_text(path, suffix, rows, width)
+
+
+def _table_text(path: str, suffix: str, rows: int, width: int) -> str:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
     if suffix in (".csv", ".tsv"):
