@@ -29,7 +29,7 @@ from models import (
 from sandbox import AsyncSession, Execution
 
 from .annotations import fix_links
-from .assist import COMPUTE_FIRST, Coach, describe_files, error_hints
+from .assist import COMPUTE_FIRST, Coach, describe_files, error_hints, sanity_hints
 from .cell_outputs import CellOutputs
 from .conversation import fit_to_budget, message_to_chat, system_message
 from .conversation import visible_messages as thread_messages_for
@@ -325,8 +325,11 @@ class RunLoop:
             if execution.timed_out and remaining < timeout:
                 self._expire()  # the run's time ran out, not the cell's own limit
             hints: list[str] = []
-            if self.coach.wants_hints(execution) and not self.stop.is_set():
-                hints = await error_hints(session)
+            if not self.stop.is_set():
+                if self.coach.wants_hints(execution):
+                    hints = await error_hints(session, code)
+                elif self.coach.suspicious(execution):
+                    hints = await sanity_hints(session, code)
             return execution, hints
 
     async def _previews(self, staged: list[StagedFile]) -> dict[str, str]:

@@ -21,6 +21,7 @@ from engine.assist import (
     error_hints,
     normalise,
     salvage,
+    sanity_hints,
 )
 from engine.schemas import Run, TextContent
 from engine.settings import AssistPolicy
@@ -122,7 +123,7 @@ async def test_hints_name_what_exists_after_an_error(session: AsyncSession) -> N
     assert setup.ok
 
     key = await session.execute("sales_df.groupby('region')['Revenue'].sum()")
-    hints = await error_hints(session)
+    hints = await error_hints(session, "")
     assert any("'Region'" in h and "sales_df" in h for h in hints), hints
     digest = error_digest(key, hints, max_chars=2000)
     assert digest.startswith(
@@ -131,12 +132,29 @@ async def test_hints_name_what_exists_after_an_error(session: AsyncSession) -> N
     assert len(digest) < len(key.error.traceback if key.error else "")
 
     name = await session.execute("x = 1\nprint(totl)")
-    assert "did you mean total?" in error_digest(name, await error_hints(session),
+    assert "did you mean total?" in error_digest(name, await error_hints(session, ""),
                                                  max_chars=2000)
     attribute = await session.execute("sales_df.revenue.sum()")
-    assert "'Revenue'" in "\n".join(await error_hints(session)), attribute.error
+    assert "'Revenue'" in "\n".join(await error_hints(session, "")), attribute.error
     missing = await session.execute("open('/mnt/data/sale.csv')")
-    assert "sales.csv" in error_digest(missing, await error_hints(session), max_chars=2000)
+    assert "sales.csv" in error_digest(missing, await error_hints(session, ""), max_chars=2000)
+
+
+async def test_a_filter_that_selects_nothing_is_named(session: AsyncSession) -> None:
+    await session.execute("import pandas as pd\nnews = pd.DataFrame({'source': ['abc-news', "
+                          "'abc-news', 'cnn'], 'neg': [0.1, 0.2, 0.3]})")
+    cell = ("abc = news[news['source'] == 'ABC News']\n"
+            "from scipy.stats import pearsonr\npearsonr(abc['neg'], abc['neg'])")
+    failed = await session.execute(cell)
+    assert failed.error is not None
+    hints = await error_hints(session, cell)
+    joined = "\n".join(hints)
+    assert "news['source'] never equals 'ABC News'" in joined
+    assert "'abc-news'" in joined and "`abc` has 0 rows" in joined
+    # A clean cell that printed nan gets the same look.
+    clean = "empty = news[news['source'] == 'BBC']\nprint(empty['neg'].mean())"
+    assert (await session.execute(clean)).stdout.strip() == "nan"
+    assert any("never equals 'BBC'" in h for h in await sanity_hints(session, clean))
 
 
 # ---------------------------------------------------------------- through the run loop
@@ -175,6 +193,21 @@ async def test_the_model_gets_a_digest_and_the_user_the_whole_traceback(
     assert told.startswith("Error on line 3 of your code: print(sales['revenue'].sum())")
     assert "KeyError: 'revenue'" in told and "closest to 'revenue': 'Revenue'" in told
     assert "pandas/core" not in told and told.count("closest to") == 1
+
+
+async def test_a_clean_cell_that_computed_nan_is_questioned(
+        make_harness: HarnessFactory) -> None:
+    h = await make_harness()
+    file = h.upload("sales.csv", SALES)
+    prompt = "nan check"
+    cell = ("import pandas as pd\nsales = pd.read_csv('/mnt/data/sales.csv')\n"
+            "print(sales[sales['Region'] == 'north']['Revenue'].mean())")
+    run = await h.run(prompt, [code(cell), text("nan")], attachments=[file.id])
+    assert run.status == "completed"
+    told = h.backend.calls_for(prompt)[1].messages[-1].content
+    assert told.startswith("nan")
+    assert "Check before answering: sales['Region'] never equals 'north'" in told
+    assert "'North'" in told and ANSWER_REMINDER not in told
 
 
 async def test_a_guess_before_any_clean_cell_is_sent_back_once(

@@ -6,8 +6,8 @@ of the error (and hints from the kernel) after a failed one, and the checks on i
 from .coach import ANSWER_REMINDER, COMPUTE_FIRST, Coach, Repeat
 from .feedback import error_digest, failing_line, normalise, salvage
 from .policy import AssistPolicy
-from .probe import describe_files, error_hints
+from .probe import describe_files, error_hints, sanity_hints
 
 __all__ = ["ANSWER_REMINDER", "COMPUTE_FIRST", "AssistPolicy", "Coach", "Repeat",
            "describe_files", "error_digest", "error_hints", "failing_line", "normalise",
-           "salvage"]
+           "salvage", "sanity_hints"]

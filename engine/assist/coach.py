@@ -5,6 +5,7 @@ about a cell. The loop asks; the coach decides; nothing here touches the store o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -31,6 +32,8 @@ REPEATED_FAILURE = ("[airlock] not run: this code is identical to a cell of this
                     "already failed")
 #: Opens each hint as the cell's logs show it: the user sees what the model was told.
 HINT_NOTICE = "[airlock] hint for the model: "
+#: Output that says a clean cell computed nothing: worth asking the kernel why.
+_SUSPICIOUS = re.compile(r"\b(?:nan|NaN)\b|Empty DataFrame|Series\(\[\]")
 #: Errors after which the kernel's namespace has nothing useful to say.
 _NO_HINT_ERRORS = {"SyntaxError", "IndentationError", "TabError", "TimeoutError",
                    "KeyboardInterrupt"}
@@ -151,6 +154,14 @@ class Coach:
                 and not execution.timed_out and not execution.cancelled
                 and error.name not in _NO_HINT_ERRORS)
 
+    def suspicious(self, execution: Execution) -> bool:
+        """A clean cell whose output holds nan or an empty frame: the kernel may know why (a
+        filter that selects nothing)."""
+        if not self.policy.error_digest or execution.error is not None:
+            return False
+        shown = execution.stdout + "".join(d.text or "" for d in execution.displays)
+        return bool(_SUSPICIOUS.search(shown))
+
     @staticmethod
     def show_hints(execution: Execution, hints: list[str]) -> None:
         """The hints go into the cell's logs too (the model reads them in the digest)."""
@@ -163,6 +174,16 @@ class Coach:
             self.extra_heat = 0.0
 
     def for_model(self, execution: Execution, hints: list[str], repeat: Repeat | None,
+                  image_count: int) -> str:
+        """The cell's outcome as the model reads it (see `_describe`); the cell is remembered,
+        so that the same cell sent again is not run again."""
+        text = self._describe(execution, hints, repeat, image_count)
+        if execution.error is None and hints:
+            # A clean cell the kernel has doubts about: no invitation to answer from it.
+            return text + "\n\nCheck before answering: " + "; ".join(hints)
+        return text
+
+    def _describe(self, execution: Execution, hints: list[str], repeat: Repeat | None,
                   image_count: int) -> str:
         """The cell's outcome as the model reads it; the cell is remembered, so that the same
         cell sent again is not run again."""
@@ -181,7 +202,7 @@ class Coach:
                 self.last_clean = key
         if repeat is not None and repeat.kind == "clean":
             return repeat.told
-        reminder = ANSWER_REMINDER if self.policy.answer_reminder else ""
+        reminder = ANSWER_REMINDER if self.policy.answer_reminder and not hints else ""
         # The hints are in the digest already, where they follow the error they explain.
         execution = replace(execution, notices=[
             n for n in execution.notices if not n.startswith(HINT_NOTICE)])

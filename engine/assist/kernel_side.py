@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -267,8 +268,51 @@ def _file_hints() -> list[str]:
     return [f"files in {DATA_DIR}: {', '.join(names) if names else '(none)'}"]
 
 
-def hint() -> None:
-    """{"hints": [...]} for the last exception the kernel showed."""
+#: `frame['column'] == 'value'` in a cell: a filter whose value may not be in the column.
+_EQUALITY_FILTER = re.compile(
+    r"""(\w+)\[\s*(['"])([^'"\n]+)\2\s*\]\s*==\s*(['"])([^'"\n]*)\4""")
+MAX_DISTINCT = 5000
+
+
+def _value_hints(code: str, namespace: dict[str, Any]) -> list[str]:
+    """Filters on a string the column does not hold (they select nothing), and what it does
+    hold: the closest values first, then the most common."""
+    hints = []
+    for frame_name, _q, column, _q2, value in _EQUALITY_FILTER.findall(code)[:5]:
+        frame: Any = namespace.get(frame_name)
+        if type(frame).__name__ != "DataFrame" or column not in frame.columns:
+            continue
+        counts = frame[column].dropna().astype(str).value_counts()
+        if value in counts.index or len(counts) > MAX_DISTINCT:
+            continue
+        close = _close(value, [str(v) for v in counts.index])
+        common = [str(v) for v in counts.index[:6]]
+        hints.append(f"{frame_name}[{column!r}] never equals {value!r}, so that filter selects "
+                     "no rows; " + (f"closest values: {', '.join(map(repr, close))}; "
+                                     if close else "")
+                     + f"most common: {', '.join(map(repr, common))}")
+    return hints
+
+
+def _empty_frames(namespace: dict[str, Any]) -> list[str]:
+    empty = [name for name, frame in _frames(namespace) if len(frame) == 0]
+    return [f"`{name}` has 0 rows" for name in empty[:4]]
+
+
+def sanity(code: str) -> None:
+    """{"hints": [...]} after a cell that ran but printed nan or an empty frame: filters that
+    select nothing and the frames left empty."""
+    hints: list[str] = []
+    try:
+        namespace = _user_namespace()
+        hints = _value_hints(code, namespace) + _empty_frames(namespace)
+    except Exception as failure:  # a hint is a bonus: never an error of its own
+        hints = [f"(no hint: {type(failure).__name__})"]
+    _emit({"hints": hints[:6]})
+
+
+def hint(code: str = "") -> None:
+    """{"hints": [...]} for the last exception the kernel showed (raised by `code`)."""
     error = getattr(sys, "last_value", None)
     hints: list[str] = []
     try:
@@ -289,6 +333,7 @@ def hint() -> None:
                      "(pandas, numpy, scipy, sklearn, matplotlib, statsmodels if present)"]
         elif type(error).__name__ == "UndefinedVariableError":  # pandas query/eval
             hints = _key_hints(str(error).split("'")[1] if "'" in str(error) else "", namespace)
+        hints += _value_hints(code, namespace) + _empty_frames(namespace)
     except Exception as failure:  # a hint is a bonus: never an error of its own
         hints = [f"(no hint: {type(failure).__name__})"]
     _emit({"hints": hints[:6]})

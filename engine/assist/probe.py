@@ -67,9 +67,22 @@ async def describe_files(session: AsyncSession, paths: list[str], *, budget_char
             if isinstance(item, dict) and "path" in item and "text" in item}
 
 
-async def error_hints(session: AsyncSession, *, timeout: float = 10.0) -> list[str]:
-    """What the namespace says about the last error (existing columns, close names...)."""
-    value = await run_probe(session, "m.hint()", timeout=timeout)
+async def error_hints(session: AsyncSession, code: str, *,
+                      timeout: float = 10.0) -> list[str]:
+    """What the namespace says about the last error, which `code` raised (existing columns,
+    close names, filters that select nothing...)."""
+    return await _hints(session, f"m.hint({code!r})", timeout)
+
+
+async def sanity_hints(session: AsyncSession, code: str, *,
+                       timeout: float = 10.0) -> list[str]:
+    """After a clean cell that printed nan or an empty frame: filters in `code` that select
+    nothing, frames left empty."""
+    return await _hints(session, f"m.sanity({code!r})", timeout)
+
+
+async def _hints(session: AsyncSession, call: str, timeout: float) -> list[str]:
+    value = await run_probe(session, call, timeout=timeout)
     if not isinstance(value, dict) or not isinstance(value.get("hints"), list):
         return []
     return [str(h)[:600] for h in value["hints"]]
