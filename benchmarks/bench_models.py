@@ -48,12 +48,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_models_common import load
 from bench_models_lookup import bench_lookup
 from bench_models_prefix import bench_interleaved, bench_prefix
 from bench_models_speed import bench_grammar, bench_load, bench_speed
@@ -166,8 +168,15 @@ async def run_parts(args: argparse.Namespace, model: Path) -> dict[str, Any]:
         options["n_ctx"] = args.n_ctx or 4096
     parts, repeats, n = args.parts, args.repeats, args.gen_tokens
     results: dict[str, Any] = {}
+    started = time.perf_counter()
+
+    def done(part: str) -> None:  # a real model's run takes minutes: say where it is
+        seconds = time.perf_counter() - started
+        print(f"{part} done at {seconds:.0f} s, load {load():.1f}", file=sys.stderr, flush=True)
+
     if "load" in parts:
         results["load"] = await bench_load(model, options, repeats)
+        done("load")
     if "prefix" in parts:
         backend = load_model(str(model), **options)
         assert isinstance(backend, LlamaBackend)
@@ -175,18 +184,23 @@ async def run_parts(args: argparse.Namespace, model: Path) -> dict[str, Any]:
             results["prefix"] = await bench_prefix(backend, args.prompt_tokens, repeats)
         finally:
             await backend.aclose()
+        done("prefix")
     if "interleave" in parts:
         results["interleaved"] = [
             await bench_interleaved(model, options, args.prompt_tokens, slots) for slots in (1, 2)
         ]
+        done("interleave")
     if "speed" in parts:
         results["speed"] = await bench_speed(model, options, n, repeats)
+        done("speed")
     if "grammar" in parts:
         results["grammar"] = await bench_grammar(model, options, n, repeats)
+        done("grammar")
     if "lookup" in parts:
         results["lookup"] = await bench_lookup(
             model, options, args.lookup_tokens, args.prompt_tokens, n, repeats
         )
+        done("lookup")
     return results
 
 
