@@ -17,7 +17,13 @@ from bench_models_common import Loads, cached_generation, prompt_tokens, raw_lla
 from models import ChatMessage, ChatResult, SamplingParams, load_model
 from models.llama_backend import LlamaBackend
 
-STORY = [ChatMessage.user("Write a long story.")]
+# A reply longer than --gen-tokens, so that every side stops at the same count.
+STORY = [
+    ChatMessage.user(
+        "Write a long story, at least 1,000 words, about a data analyst who finds an error "
+        "in a quarterly sales report."
+    )
+]
 # A code call a real model answers with a cell of a few dozen lines.
 CODE_REQUEST = [
     ChatMessage.system("You are a data analyst. Files are in /mnt/data."),
@@ -156,7 +162,10 @@ async def bench_grammar(
             backend = load_model(str(model), **options, code_grammar=mode)
             assert isinstance(backend, LlamaBackend)
             backends[mode] = backend
-        runs = await cached_generation(backends, CODE_REQUEST, "required", n, repeats, loads)
+        # Room for the whole cell: both end at its closing fence, and the code can be compared.
+        runs = await cached_generation(
+            backends, CODE_REQUEST, "required", max(n, 384), repeats, loads
+        )
     finally:
         for backend in backends.values():
             await backend.aclose()

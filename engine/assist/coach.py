@@ -74,8 +74,11 @@ class Coach:
     # ------------------------------------------------------------ the next model call
 
     def temperature(self, api_temperature: float | None, failures_in_a_row: int) -> float:
-        """The run's temperature on the model's scale, hotter after each failure in a row."""
+        """The run's temperature on the model's scale, hotter after each failure in a row,
+        cooler after a clean cell (the answer is likely next)."""
         base = self.policy.sampling_temperature(api_temperature)
+        if self.last_clean is not None and not self.extra_heat:
+            return min(base, self.policy.answer_temperature)
         heat = self.policy.retry_temperature_step * failures_in_a_row + self.extra_heat
         return min(max(1.0, base), base + heat)
 
