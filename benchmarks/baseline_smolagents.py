@@ -58,10 +58,10 @@ from baseline_common import (
     write_record,
 )
 
-from engine.bench.dabench import prompt_for
-from engine.bench.harness import BenchError
-from engine.bench.records import TaskRecord
-from engine.bench.suite import BenchTask
+from devtools.bench.dabench import prompt_for
+from devtools.bench.harness import BenchError
+from devtools.bench.records import TaskRecord
+from devtools.bench.suite import BenchTask
 
 SUITE = "dabench-smolagents"
 PEER = Path(__file__).resolve().parent / "peer"

@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.bench.humanevalfix import (  # noqa: F401 - re-exported for the tests
+from devtools.bench.humanevalfix import (  # noqa: F401 - re-exported for the tests
     DATA_FILE,
     DEFAULT_DATA,
     FINAL_TEXT,
@@ -54,7 +54,7 @@ from engine.bench.humanevalfix import (  # noqa: F401 - re-exported for the test
     step_logs,
     verify,
 )
-from engine.engine import Engine
+from engine.core import Engine, EngineSettings
 from engine.schemas import (
     AssistantCreate,
     CodeInterpreterTool,
@@ -62,7 +62,6 @@ from engine.schemas import (
     ThreadAndRunCreate,
     ThreadCreate,
 )
-from engine.settings import EngineSettings
 from sandbox import AsyncSession, KernelPool, Limits, SandboxConfig, choose_level
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import functools
 
 import pytest
 
-from engine.security import CASES, CaseResult, Outcome, SecurityReport, run_matrix
-from engine.security.catalogue import AttackCase
+from devtools.security import CASES, CaseResult, Outcome, SecurityReport, run_matrix
+from devtools.security.catalogue import AttackCase
 from sandbox import IsolationLevel
 from tests.conftest import require_level
 

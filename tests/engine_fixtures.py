@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.engine import Engine, RunHandle
-from engine.events import RunEvent
+from engine.core import AssistPolicy, Engine, EngineSettings, RunHandle, RunLimits
+from engine.core.events import RunEvent
 from engine.schemas import (
     Assistant,
     AssistantCreate,
@@ -31,7 +31,6 @@ from engine.schemas import (
     Thread,
     ThreadCreate,
 )
-from engine.settings import AssistPolicy, EngineSettings, RunLimits
 from models import ChatMessage, CodeTool, SamplingParams, StreamItem
 from models.scripted import ScriptedBackend
 from sandbox import SandboxConfig

@@ -23,9 +23,8 @@ from conftest import TEST_LIMITS
 from fastapi import FastAPI
 from openai import AzureOpenAI, OpenAI
 
-from engine.engine import Engine
+from engine.core import Engine, EngineSettings
 from engine.server import create_app
-from engine.settings import EngineSettings
 from models import ModelsConfig
 from sandbox import SandboxConfig
 

@@ -9,9 +9,9 @@ from string import Template
 
 import pytest
 
-from engine.security import CASES, CaseResult, Category, Outcome, SecurityReport
-from engine.security.arena import Arena
-from engine.security.catalogue import PRELUDE, AttackCase, cases_by_id
+from devtools.security import CASES, CaseResult, Category, Outcome, SecurityReport
+from devtools.security.arena import Arena
+from devtools.security.catalogue import PRELUDE, AttackCase, cases_by_id
 from sandbox import AsyncSession, IsolationLevel, SandboxConfig, seccomp
 from tests.conftest import TEST_LIMITS
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from engine.bench.harness import BenchError
-from engine.bench.records import ResultsWriter, TaskRecord, read_records
+from devtools.bench.harness import BenchError
+from devtools.bench.records import ResultsWriter, TaskRecord, read_records
 from models import (
     ChatMessage,
     CodeTool,

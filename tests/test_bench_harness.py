@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.bench import BenchError, SuiteOptions, TaskRecord, read_records, run_suite
-from engine.bench.records import ResultsWriter
+from devtools.bench import BenchError, SuiteOptions, TaskRecord, read_records, run_suite
+from devtools.bench.records import ResultsWriter
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = ("import typer; from engine.cli.bench_command import bench; app = typer.Typer(); "
+CLI = ("import typer; from devtools.cli import bench; app = typer.Typer(); "
        "app.command('bench')(bench); app()")
 
 

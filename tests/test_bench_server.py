@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 def load_bench() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "bench_server.py"
-    spec = importlib.util.spec_from_file_location("bench_server", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
+    from devtools.bench import server_perf
+
+    return server_perf
 
 
 @pytest.mark.slow

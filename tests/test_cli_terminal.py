@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from engine.cli.render import RunView, terminal_safe
-from engine.events import RunEvent
+from engine.core.events import RunEvent
 from tests.cli_helpers import AIRLOCK, Terminal, airlock, cli_env, code, script, text
 
 ESC, BEL = "\x1b", "\x07"

@@ -1,4 +1,4 @@
-"""The help the run loop gives a model between cells (engine.assist): files described from
+"""The help the run loop gives a model between cells (engine.core.assist): files described from
 inside the sandbox, error digests with hints computed in the kernel, repeated failing cells not
 rerun, answer lines taken out of code, the compute-first nudge, the answer reminder and the
 sampling temperature. Real kernels, a real store, the scripted model recording what it saw."""
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from engine.annotations import fix_links
-from engine.assist import (
+from engine.core import AssistPolicy
+from engine.core.annotations import fix_links
+from engine.core.assist import (
     ANSWER_REMINDER,
     COMPUTE_FIRST,
     describe_files,
@@ -24,7 +25,6 @@ from engine.assist import (
     sanity_hints,
 )
 from engine.schemas import Run, TextContent
-from engine.settings import AssistPolicy
 from sandbox import AsyncSession
 from tests.engine_fixtures import Harness, RecordingScripted, code, open_engine, settings, text
 

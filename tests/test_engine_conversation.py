@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.annotations import file_path_annotations, sandbox_links
-from engine.conversation import cut_middle, describe_execution, fit_to_budget
+from engine.core.annotations import file_path_annotations, sandbox_links
+from engine.core.conversation import cut_middle, describe_execution, fit_to_budget
 from models import ChatMessage
 from sandbox import CellError, Execution, KernelRestart, StreamChunk
 

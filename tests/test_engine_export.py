@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from PIL import Image
 
-from engine.export import (
+from engine.library.export import (
     split_logs,
     thread_markdown,
     thread_notebook,

@@ -10,7 +10,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from engine.interpreter import AsyncInterpreter, Interpreter, RunResult
+from engine.library.interpreter import AsyncInterpreter, Interpreter, RunResult
 from engine.schemas import ImageFileContent
 from tests.engine_fixtures import RecordingScripted, code, settings, text
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from engine.core import AssistPolicy
 from engine.schemas import ImageFileContent, TextContent
-from engine.settings import AssistPolicy
 from engine.store import InvalidRequestError
 from tests.engine_fixtures import (
     Harness,
@@ -246,7 +246,7 @@ async def test_shown_plot_and_linked_csv_get_files_and_annotations(h: Harness) -
     image_blocks = [b for b in message.content if isinstance(b, ImageFileContent)]
     assert [b.image_file.file_id for b in image_blocks] == [image_id]
     [text_block] = [b for b in message.content if isinstance(b, TextContent)]
-    # A link to a file that was never made is taken out (engine.annotations.fix_links).
+    # A link to a file that was never made is taken out (engine.core.annotations.fix_links).
     assert text_block.text.value == answer.replace(
         "[missing one](sandbox:/mnt/data/nope.csv)", "missing one (no such file was made)")
     [annotation] = text_block.text.annotations
@@ -824,7 +824,7 @@ async def test_links_outside_the_workspace_get_no_annotation(h: Harness) -> None
 
 
 async def test_a_pooled_kernel_serves_a_thread(tmp_path: Path) -> None:
-    from engine.settings import EngineSettings
+    from engine.core import EngineSettings
     from sandbox import SandboxConfig
     from tests.conftest import TEST_LIMITS
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from engine.filetypes import SUPPORTED_MIME_TYPES, is_supported, mime_type
 from engine.schemas import (
     Assistant,
     AssistantCreate,
@@ -31,6 +30,7 @@ from engine.schemas import (
     ThreadCreate,
     ToolCallsStepDetails,
 )
+from engine.schemas.filetypes import SUPPORTED_MIME_TYPES, is_supported, mime_type
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "ASSISTANTS_API.md"
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"

@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from openai.lib.streaming._deltas import accumulate_delta
 
-from engine.engine import Engine
+from engine.core import Engine, EngineSettings
 from engine.schemas import AssistantCreate, CodeInterpreterTool, RunCreate, ThreadCreate
-from engine.settings import EngineSettings
 from models.scripted import ScriptedBackend
 from sandbox import SandboxConfig
 from tests.conftest import TEST_LIMITS

@@ -81,7 +81,7 @@ def test_the_default_model_answers_a_csv_question(tmp_path: Path, pulled: Path) 
 def test_the_pulled_model_is_everyones_default(pulled: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.cli.options import Settings, resolve_model
-    from engine.interpreter import resolve_model_arg
+    from engine.library.interpreter import resolve_model_arg
 
     monkeypatch.setenv("AIRLOCK_MODELS_DIR", str(CACHE))
     monkeypatch.delenv("AIRLOCK_MODEL", raising=False)

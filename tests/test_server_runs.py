@@ -22,7 +22,7 @@ from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server, 
 
 pytestmark = [
     pytest.mark.filterwarnings(BETA_WARNING_FILTER),
-    pytest.mark.skipif(importlib.util.find_spec("engine.runner") is None,
+    pytest.mark.skipif(importlib.util.find_spec("engine.core.run_loop") is None,
                        reason="engine/runner.py not landed yet"),
 ]
 

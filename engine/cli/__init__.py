@@ -1,46 +1,11 @@
-"""The `airlock` command line."""
+"""The `airlock` command line: `app.py` builds it from the command modules; `options.py` holds
+what every command shares (the console, errors, the model, the data folder, the settings file).
+Importing this package builds nothing, so a command module imports its neighbours cheaply."""
 
 from __future__ import annotations
 
-import sys
-
-import typer
-from typer.exceptions import TyperException
-
-from .commands import register
-from .sandbox_commands import doctor, exec_cells
-from .serve_command import serve
-
-app = typer.Typer(
-    name="airlock",
-    help="Code Interpreter, offline: a local model writes Python, a sandboxed kernel runs it.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.command("exec")(exec_cells)
-app.command("doctor")(doctor)
-app.command("serve")(serve)
-register(app)  # run, chat, files, threads, export, demo
-
 
 def main() -> None:
-    """Usage errors come out as one line on stderr, exit status 2 (click's box is for help)."""
-    try:
-        # Without standalone mode click hands back a command's exit code instead of exiting.
-        code = app(standalone_mode=False)
-    except typer.Exit as done:
-        raise SystemExit(done.exit_code) from None
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        raise SystemExit(130) from None
-    except TyperException as error:  # click's usage and parameter errors (typer vendors click)
-        context = getattr(error, "ctx", None)
-        command = context.command_path if context is not None else "airlock"
-        format_message = getattr(error, "format_message", None)
-        message = format_message() if callable(format_message) else str(error)
-        if message:  # none when the help was shown for a bare command
-            print(f"{command}: {message} (see '{command} --help')", file=sys.stderr)
-        raise SystemExit(getattr(error, "exit_code", 2)) from None
-    if isinstance(code, int) and code:
-        raise SystemExit(code)
+    from .app import main as run
+
+    run()

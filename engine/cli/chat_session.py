@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..export import write_markdown
-from ..interpreter import Interpreter
+from ..library.export import write_markdown
+from ..library.interpreter import Interpreter
 from ..schemas import File
 from ..store import StoreError
 from .options import CliError

@@ -3,11 +3,12 @@ the app."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    from .bench_command import bench
     from .data_commands import export, files_app, threads_app
     from .demo_command import demo
     from .mcp_command import mcp
@@ -20,6 +21,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(threads_app, name="threads")
     app.command("export")(export)
     app.command("demo")(demo)
-    app.command("bench")(bench)
+    if importlib.util.find_spec("devtools") is not None:
+        # The developer tooling's one entry point into the product; absent, no `bench`.
+        from devtools.cli import bench
+
+        app.command("bench")(bench)
     app.add_typer(models_app, name="models")
     app.command("mcp")(mcp)

@@ -17,7 +17,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
-from ..export import write_markdown, write_notebook
+from ..library.export import write_markdown, write_notebook
 from ..schemas import File, ImageFileContent, Message, TextContent, Thread
 from ..store import InvalidRequestError, NotFoundError, Store, StoreError
 from .options import CliError, DataDirOption, data_dir_for, fail, load_settings, stdout

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from models.catalogue import DEFAULT_MODEL
 
-from .. import demo_data
+from . import demo_data
 from .options import (
     CliError,
     DataDirOption,

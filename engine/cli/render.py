@@ -29,8 +29,8 @@ from rich.spinner import Spinner
 from rich.syntax import Syntax
 from rich.text import Text
 
-from ..assist.coach import REPEATED_FAILURE
-from ..events import RunEvent
+from ..core.assist.coach import REPEATED_FAILURE
+from ..core.events import RunEvent
 
 #: Seconds without a new code delta after which the cell is taken to be running.
 _WRITING_PAUSE = 0.5

@@ -33,8 +33,8 @@ from sandbox import (
     probe,
 )
 
-from ..ids import new_id
-from ..tool_calls import code_interpreter_call, error_dict
+from ..schemas.ids import new_id
+from ..schemas.tool_calls import code_interpreter_call, error_dict
 from .render import safe_text, terminal_safe
 
 stdout = Console()

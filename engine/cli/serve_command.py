@@ -68,7 +68,7 @@ def serve(
 
     import uvicorn
 
-    from ..engine import Engine
+    from ..core import Engine
     from ..server import create_app
 
     async def open_engine() -> Engine:

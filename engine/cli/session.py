@@ -16,7 +16,7 @@ from rich.console import Console
 
 from models import ModelError
 
-from ..interpreter import Interpreter, RunResult
+from ..library.interpreter import Interpreter, RunResult
 from ..schemas import File, Run, TextContent
 from ..store import StoreError
 from .options import CliError, ModelChoice, fail, stderr

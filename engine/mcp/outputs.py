@@ -17,7 +17,7 @@ from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, 
 
 from sandbox import MOUNT_POINT, Execution, FileChange
 
-from ..filetypes import mime_type
+from ..schemas.filetypes import mime_type
 
 #: The URI template of a session's files; `path` is relative to /mnt/data.
 FILE_URI_TEMPLATE = "airlock://{session}/mnt/data/{+path}"

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from sandbox import MOUNT_POINT, AsyncSession, Execution, WorkspaceError
 
-from ..filetypes import mime_type
+from ..schemas.filetypes import mime_type
 from .outputs import FILE_URI_TEMPLATE, cell_result, file_link, file_uri
 from .slots import Slots
 

@@ -23,9 +23,7 @@ from ..schemas import (
     TextContent,
     ToolCallsStepDetails,
 )
-from ..store import NotFoundError
-from .containers import ContainerService
-from .schemas import (
+from ..schemas.responses import (
     CallOutput,
     CallStatus,
     CodeInterpreterCallItem,
@@ -42,6 +40,8 @@ from .schemas import (
     ResponseStatus,
     ResponseUsage,
 )
+from ..store import NotFoundError
+from .containers import ContainerService
 
 _CALL_STATUS: dict[str, CallStatus] = {
     "in_progress": "in_progress", "completed": "completed", "failed": "failed",

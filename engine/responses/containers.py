@@ -22,19 +22,19 @@ from typing import BinaryIO
 
 from sandbox import MOUNT_POINT, SandboxConfig, WorkspaceError
 
-from ..engine import Engine
+from ..core import Engine
+from ..core.sessions import ThreadSession
 from ..schemas import Deleted, now
-from ..sessions import ThreadSession
-from ..store import FileTooLargeError, InvalidRequestError
-from ..store.contents import Source
-from ..store.responses import ResponsesStore
-from .schemas import (
+from ..schemas.responses import (
     DEFAULT_MEMORY_LIMIT,
     MEMORY_MB,
     Container,
     ContainerCreate,
     ContainerFileRecord,
 )
+from ..store import FileTooLargeError, InvalidRequestError
+from ..store.contents import Source
+from ..store.responses import ResponsesStore
 
 log = logging.getLogger(__name__)
 

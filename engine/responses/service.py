@@ -17,7 +17,7 @@ from typing import Any
 
 from sandbox import MOUNT_POINT
 
-from ..engine import Engine, RunHandle
+from ..core import Engine, RunHandle
 from ..schemas import (
     CodeInterpreterToolCall,
     Deleted,
@@ -28,11 +28,7 @@ from ..schemas import (
     ThreadCreate,
     ToolCallsStepDetails,
 )
-from ..store import InvalidRequestError, NotFoundError
-from ..store.responses import ResponsesStore
-from .build import ResponseBuilder
-from .containers import ContainerService
-from .schemas import (
+from ..schemas.responses import (
     INCLUDE_OUTPUTS,
     CodeInterpreterToolParam,
     Container,
@@ -44,6 +40,10 @@ from .schemas import (
     ResponseCreate,
     ResponseRecord,
 )
+from ..store import InvalidRequestError, NotFoundError
+from ..store.responses import ResponsesStore
+from .build import ResponseBuilder
+from .containers import ContainerService
 
 log = logging.getLogger(__name__)
 

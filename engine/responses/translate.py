@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine import RunHandle
-from ..events import RunEvent
+from ..core import RunHandle
+from ..core.events import RunEvent
 from ..schemas import CodeInterpreterToolCall, Message, RunStep, ToolCallsStepDetails
+from ..schemas.responses import CodeInterpreterCallItem, OutputText, ResponseRecord
 from .build import ResponseBuilder, assemble, call_item_id
-from .schemas import CodeInterpreterCallItem, OutputText, ResponseRecord
 from .service import ResponsesService
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from ..ids import new_id
 from .base import Metadata, Model, Temperature, TopP, file_id_list, now
+from .ids import new_id
 
 
 class CodeInterpreterTool(Model):

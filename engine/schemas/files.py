@@ -6,8 +6,8 @@ from typing import Literal, get_args
 
 from pydantic import Field
 
-from ..ids import new_id
 from .base import Model, now
+from .ids import new_id
 
 UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
 FilePurpose = Literal[

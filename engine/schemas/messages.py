@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..ids import new_id
 from .assistants import AcceptsV1FileIds, ToolResources
 from .base import Metadata, Model, file_id_list, now
+from .ids import new_id
 
 
 class FileRef(Model):

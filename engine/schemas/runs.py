@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from ..ids import new_id
 from .assistants import ResponseFormat, Tool, ToolResources
 from .base import Metadata, Model, PositiveInt, Temperature, TopP, now
+from .ids import new_id
 from .messages import MessageCreate, ThreadCreate
 
 RunStatus = Literal[

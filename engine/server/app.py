@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from ..engine import Engine
+from ..core import Engine
 from . import (
     routes_assistants,
     routes_containers,

@@ -10,7 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from ..engine import Engine
+from ..core import Engine
 from ..store.store import DEFAULT_LIMIT, FILES_DEFAULT_LIMIT, FILES_MAX_LIMIT
 
 #: How long the SDK's pollers (`create_and_poll`, `runs.poll`) wait between GETs of a run.

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
-from ..filetypes import mime_type
 from ..responses.containers import ContainerService
-from ..responses.schemas import Container, ContainerCreate, ContainerFile, ContainerFileCreate
 from ..schemas import Deleted, ListPage
+from ..schemas.filetypes import mime_type
+from ..schemas.responses import Container, ContainerCreate, ContainerFile, ContainerFileCreate
 from .common import Page, json_response
 from .errors import APIError
 from .routes_files import _disposition

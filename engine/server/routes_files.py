@@ -17,8 +17,8 @@ from fastapi import File as FilePart
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from ..filetypes import mime_type
 from ..schemas import Deleted, File, ListPage, UploadPurpose
+from ..schemas.filetypes import mime_type
 from .common import EngineDep, FilePage, json_response
 from .errors import APIError
 from .openapi import UPLOAD_ERROR_RESPONSES

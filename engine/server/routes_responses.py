@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from ..responses.schemas import InputItem, ResponseCreate
-from ..responses.schemas import Response as ResponseObject
 from ..responses.service import ResponsesService
 from ..responses.translate import StreamTranslator
 from ..schemas import Deleted, ListPage
+from ..schemas.responses import InputItem, ResponseCreate
+from ..schemas.responses import Response as ResponseObject
 from .common import EngineDep, Page, json_response
 from .streaming import SSE_HEADERS, SSE_RESPONSES
 

@@ -11,7 +11,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from ..engine import Engine
+from ..core import Engine
 from ..schemas import ListPage, Metadata, Model, Run, RunCreate, RunStep, ThreadAndRunCreate
 from .common import EngineDep, Include, Page, json_response, run_headers
 from .errors import APIError

@@ -13,8 +13,8 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from ..engine import RunHandle
-from ..events import DONE_SSE, error_event
+from ..core import RunHandle
+from ..core.events import DONE_SSE, error_event
 from .openapi import SSE_EVENT_SCHEMA
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ lie in `container-files/<cfile id>`, beside the store's own `files/`.
 
 from __future__ import annotations
 
-from ..responses.schemas import Container, ContainerFileRecord, ResponseRecord
 from ..schemas import AssistantCreate, ListPage
+from ..schemas.responses import Container, ContainerFileRecord, ResponseRecord
 from .contents import ContentDir, Source
 from .database import Kind
 from .errors import NotFoundError

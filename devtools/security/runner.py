@@ -1,0 +1,417 @@
+"""Runs the attack catalogue at one or more isolation levels and reports a matrix of outcomes.
+
+    from devtools.security import run_matrix
+    report = run_matrix()                  # every level, every case
+    report.print()                         # a rich table; report.markdown() for a file
+
+Per level: one victim session is started before any attack (with a file in its workspace), and
+one shared attacker session serves the cases that leave nothing behind; destructive cases get a
+session of their own. After each case the runner checks what the case's own check does not:
+the victim still answers `1+1` without having been restarted and its workspace is untouched,
+the attacked session works (or was restarted, with a reason), the stand-in server lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any
+
+import psutil
+
+from sandbox import AsyncSession, IsolationLevel, Limits, SandboxConfig, probe
+from sandbox.isolation import LAUNCHER
+from sandbox.session import default_root
+
+from .arena import Arena
+from .catalogue import CASES, PRELUDE, AttackCase, CaseContext, Evidence
+
+#: Small limits, so that the bombs end quickly.
+ATTACK_LIMITS = Limits(
+    timeout=15,
+    interrupt_grace=2,
+    memory_mb=768,
+    max_processes=96,
+    max_file_mb=64,
+    max_workspace_mb=64,
+    max_workspace_files=2000,
+    max_output_bytes=64 * 1024,
+    tmp_mb=64,
+)
+VICTIM_FILE = "victim.txt"
+#: Errors that mean the attack's own code is wrong, not that the sandbox stopped it.
+_BROKEN_CODE = {"SyntaxError", "IndentationError", "NameError", "UnboundLocalError"}
+#: The environment variable the runner sets to the canary (the kernel must never see it).
+SECRET_ENV = "AIRLOCK_ATTACK_SECRET"
+
+
+class Outcome(enum.StrEnum):
+    HELD = "held"
+    BREACHED = "breached"
+    NOT_APPLICABLE = "n/a"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case_id: str
+    category: str
+    level: IsolationLevel
+    outcome: Outcome
+    detail: str
+    seconds: float = 0.0
+    #: The end of what the attack printed (and the host side saw), for reading the evidence.
+    output: str = ""
+
+
+@dataclass
+class SecurityReport:
+    """Outcomes by case and level."""
+
+    levels: list[IsolationLevel]
+    cases: tuple[AttackCase, ...]
+    results: dict[tuple[str, IsolationLevel], CaseResult] = field(default_factory=dict)
+
+    def add(self, result: CaseResult) -> None:
+        self.results[(result.case_id, result.level)] = result
+
+    def get(self, case_id: str, level: IsolationLevel) -> CaseResult | None:
+        return self.results.get((case_id, level))
+
+    def counts(self, level: IsolationLevel) -> Counter[Outcome]:
+        return Counter(r.outcome for (_, lv), r in self.results.items() if lv is level)
+
+    def failures(self) -> list[CaseResult]:
+        """Breaches and errors, level by level."""
+        return [r for r in self.results.values()
+                if r.outcome in (Outcome.BREACHED, Outcome.ERROR)]
+
+    def markdown(self, *, details: bool = True) -> str:
+        header = "| case | category | " + " | ".join(map(str, self.levels)) + " |"
+        lines = [header, "|" + "---|" * (2 + len(self.levels))]
+        for case in self.cases:
+            cells = []
+            for level in self.levels:
+                result = self.get(case.id, level)
+                outcome = result.outcome if result else Outcome.NOT_APPLICABLE
+                cells.append(f"**{outcome.upper()}**" if outcome in
+                             (Outcome.BREACHED, Outcome.ERROR) else str(outcome))
+            lines.append(f"| {case.id} | {case.category} | " + " | ".join(cells) + " |")
+        totals = []
+        for level in self.levels:
+            count = self.counts(level)
+            totals.append(f"{count[Outcome.HELD]} held, {count[Outcome.BREACHED]} breached, "
+                          f"{count[Outcome.NOT_APPLICABLE]} n/a, {count[Outcome.ERROR]} error")
+        lines.append("| **total** | | " + " | ".join(totals) + " |")
+        if details:
+            failures = self.failures()
+            if failures:
+                lines += ["", "Breaches and errors:", ""]
+                lines += [f"- `{r.case_id}` at {r.level}: {r.outcome}: "
+                          f"{r.detail.replace(chr(10), ' ')[:300]}" for r in failures]
+        return "\n".join(lines) + "\n"
+
+    def rich_table(self) -> Any:
+        from rich.table import Table
+
+        style = {Outcome.HELD: "green", Outcome.BREACHED: "bold red",
+                 Outcome.NOT_APPLICABLE: "dim", Outcome.ERROR: "bold yellow"}
+        table = Table(title="Airlock attack catalogue by isolation level")
+        table.add_column("case")
+        table.add_column("category", style="dim")
+        for level in self.levels:
+            table.add_column(str(level), justify="center")
+        for case in self.cases:
+            cells = []
+            for level in self.levels:
+                result = self.get(case.id, level)
+                outcome = result.outcome if result else Outcome.NOT_APPLICABLE
+                cells.append(f"[{style[outcome]}]{outcome}[/]")
+            table.add_row(case.id, str(case.category), *cells)
+        table.add_section()
+        table.add_row("total held", "", *(
+            f"{self.counts(lv)[Outcome.HELD]}/{len(self.cases)}" for lv in self.levels))
+        return table
+
+    def print(self, console: Any = None, *, details: bool = True) -> None:
+        from rich.console import Console
+
+        console = console or Console()
+        console.print(self.rich_table())
+        if details:
+            for result in self.failures():
+                console.print(f"[bold]{result.case_id}[/] at {result.level}: {result.outcome}: "
+                              f"{result.detail[:300]}", markup=True, highlight=False)
+
+
+Progress = Callable[[CaseResult], None]
+
+
+class LevelRun:
+    """The sessions and engine of one level's run."""
+
+    def __init__(self, level: IsolationLevel, arena: Arena, limits: Limits) -> None:
+        self.level = level
+        self.arena = arena
+        self.limits = limits
+        self.config = SandboxConfig(limits=limits, isolation=level)
+        self.victim: AsyncSession | None = None
+        self.attacker: AsyncSession | None = None
+        self.victim_content = f"the victim's data {arena.canary}\n".encode()
+
+    async def __aenter__(self) -> LevelRun:
+        await self._start_victim()
+        self.attacker = await AsyncSession.start(self.config)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for session in (self.attacker, self.victim):
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    await session.close()
+
+    async def _start_victim(self) -> None:
+        if self.victim is not None:
+            with contextlib.suppress(Exception):
+                await self.victim.close()
+        self.victim = await AsyncSession.start(self.config)
+        self.victim.put_file(VICTIM_FILE, self.victim_content)
+        warm = await self.victim.execute("1+1")
+        assert warm.result is not None and warm.result.text == "2", warm
+
+    def values(self) -> dict[str, str]:
+        assert self.victim is not None
+        victim = self.victim
+        return {
+            **self.arena.values(),
+            "victim_workspace": str(victim.workspace.root),
+            "victim_run_dir": str(victim.kernel.run_dir),
+            "victim_connection_file": str(victim.kernel.run_dir / "kernel.json"),
+            "victim_kernel_pid": str(victim.kernel.kernel_pid() or 0),
+            "sessions_root": str(victim.session_dir.parent),
+            "launcher": str(LAUNCHER),
+            "level": str(self.level),
+            "memory_mb": str(self.limits.memory_mb),
+        }
+
+    @contextlib.asynccontextmanager
+    async def engine(self, items: list[dict[str, str]]) -> AsyncIterator[Any]:
+        from engine.core import Engine, EngineSettings
+        from models.scripted import ScriptedBackend
+
+        opened = await Engine.open(ScriptedBackend(items), self.arena.data_dir,
+                                   settings=EngineSettings(sandbox=self.config))
+        try:
+            yield opened
+        finally:
+            await opened.aclose()
+
+    # -- one case ----------------------------------------------------------------------
+    async def run(self, case: AttackCase) -> CaseResult:
+        started = time.monotonic()
+
+        output = ""
+
+        def result(outcome: Outcome, detail: str) -> CaseResult:
+            return CaseResult(case.id, str(case.category), self.level, outcome, detail,
+                              time.monotonic() - started, output[-1500:])
+
+        reason = case.applies(self.level) if case.applies is not None else None
+        if reason is not None:
+            return result(Outcome.NOT_APPLICABLE, reason)
+        self.arena.reset()
+        try:
+            evidence, problems = await asyncio.wait_for(self._attack(case),
+                                                        case.timeout + 180)
+            problems += await self._health()
+        except Exception as exc:  # the runner's own failure, not the sandbox's
+            await self._recover()
+            return result(Outcome.ERROR, f"{type(exc).__name__}: {exc}")
+        output = evidence.output.strip()
+        broken = [e.error for e in (*evidence.executions, *evidence.followups)
+                  if e.error is not None and e.error.name in _BROKEN_CODE]
+        if broken:  # the attack never ran: its outcome says nothing about the sandbox
+            return result(Outcome.ERROR, f"the attack code is broken: {broken[0]}")
+        verdict = case.check(evidence)
+        if not verdict.held:
+            problems.insert(0, verdict.detail)
+        if problems:
+            return result(Outcome.BREACHED, "; ".join(problems))
+        return result(Outcome.HELD, verdict.detail)
+
+    async def _attacker(self) -> AsyncSession:
+        if self.attacker is None:
+            self.attacker = await AsyncSession.start(self.config)
+        return self.attacker
+
+    async def _recover(self) -> None:
+        """After a runner error: fresh attacker and victim, so later cases start clean."""
+        for name in ("attacker",):
+            session = getattr(self, name)
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    await session.close()
+                setattr(self, name, None)
+        with contextlib.suppress(Exception):
+            await self._start_victim()
+
+    async def _attack(self, case: AttackCase) -> tuple[Evidence, list[str]]:
+        values = self.values()
+        problems: list[str] = []
+        session: AsyncSession | None = None
+        fresh = case.fresh and (case.code is not None or case.request is not None)
+        if case.code is not None or (case.request is not None and case.fresh):
+            session = await AsyncSession.start(self.config) if fresh else await self._attacker()
+        elif case.request is not None:
+            session = await self._attacker()
+        executions = []
+        try:
+            if case.code is not None and session is not None:
+                code = _for_level(PRELUDE + Template(case.code).substitute(values), session)
+                executions.append(await session.execute(code, timeout=case.timeout))
+            evidence: Evidence | None = None
+            if case.request is not None:
+                context = CaseContext(self.arena, self.level, session, self.limits, values,
+                                      self.engine)
+                evidence = await case.request(context)
+            evidence = evidence or Evidence(self.arena, self.level)
+            evidence.executions[:0] = executions
+            if session is not None:
+                problems += await self._still_works(session, "the attacked session")
+        finally:
+            if fresh and session is not None:
+                await session.close()
+        if case.followup is not None:
+            async with await AsyncSession.start(self.config) as following:
+                code = _for_level(PRELUDE + Template(case.followup).substitute(values),
+                                  following)
+                evidence.followups.append(await following.execute(code, timeout=case.timeout))
+        await asyncio.sleep(0.2)  # let the listeners' threads record what reached them
+        arena = self.arena
+        evidence.received = arena.listener.take()
+        evidence.dropped = arena.dropped()
+        evidence.leftovers = arena.shared_leftovers()
+        evidence.server_alive = arena.server_alive()
+        evidence.secret_intact = arena.secret_intact()
+        strays = _kill_marked(f"{arena.marker}-daemon")
+        if strays:
+            evidence.host_breaches.append(f"{strays} process(es) outlived the session")
+        return evidence, problems
+
+    async def _still_works(self, session: AsyncSession, what: str) -> list[str]:
+        if session is self.attacker and session._closed:
+            self.attacker = None
+            return []
+        check = await session.execute("1+1", timeout=30)
+        if check.result is not None and check.result.text == "2":
+            return []
+        if session is self.attacker:
+            with contextlib.suppress(Exception):
+                await session.close()
+            self.attacker = None
+        return [f"{what} no longer works ({check.error or check.notices})"]
+
+    async def _health(self) -> list[str]:
+        problems: list[str] = []
+        victim = self.victim
+        assert victim is not None
+        check = await victim.execute("1+1", timeout=30)
+        if check.restart is not None or check.result is None or check.result.text != "2":
+            problems.append(f"another session was harmed: {check.restart or check.error}")
+        try:
+            names = sorted(os.listdir(victim.workspace.root))
+            content = victim.read_file(VICTIM_FILE)
+        except Exception as exc:
+            names, content = [f"unreadable: {exc}"], b""
+        if names != [VICTIM_FILE] or content != self.victim_content:
+            problems.append(f"another session's files changed: {names}")
+        if problems:
+            await self._start_victim()
+        return problems
+
+
+def _for_level(code: str, session: AsyncSession) -> str:
+    """Attack code names the workspace /mnt/data; at level none there is no such mount and
+    the kernel sees the workspace at its host path."""
+    if session.isolation is IsolationLevel.NONE:
+        return code.replace("/mnt/data", str(session.workspace.root))
+    return code
+
+
+def _kill_marked(token: str) -> int:
+    found = 0
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if token in (process.info["cmdline"] or []):
+                os.kill(process.pid, signal.SIGKILL)
+                found += 1
+    return found
+
+
+async def run_level(level: IsolationLevel, cases: Sequence[AttackCase] = CASES, *,
+                    arena: Arena, limits: Limits = ATTACK_LIMITS,
+                    progress: Progress | None = None) -> list[CaseResult]:
+    """Run `cases` at `level` against `arena`; unavailable levels give `n/a` throughout."""
+    check = await asyncio.to_thread(lambda: probe().check(level))
+    results: list[CaseResult] = []
+    if not check.available:
+        for case in cases:
+            results.append(CaseResult(case.id, str(case.category), level,
+                                      Outcome.NOT_APPLICABLE, f"level unavailable: {check.detail}"))
+        return results
+    async with LevelRun(level, arena, limits) as run:
+        for case in cases:
+            result = await run.run(case)
+            results.append(result)
+            if progress is not None:
+                progress(result)
+    return results
+
+
+async def run_matrix_async(levels: Iterable[IsolationLevel] | None = None,
+                           cases: Sequence[AttackCase] | None = None, *,
+                           limits: Limits = ATTACK_LIMITS,
+                           progress: Progress | None = None) -> SecurityReport:
+    chosen = list(levels) if levels is not None else list(IsolationLevel)
+    selected = tuple(cases) if cases is not None else CASES
+    report = SecurityReport(chosen, selected)
+    with Arena() as arena, _secret_in_environment(arena.canary):
+        for level in chosen:
+            for result in await run_level(level, selected, arena=arena, limits=limits,
+                                          progress=progress):
+                report.add(result)
+    return report
+
+
+def run_matrix(levels: Iterable[IsolationLevel] | None = None,
+               cases: Sequence[AttackCase] | None = None, *,
+               limits: Limits = ATTACK_LIMITS,
+               progress: Progress | None = None) -> SecurityReport:
+    """Run the catalogue at each level (default: all three) and return the matrix; the entry
+    point of `airlock bench security`. Call it outside a running event loop."""
+    return asyncio.run(run_matrix_async(levels, cases, limits=limits, progress=progress))
+
+
+@contextlib.contextmanager
+def _secret_in_environment(canary: str) -> Any:
+    previous = os.environ.get(SECRET_ENV)
+    os.environ[SECRET_ENV] = canary
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(SECRET_ENV, None)
+        else:
+            os.environ[SECRET_ENV] = previous
+
+
+__all__ = ["ATTACK_LIMITS", "CaseResult", "Outcome", "SecurityReport", "default_root",
+           "run_level", "run_matrix", "run_matrix_async"]
