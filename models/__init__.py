@@ -2,7 +2,8 @@
 
 ``load_model(spec)`` gives a ``ModelBackend``; ``stream()``/``chat()`` continue a conversation and
 return either a text answer or a call of the ``python`` code tool. See ``models.base`` for the
-interface, ``models.spec`` for spec strings and ``models.config`` for the config file.
+interface, ``models.spec`` for spec strings, ``models.resolve`` for the names users give and
+``models.config`` for the config file.
 """
 
 from .base import (
@@ -23,6 +24,7 @@ from .base import (
     Usage,
 )
 from .config import HttpOptions, LlamaOptions, ModelsConfig
+from .resolve import default_spec, resolve_spec
 from .spec import load_model, parse_spec
 from .sync import SyncModel
 
@@ -46,6 +48,8 @@ __all__ = [
     "SyncModel",
     "TextDelta",
     "Usage",
+    "default_spec",
     "load_model",
     "parse_spec",
+    "resolve_spec",
 ]

@@ -46,7 +46,7 @@ def test_demo_without_a_model_runs_the_scripted_analysis(tmp_path: Path) -> None
 
 
 def test_demo_with_no_model_configured_says_it_is_scripted(tmp_path: Path) -> None:
-    from engine.cli.options import gguf_files
+    from models.resolve import gguf_files
 
     if gguf_files():
         import pytest

@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.options import (
-    CliError,
-    Settings,
-    gguf_files,
-    load_settings,
-    resolve_model,
-)
+from engine.cli.options import CliError, Settings, load_settings, resolve_model
+from models.resolve import gguf_files
 from tests.cli_helpers import airlock, cli_env, code, run_json, script, text
 
 DATA = "region,sales\nNorth,10\nSouth,32\n"

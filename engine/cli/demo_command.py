@@ -15,14 +15,17 @@ from rich.text import Text
 
 from models.catalogue import DEFAULT_MODEL
 
+from ..core import EngineSettings
 from . import demo_data
 from .options import (
+    CellTimeoutOption,
     CliError,
     DataDirOption,
     ModelChoice,
     ModelOption,
     ModelsConfigOption,
     data_dir_for,
+    engine_settings_for,
     fail,
     load_settings,
     resolve_model,
@@ -52,6 +55,7 @@ def demo(
         "--scripted", help="Replay the scripted transcript even when a model is configured.")
     ] = False,
     data_dir: DataDirOption = None,
+    cell_timeout: CellTimeoutOption = None,
 ) -> None:
     """Analyse built-in sample data (monthly sales by region) end to end: the model writes code,
     the sandbox runs it, a chart and a summary CSV are saved, the notebook is exported."""
@@ -60,6 +64,7 @@ def demo(
         choice = None if scripted else resolve_model(model, models_config, settings,
                                                      required=False)
         folder = data_dir_for(data_dir, settings)
+        engine_settings = engine_settings_for(cell_timeout, settings)
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
     with tempfile.TemporaryDirectory(prefix="airlock-demo-") as scratch:
@@ -74,20 +79,21 @@ def demo(
         else:
             stdout.print(Text(f"Demo with model {choice.spec} ({choice.origin})", style="bold"),
                          highlight=False)
-        code = _run_demo(choice, folder, out)
+        code = _run_demo(choice, folder, out, engine_settings)
         if choice.origin == SCRIPT_ORIGIN:
             stdout.print(Text("(scripted demo: the answer above was written in advance, not by "
                               "a model)", style="yellow"), highlight=False)
     raise typer.Exit(code)
 
 
-def _run_demo(choice: ModelChoice, data_dir: Path, out: Path) -> int:
+def _run_demo(choice: ModelChoice, data_dir: Path, out: Path,
+              settings: EngineSettings) -> int:
     csv_path = demo_data.write_sales_csv(out)
     stdout.print(Text(f"Sample data: {csv_path} ({len(demo_data.sales_rows())} rows: month, "
                       "region, units, revenue)", style="dim"), highlight=False)
     stdout.print(Text(f"\nyou> {demo_data.QUESTION}\n", style="bold cyan"), highlight=False)
     try:
-        interpreter = open_interpreter(choice, data_dir, stdout)
+        interpreter = open_interpreter(choice, data_dir, stdout, settings)
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
     with interpreter:

@@ -10,9 +10,15 @@ import typer
 
 from sandbox import IsolationUnavailable, Limits, choose_level
 
-from .options import fail
-from .sandbox_commands import IsolationOption, MemoryOption, StrictOption, sandbox_config
-from .serve_command import API_KEY_ENV, is_loopback
+from .options import (
+    API_KEY_ENV,
+    IsolationOption,
+    MemoryOption,
+    StrictOption,
+    fail,
+    is_loopback,
+    sandbox_config,
+)
 
 #: The engine's default: a thread's kernel ends after an hour idle.
 DEFAULT_IDLE_SECONDS = 3600.0

@@ -1,6 +1,6 @@
-"""What the model commands share: the settings file, the data folder, the output folder, and
-finding a model (by spec, by name in a models config, by catalogue name once pulled, or by the
-name of a GGUF in a models folder; with none asked for, the pulled default model).
+"""What every command shares: the consoles and how errors are printed, the settings file, the
+data folder, the output folder, the model (found by `models.resolve`), the engine's settings
+(the per-cell timeout) and the typer options that go with them, including the sandbox flags.
 
 Precedence everywhere: a flag, then an environment variable, then the settings file, then the
 built-in default. The settings file is TOML (`$AIRLOCK_CONFIG`, else `config.toml` in the
@@ -10,12 +10,14 @@ user's config folder, e.g. ~/.config/airlock/config.toml) with the keys::
     data_dir = "~/airlock-data"         # where files, threads and runs are kept
     out = "airlock-out"                 # where `airlock run` saves generated files
     models_config = "~/models.toml"     # named models (see models.config)
+    cell_timeout = 120                  # seconds a cell may run (run, chat, serve, demo)
 
 `data_dir` and `models_config` relative to the settings file's folder, `out` to the current one.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -24,18 +26,23 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from models import ModelError, ModelsConfig, parse_spec
+from models import ModelError, ModelsConfig, default_spec, resolve_spec
 from models.catalogue import CATALOGUE, DEFAULT_MODEL
-from models.provision import MODELS_DIR_ENV, ModelStore, models_dir, size_text
+from models.provision import MODELS_DIR_ENV, size_text
+from sandbox import IsolationLevel, Limits, SandboxConfig
 
+from ..core import EngineSettings
 from ..store.paths import ENV_VAR as DATA_DIR_ENV
 from ..store.paths import resolve_data_dir
+from .render import terminal_safe
 
 MODEL_ENV = "AIRLOCK_MODEL"
 CONFIG_ENV = "AIRLOCK_CONFIG"
 MODELS_CONFIG_ENV = "AIRLOCK_MODELS_CONFIG"
-SETTINGS_KEYS = ("model", "data_dir", "out", "models_config")
+API_KEY_ENV = "AIRLOCK_API_KEY"
+SETTINGS_KEYS = ("model", "data_dir", "out", "models_config", "cell_timeout")
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -50,12 +57,21 @@ class CliError(Exception):
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print `message` as an error (as text: brackets in it are not markup) and give the exit
+    to raise."""
+    stderr.print(Text.assemble(("error:", "bold red"), " ", terminal_safe(message)),
+                 highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def note(message: str) -> None:
-    stderr.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
+    stderr.print(Text.assemble(("note:", "yellow"), " ", terminal_safe(message)),
+                 highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    stderr.print(Text.assemble(("warning:", "bold yellow"), " ", terminal_safe(message)),
+                 highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- the settings file
@@ -76,6 +92,7 @@ class Settings:
     data_dir: Path | None = None
     out: Path | None = None
     models_config: Path | None = None
+    cell_timeout: float | None = None
     path: Path | None = None
 
 
@@ -95,7 +112,10 @@ def load_settings() -> Settings:
         raise CliError(f"{path}: unknown key(s) {', '.join(unknown)} "
                        f"(known: {', '.join(SETTINGS_KEYS)})")
     for key, value in data.items():
-        if not isinstance(value, str) or not value:
+        if key == "cell_timeout":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise CliError(f"{path}: cell_timeout must be a positive number of seconds")
+        elif not isinstance(value, str) or not value:
             raise CliError(f"{path}: {key} must be a non-empty string")
 
     def beside(value: str | None) -> Path | None:
@@ -106,7 +126,8 @@ def load_settings() -> Settings:
 
     return Settings(model=data.get("model"), data_dir=beside(data.get("data_dir")),
                     out=Path(data["out"]).expanduser() if "out" in data else None,
-                    models_config=beside(data.get("models_config")), path=path)
+                    models_config=beside(data.get("models_config")),
+                    cell_timeout=data.get("cell_timeout"), path=path)
 
 
 def data_dir_for(flag: Path | None, settings: Settings) -> Path:
@@ -120,34 +141,38 @@ def out_dir_for(flag: Path | None, settings: Settings, default: str) -> Path:
     return flag if flag is not None else settings.out or Path(default)
 
 
+def engine_settings_for(cell_timeout: float | None, settings: Settings) -> EngineSettings:
+    """The engine's settings: --cell-timeout, else the settings file's, else the default."""
+    timeout = cell_timeout if cell_timeout is not None else settings.cell_timeout
+    if timeout is None:
+        return EngineSettings()
+    if timeout <= 0:
+        raise CliError("--cell-timeout must be positive")
+    return EngineSettings(sandbox=SandboxConfig(limits=Limits(timeout=timeout)))
+
+
+def sandbox_config(timeout: float, memory: int, isolation: IsolationLevel | None,
+                   strict: bool) -> SandboxConfig:
+    """The sessions' configuration from the sandbox flags: cell time limit, memory, level, and
+    `--strict` as a floor of 'namespaces'."""
+    return SandboxConfig(
+        limits=Limits(timeout=timeout, memory_mb=memory),
+        isolation=isolation,
+        minimum_isolation=IsolationLevel.NAMESPACES if strict else IsolationLevel.NONE,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Only clients on this machine can reach a server bound to `host`."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname: it may resolve to any interface
+
+
 # ---------------------------------------------------------------- models
-
-
-def model_folders() -> list[Path]:
-    """Where GGUF files are found by name: the project's `models/` folder (the one holding the
-    `models` package), then the models folder ($AIRLOCK_MODELS_DIR, else the user's data
-    folder / models), where `airlock models pull` puts them."""
-    import models
-
-    folders = [Path(models.__file__).resolve().parent, models_dir()]
-    return list(dict.fromkeys(folders))
-
-
-def gguf_files() -> list[Path]:
-    found: list[Path] = []
-    for folder in model_folders():
-        if folder.is_dir():
-            found += sorted(p for p in folder.glob("*.gguf") if p.is_file())
-    return found
-
-
-def find_gguf(name: str) -> Path | None:
-    """The GGUF in a models folder called `name` or `name.gguf`."""
-    wanted = {name, f"{name}.gguf"}
-    for path in gguf_files():
-        if path.name in wanted:
-            return path
-    return None
 
 
 @dataclass(frozen=True)
@@ -167,26 +192,6 @@ def no_model_message() -> str:
             f"--model http://HOST:PORT/v1#MODEL (or set ${MODEL_ENV})")
 
 
-def pulled_default() -> Path | None:
-    """The default catalogue model's file when it is pulled and verified."""
-    try:
-        return ModelStore().path(DEFAULT_MODEL)
-    except ModelError:
-        return None
-
-
-def _fallback_gguf() -> Path | None:
-    """The first GGUF in a models folder, leaving out catalogue files not (or no longer)
-    verified: a partial or changed pull is no model."""
-    store = ModelStore()
-    ours = {entry.file_name: name for name, entry in store.catalogue.items()}
-    for path in gguf_files():
-        name = ours.get(path.name) if path.parent == store.folder else None
-        if name is None or store.info(name).state == "verified":
-            return path
-    return None
-
-
 def models_config_for(flag: Path | None, settings: Settings) -> ModelsConfig | None:
     path = flag
     if path is None and os.environ.get(MODELS_CONFIG_ENV):
@@ -203,60 +208,25 @@ def models_config_for(flag: Path | None, settings: Settings) -> ModelsConfig | N
 
 def resolve_model(flag: str | None, models_config: Path | None, settings: Settings, *,
                   required: bool = True) -> ModelChoice | None:
-    """The model to run: --model, $AIRLOCK_MODEL, the settings file, else the default
-    catalogue model once pulled, else the first GGUF found in a models folder. None (when not
-    `required`) or CliError (one line saying how to pull the default) when there is none."""
+    """The model to run: --model, $AIRLOCK_MODEL, the settings file, else the default model
+    (`models.resolve`: the default catalogue model once pulled, else the first GGUF found in a
+    models folder). None (when not `required`) or CliError (one line saying how to pull the
+    default) when there is none."""
     config = models_config_for(models_config, settings)
     for value, origin in ((flag, "--model"), (os.environ.get(MODEL_ENV), f"${MODEL_ENV}"),
                           (settings.model, str(settings.path))):
         if value:
-            return ModelChoice(_spec_for(value.strip(), config, origin), config, origin)
-    default = pulled_default()
-    if default is not None:
-        return ModelChoice(str(default), config, f"the default model, {DEFAULT_MODEL}")
-    found = _fallback_gguf()
-    if found is not None:
-        return ModelChoice(str(found), config, f"found in {found.parent}")
-    if required:
-        raise CliError(no_model_message())
-    return None
-
-
-def _spec_for(value: str, config: ModelsConfig | None, origin: str) -> str:
-    if config is not None and value in config.models:
-        return value
-    if value in CATALOGUE:
-        try:
-            return str(ModelStore().path(value))
-        except ModelError as exc:
-            raise CliError(f"{origin}: {exc}") from None
+            try:
+                return ModelChoice(resolve_spec(value, config), config, origin)
+            except ModelError as exc:
+                raise CliError(f"{origin}: {exc}") from None
     try:
-        parsed = parse_spec(value)
+        spec, origin = default_spec()
     except ModelError:
-        parsed = None
-    if parsed is not None and parsed.kind == "http":
-        return value
-    if parsed is not None:
-        path = Path(parsed.target).expanduser()
-        if path.is_file():
-            prefix = "" if parsed.kind == "llama" and not value.startswith("llama:") \
-                else f"{parsed.kind}:"
-            return f"{prefix}{path}"
-        if parsed.kind == "scripted":
-            raise CliError(f"{origin}: no such script file: {parsed.target}")
-        by_name = find_gguf(parsed.target)
-        if by_name is not None and "/" not in parsed.target:
-            return str(by_name)
-        raise CliError(f"{origin}: no such model file: {parsed.target}")
-    by_name = find_gguf(value)
-    if by_name is not None:
-        return str(by_name)
-    known = list(dict.fromkeys([p.stem for p in gguf_files()]
-                               + (sorted(config.models) if config else []) + list(CATALOGUE)))
-    raise CliError(
-        f"{origin}: unknown model {value!r}: not a GGUF path, llama:PATH, "
-        "http(s)://HOST:PORT/v1#MODEL or scripted:PATH, and no model of that name"
-        + f" (known: {', '.join(known)})")
+        if required:
+            raise CliError(no_model_message()) from None
+        return None
+    return ModelChoice(spec, config, origin)
 
 
 # ---------------------------------------------------------------- shared typer options
@@ -277,3 +247,14 @@ DataDirOption = Annotated[Path | None, typer.Option(
     "--data-dir",
     help=f"Where files, threads and runs are kept (default: ${DATA_DIR_ENV}, the settings "
          "file, else the user's data folder).", show_default=False)]
+CellTimeoutOption = Annotated[float | None, typer.Option(
+    "--cell-timeout",
+    help=f"Seconds a cell may run before it is interrupted (default: the settings file's "
+         f"cell_timeout, else {Limits.timeout:g}).", show_default=False)]
+
+# The sandbox flags every command that starts sessions itself shares (`exec`, `mcp`).
+MemoryOption = Annotated[int, typer.Option(help="Memory of the session, in MB.")]
+IsolationOption = Annotated[IsolationLevel | None, typer.Option(
+    help="Isolation level (default: the best this machine allows).")]
+StrictOption = Annotated[bool, typer.Option(
+    help="Refuse to run without isolation (level 'none').")]

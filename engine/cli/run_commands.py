@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,15 +13,18 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from ..core import EngineSettings
 from ..schemas import File
 from ..store import NotFoundError, Store, StoreError
 from .options import (
+    CellTimeoutOption,
     CliError,
     DataDirOption,
     ModelChoice,
     ModelOption,
     ModelsConfigOption,
     data_dir_for,
+    engine_settings_for,
     fail,
     load_settings,
     note,
@@ -43,16 +47,26 @@ FileOption = Annotated[list[Path] | None, typer.Option(
     show_default=False)]
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What `run` and `chat` resolve alike."""
+
+    files: list[Path]
+    choice: ModelChoice
+    data_dir: Path
+    out_dir: Path
+    engine: EngineSettings
+
+
 def _setup(file: list[Path] | None, model: str | None, models_config: Path | None,
-           data_dir: Path | None, out: Path | None
-           ) -> tuple[list[Path], ModelChoice, Path, Path]:
-    """What `run` and `chat` resolve alike: the files, the model, the data and out folders."""
+           data_dir: Path | None, out: Path | None, cell_timeout: float | None) -> Setup:
     settings = load_settings()
     files = check_files(file)
     choice = resolve_model(model, models_config, settings)
     assert choice is not None
-    return (files, choice, data_dir_for(data_dir, settings),
-            out_dir_for(out, settings, "airlock-out"))
+    return Setup(files, choice, data_dir_for(data_dir, settings),
+                 out_dir_for(out, settings, "airlock-out"),
+                 engine_settings_for(cell_timeout, settings))
 
 
 def check_files(paths: list[Path] | None) -> list[Path]:
@@ -91,6 +105,7 @@ def run(
         "--json", help="Print {run, steps, messages, files} in the Assistants API's shapes "
         "instead of drawing the run.")] = False,
     data_dir: DataDirOption = None,
+    cell_timeout: CellTimeoutOption = None,
 ) -> None:
     """Ask one question: watch the model write code, the sandbox run it, and the answer.
 
@@ -99,14 +114,15 @@ def run(
 
     Flags win over $AIRLOCK_MODEL and $AIRLOCK_DATA_DIR, which win over the settings file
     ($AIRLOCK_CONFIG, else config.toml in the user's config folder; keys: model, data_dir, out,
-    models_config).
+    models_config, cell_timeout).
     """
     try:
-        files, choice, folder, out_dir = _setup(file, model, models_config, data_dir, out)
+        setup = _setup(file, model, models_config, data_dir, out, cell_timeout)
+        files, out_dir = setup.files, setup.out_dir
         if thread is not None:
-            check_thread(folder, thread)
+            check_thread(setup.data_dir, thread)
         console = Console(file=io.StringIO()) if as_json else stdout
-        interpreter = open_interpreter(choice, folder, console)
+        interpreter = open_interpreter(setup.choice, setup.data_dir, console, setup.engine)
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
     with interpreter:
@@ -154,6 +170,7 @@ def chat(
         "--out", "-o", help="Where /save puts generated files by default "
         "(default: the settings file's 'out', else ./airlock-out).", show_default=False)] = None,
     data_dir: DataDirOption = None,
+    cell_timeout: CellTimeoutOption = None,
 ) -> None:
     """Talk to the interpreter on one thread: the kernel keeps its variables between questions.
 
@@ -164,10 +181,10 @@ def chat(
     from .chat_session import ChatSession
 
     try:
-        files, choice, folder, out_dir = _setup(file, model, models_config, data_dir, out)
-        interpreter = open_interpreter(choice, folder, stdout)
+        setup = _setup(file, model, models_config, data_dir, out, cell_timeout)
+        interpreter = open_interpreter(setup.choice, setup.data_dir, stdout, setup.engine)
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
     with interpreter:
-        ChatSession(interpreter, stdout, model=choice.spec, pending=files, out=out_dir,
-                    history=folder / "chat_history").loop()
+        ChatSession(interpreter, stdout, model=setup.choice.spec, pending=setup.files,
+                    out=setup.out_dir, history=setup.data_dir / "chat_history").loop()

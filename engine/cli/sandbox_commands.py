@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -27,7 +26,6 @@ from sandbox import (
     IsolationLevel,
     IsolationUnavailable,
     Limits,
-    SandboxConfig,
     Session,
     WorkspaceError,
     probe,
@@ -35,19 +33,20 @@ from sandbox import (
 
 from ..schemas.ids import new_id
 from ..schemas.tool_calls import code_interpreter_call, error_dict
+from .options import (
+    IsolationOption,
+    MemoryOption,
+    StrictOption,
+    fail,
+    sandbox_config,
+    stderr,
+    stdout,
+    warn,
+)
 from .render import safe_text, terminal_safe
-
-stdout = Console()
-stderr = Console(stderr=True)
 
 ANALYSIS_MODULES = ("numpy", "pandas", "matplotlib", "scipy", "sklearn", "openpyxl", "docx",
                     "pptx", "pypdf", "PIL")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    stderr.print(Text.assemble(("error:", "bold red"), " ", terminal_safe(message)),
-                 highlight=False)
-    return typer.Exit(code)
 
 
 def _read_cell(source: str) -> str:
@@ -55,27 +54,8 @@ def _read_cell(source: str) -> str:
         return sys.stdin.read()
     path = Path(source)
     if not path.is_file():
-        raise _fail(f"no such cell file: {source}")
+        raise fail(f"no such cell file: {source}")
     return path.read_text()
-
-
-# The sandbox flags every command that starts sessions shares (`exec`, `mcp`).
-MemoryOption = Annotated[int, typer.Option(help="Memory of the session, in MB.")]
-IsolationOption = Annotated[IsolationLevel | None, typer.Option(
-    help="Isolation level (default: the best this machine allows).")]
-StrictOption = Annotated[bool, typer.Option(
-    help="Refuse to run without isolation (level 'none').")]
-
-
-def sandbox_config(timeout: float, memory: int, isolation: IsolationLevel | None,
-                   strict: bool) -> SandboxConfig:
-    """The sessions' configuration from the sandbox flags: cell time limit, memory, level, and
-    `--strict` as a floor of 'namespaces'."""
-    return SandboxConfig(
-        limits=Limits(timeout=timeout, memory_mb=memory),
-        isolation=isolation,
-        minimum_isolation=IsolationLevel.NAMESPACES if strict else IsolationLevel.NONE,
-    )
 
 
 def exec_cells(
@@ -86,7 +66,8 @@ def exec_cells(
         "--file", "-f", help="A file to put into /mnt/data first (repeatable).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Copy the files the cells generated, and the images they showed, into DIR.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds a cell may run.")] = Limits.timeout,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", "--cell-timeout", help="Seconds a cell may run.")] = Limits.timeout,
     memory: MemoryOption = Limits.memory_mb,
     isolation: IsolationOption = None,
     strict: StrictOption = False,
@@ -97,21 +78,20 @@ def exec_cells(
     inputs = list(file or [])
     for path in inputs:
         if not path.is_file():
-            raise _fail(f"no such input file: {path}")
+            raise fail(f"no such input file: {path}")
     config = sandbox_config(timeout, memory, isolation, strict)
     try:
         session = Session(config)
     except IsolationUnavailable as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     with session:
         if session.isolation is IsolationLevel.NONE and not as_json:
-            stderr.print("[bold yellow]warning:[/] the kernel is NOT ISOLATED (level 'none'); "
-                         "see 'airlock doctor'")
+            warn("the kernel is NOT ISOLATED (level 'none'); see 'airlock doctor'")
         try:
             for path in inputs:
                 session.put_file(path.name, path)
         except WorkspaceError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         results = [session.execute(code) for code in sources]
         reports = [_cell_report(session, result, out) for result in results]
     if as_json:
@@ -223,12 +203,15 @@ def doctor(
                     else f"[yellow]no[/] ({report.cgroups}); rlimits only"))
     stdout.print(f"Kernel interpreter: {report.python.executable}")
     if modules:
-        stdout.print(f"[yellow]Missing from the kernel's environment:[/] {', '.join(modules)} "
-                     "(pip install 'airlock[analysis]')")
+        # As text, not markup: rich would take `[analysis]` for a style and print nothing.
+        stdout.print(Text.assemble(("Missing from the kernel's environment:", "yellow"),
+                                   f" {', '.join(modules)} (pip install 'airlock[analysis]')"),
+                     highlight=False)
     for note in report.notes:
-        stdout.print(f"[yellow]note:[/] {note}")
+        stdout.print(Text.assemble(("note:", "yellow"), " ", terminal_safe(note)),
+                     highlight=False)
     if best is IsolationLevel.NONE:
-        stdout.print("[bold yellow]warning:[/] kernels would run NOT ISOLATED")
+        stdout.print(Text.assemble(("warning:", "bold yellow"), " kernels would run NOT ISOLATED"))
     raise typer.Exit(0 if available else 1)
 
 

@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from .options import (
+    API_KEY_ENV,
+    CellTimeoutOption,
     CliError,
     DataDirOption,
     ModelOption,
     ModelsConfigOption,
     data_dir_for,
+    engine_settings_for,
     fail,
+    is_loopback,
     load_settings,
     resolve_model,
+    stderr,
 )
-
-stderr = Console(stderr=True)
-
-API_KEY_ENV = "AIRLOCK_API_KEY"
-
-
-def is_loopback(host: str) -> bool:
-    """Only clients on this machine can reach a server bound to `host`."""
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a hostname: it may resolve to any interface
 
 
 def serve(
@@ -45,6 +34,7 @@ def serve(
         help=f"Require this key (`Authorization: Bearer KEY` or `api-key: KEY`); "
              f"default: ${API_KEY_ENV}, else none.", show_default=False)] = None,
     models_config: ModelsConfigOption = None,
+    cell_timeout: CellTimeoutOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve OpenAI's Assistants API (Code Interpreter) at http://HOST:PORT/v1 (and, for Azure
@@ -61,6 +51,7 @@ def serve(
         settings = load_settings()
         choice = resolve_model(model, models_config, settings)
         folder = data_dir_for(data_dir, settings)
+        engine_settings = engine_settings_for(cell_timeout, settings)
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
     assert choice is not None
@@ -72,7 +63,7 @@ def serve(
     from ..server import create_app
 
     async def open_engine() -> Engine:
-        return await Engine.open(spec, folder, models_config=config)
+        return await Engine.open(spec, folder, settings=engine_settings, models_config=config)
 
     app = create_app(open_engine, api_key=api_key)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level,

@@ -16,21 +16,24 @@ from rich.console import Console
 
 from models import ModelError
 
+from ..core import EngineSettings
 from ..library.interpreter import Interpreter, RunResult
 from ..schemas import File, Run, TextContent
 from ..store import StoreError
-from .options import CliError, ModelChoice, fail, stderr
+from .options import CliError, ModelChoice, fail, warn
 from .render import RunView
 
 
-def open_interpreter(choice: ModelChoice, data_dir: Path, console: Console) -> Interpreter:
+def open_interpreter(choice: ModelChoice, data_dir: Path, console: Console,
+                     settings: EngineSettings | None = None) -> Interpreter:
     """The interpreter (loading the model: a spinner while a GGUF is read); CliError when the
     model cannot be loaded."""
     status = console.status(f"loading model {choice.spec}…", spinner="dots") \
         if console.is_terminal and not console.is_dumb_terminal else contextlib.nullcontext()
     try:
         with status:
-            interpreter = Interpreter(choice.spec, data_dir, models_config=choice.config)
+            interpreter = Interpreter(choice.spec, data_dir, settings=settings,
+                                      models_config=choice.config)
     except (ModelError, ImportError) as exc:
         raise CliError(f"cannot load model {choice.spec!r} ({choice.origin}): {exc}") from None
     except OSError as exc:
@@ -49,8 +52,7 @@ def check_isolation(interpreter: Interpreter) -> None:
     report = probe(interpreter.engine.settings.sandbox.python)
     available = [c.level for c in report.checks if c.available]
     if available and available[0] is IsolationLevel.NONE:
-        stderr.print("[bold yellow]warning:[/] kernels run NOT ISOLATED (level 'none'); "
-                      "see 'airlock doctor'", highlight=False)
+        warn("kernels run NOT ISOLATED (level 'none'); see 'airlock doctor'")
 
 
 @dataclass

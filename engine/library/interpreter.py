@@ -25,9 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from models import ModelBackend, ModelError, ModelsConfig
-from models.catalogue import CATALOGUE
-from models.provision import pulled_model
+from models import ModelBackend, ModelError, ModelsConfig, default_spec, resolve_spec
 
 from ..core import Engine, EngineSettings, RunHandle
 from ..core.events import RunEvent
@@ -272,15 +270,16 @@ def _generated_file_ids(steps: list[RunStep], messages: list[Message]) -> list[s
 
 def resolve_model_arg(model: str | ModelBackend | None,
                       models_config: ModelsConfig | None = None) -> str | ModelBackend:
-    """A catalogue name (or None, the default model) as its pulled, verified file."""
-    if model is not None and (not isinstance(model, str) or model not in CATALOGUE or (
-            models_config is not None and model in models_config.models)):
+    """A name as `models.resolve` reads it (a catalogue name as its pulled, verified file); None
+    as the default model once pulled."""
+    if isinstance(model, str):
+        return resolve_spec(model, models_config)
+    if model is not None:
         return model
     try:
-        return str(pulled_model(model))
+        return default_spec(any_gguf=False)[0]
     except ModelError as error:
-        given = "no model was given, and" if model is None else "the model asked for:"
-        raise ModelError(f"{given} {error}; or pass a model, e.g. "
+        raise ModelError(f"no model was given, and {error}; or pass a model, e.g. "
                          "Interpreter('PATH.gguf')") from None
 
 
