@@ -223,3 +223,22 @@ def test_no_model_means_the_pulled_default_and_says_how_to_pull_it(
     assert "airlock models pull qwen2.5-coder-1.5b" in str(caught.value)
     with pytest.raises(ModelError, match=r"model qwen2\.5-coder-0\.5b is not pulled"):
         Interpreter("qwen2.5-coder-0.5b", tmp_path / "data")
+
+
+def test_long_threads_are_listed_and_collected_whole(interpreter: Interpreter,
+                                                     backend: RecordingScripted) -> None:
+    """More than a page (100) of messages and of steps: nothing is cut."""
+    from engine.schemas.ids import new_id
+
+    backend.script("long", [code("print(1)"), text("done")])
+    result = interpreter.run("long")
+    store = interpreter.engine.store
+    [message] = result.messages
+    for n in range(110):  # as if the run had written a long series of messages and steps
+        store.add_message(message.model_copy(update={"id": new_id("msg_")}))
+        store.add_run_step(result.steps[n % len(result.steps)].model_copy(
+            update={"id": new_id("step_")}))
+    collected = interpreter.result(result.run)
+    assert len(collected.steps) == len(result.steps) + 110
+    assert len(collected.messages) == 111
+    assert len(interpreter.messages(result.thread_id)) == 1 + 111  # the question, the answers

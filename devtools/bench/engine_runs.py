@@ -26,7 +26,6 @@ from engine.schemas import (
     MessageCreate,
     Run,
     RunStep,
-    TextContent,
     ThreadAndRunCreate,
     ThreadCreate,
 )
@@ -153,19 +152,12 @@ async def _follow(engine: Engine, thread_id: str, handle: RunHandle,
 
 def _steps_and_answer(engine: Engine, run: Run) -> tuple[list[RunStep], str]:
     store = engine.store
-    steps: list[RunStep] = []
-    after: str | None = None
-    while True:
-        page = store.list_run_steps(run.thread_id, run.id, order="asc", limit=100, after=after)
-        steps.extend(page.data)
-        if not page.has_more:
-            break
-        after = page.last_id
-    messages = store.list_messages(run.thread_id, run_id=run.id, order="asc", limit=100).data
+    steps = store.all_run_steps(run.thread_id, run.id)
+    messages = store.all_messages(run.thread_id, run_id=run.id)
     answer = ""
     for message in messages:
         if message.role == "assistant":
-            text = "".join(b.text.value for b in message.content if isinstance(b, TextContent))
+            text = message.text
             if text:
                 answer = text
     return steps, answer

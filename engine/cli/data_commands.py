@@ -169,21 +169,6 @@ def files_delete(file_id: Annotated[str, typer.Argument(help="The file's id (fil
 # ---------------------------------------------------------------- threads
 
 
-def _all_messages(store: Store, thread_id: str) -> list[Message]:
-    messages: list[Message] = []
-    after: str | None = None
-    while True:
-        page = store.list_messages(thread_id, order="asc", limit=PAGE, after=after)
-        messages += page.data
-        if not page.has_more or page.last_id is None:
-            return messages
-        after = page.last_id
-
-
-def _text(message: Message) -> str:
-    return "".join(b.text.value for b in message.content if isinstance(b, TextContent))
-
-
 @threads_app.callback()
 def threads_default(ctx: typer.Context, data_dir: DataDirOption = None,
                     as_json: JsonOption = False) -> None:
@@ -204,7 +189,7 @@ def threads_list(
         first = {}
         for thread in threads:
             page = store.list_messages(thread.id, order="asc", limit=1).data
-            first[thread.id] = _text(page[0]) if page else ""
+            first[thread.id] = page[0].text if page else ""
     if _json(as_json):
         _dump(threads)
         return
@@ -226,7 +211,7 @@ def threads_show(thread_id: Annotated[str, typer.Argument(help="The thread's id 
     """Print a thread's messages, oldest first."""
     with open_store(_dir(data_dir)) as store:
         store.get_thread(thread_id)
-        messages = _all_messages(store, thread_id)
+        messages = store.all_messages(thread_id)
     if _json(as_json):
         _dump(messages)
         return

@@ -34,7 +34,6 @@ from ..schemas import (
     ImageFile,
     ImageFileContent,
     LastError,
-    Message,
     MessageIncompleteDetails,
     RunIncompleteDetails,
     Text,
@@ -140,7 +139,7 @@ class RunLoop:
         assistant = await self._db(self.store.get_assistant, self.run.assistant_id)
         thread = await self._db(self.store.get_thread, self.run.thread_id)
         model = await self.deps.models.resolve(self.run.model)
-        messages = await self._db(self._all_messages)
+        messages = await self._db(self.store.all_messages, self.run.thread_id)
         # A limit of 0 code calls lets the model answer, in text only.
         code_enabled = self._code_enabled() and self.limits.max_code_calls > 0
         self.file_ids = [*self._resource_files(assistant.tool_resources),
@@ -467,17 +466,6 @@ class RunLoop:
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(function, *args)
-
-    def _all_messages(self) -> list[Message]:
-        messages: list[Message] = []
-        after: str | None = None
-        while True:
-            page = self.store.list_messages(self.run.thread_id, order="asc", limit=100,
-                                            after=after)
-            messages.extend(page.data)
-            if not page.has_more:
-                return messages
-            after = page.last_id
 
     def _code_enabled(self) -> bool:
         if self.run.tool_choice == "none":

@@ -27,13 +27,13 @@ from ..schemas import (
     ImageFileContent,
     ImageOutput,
     ImageURLContent,
-    ListPage,
     LogsOutput,
     Message,
     RefusalContent,
     Run,
     TextContent,
     ToolCallsStepDetails,
+    all_pages,
 )
 from ..schemas.filetypes import mime_type
 from ..store import NotFoundError, Store
@@ -78,24 +78,11 @@ class Image:
 # ---------------------------------------------------------------- the timeline
 
 
-def _all(fetch: Callable[[str | None], ListPage[T]]) -> list[T]:
-    """Every item of a cursor-paged listing, so long threads export whole."""
-    items: list[T] = []
-    after: str | None = None
-    while True:
-        page = fetch(after)
-        items.extend(page.data)
-        if not page.has_more or page.last_id is None:
-            return items
-        after = page.last_id
-
-
 def timeline(store: Store, thread_id: str) -> list[Entry]:
     """The thread as it happened: messages outside runs placed between the runs they fell
     between, each run's own user messages, code calls and answers in step order."""
-    messages = _all(lambda after: store.list_messages(
-        thread_id, order="asc", limit=PAGE, after=after))
-    runs = _all(lambda after: store.list_runs(thread_id, order="asc", limit=PAGE, after=after))
+    messages = store.all_messages(thread_id)
+    runs = all_pages(lambda after: store.list_runs(thread_id, order="asc", limit=PAGE, after=after))
     groups: list[list[Entry]] = [[] for _ in range(len(runs) + 1)]
     for message, place in _places(messages, runs):
         groups[place].append(message)
@@ -135,8 +122,7 @@ def _places(messages: list[Message], runs: list[Run]) -> list[tuple[Message, int
 
 def _run_entries(store: Store, run: Run, own: list[Message]) -> list[Entry]:
     """A run's user messages, then its steps in order; answers no step names come last."""
-    steps = _all(lambda after: store.list_run_steps(
-        run.thread_id, run.id, order="asc", limit=PAGE, after=after))
+    steps = store.all_run_steps(run.thread_id, run.id)
     by_id = {message.id: message for message in own}
     entries: list[Entry] = [m for m in own if m.role == "user"]
     shown: set[str] = set()

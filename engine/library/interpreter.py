@@ -39,7 +39,6 @@ from ..schemas import (
     Run,
     RunCreate,
     RunStep,
-    TextContent,
     Thread,
     ThreadCreate,
 )
@@ -73,8 +72,7 @@ class RunResult:
     def answer(self) -> str:
         """The text of the run's last message ("" when it ended without one)."""
         for message in reversed(self.messages):
-            text = "".join(block.text.value for block in message.content
-                           if isinstance(block, TextContent))
+            text = message.text
             if text:
                 return text
         return ""
@@ -160,9 +158,8 @@ class AsyncInterpreter:
     def _collect(self, run: Run, file_ids: list[str] | None) -> RunResult:
         store = self.engine.store
         run = store.get_run(run.thread_id, run.id)
-        steps = store.list_run_steps(run.thread_id, run.id, order="asc", limit=100).data
-        messages = store.list_messages(run.thread_id, run_id=run.id, order="asc",
-                                       limit=100).data
+        steps = store.all_run_steps(run.thread_id, run.id)
+        messages = store.all_messages(run.thread_id, run_id=run.id)
         if file_ids is None:
             file_ids = _generated_file_ids(steps, messages)
         files = []
@@ -223,9 +220,8 @@ class AsyncInterpreter:
         return await asyncio.to_thread(write_notebook, self.engine.store, thread_id, Path(path))
 
     async def messages(self, thread_id: str) -> list[Message]:
-        page = await asyncio.to_thread(self.engine.store.list_messages, thread_id, order="asc",
-                                       limit=100)
-        return page.data
+        """Every message of the thread, oldest first."""
+        return await asyncio.to_thread(self.engine.store.all_messages, thread_id)
 
 
 _ASSISTANT_NAME = "Airlock interpreter"

@@ -138,16 +138,8 @@ class ResponseBuilder:
     # ------------------------------------------------------------ the response
 
     def items(self, record: ResponseRecord) -> list[OutputItem]:
-        items: list[OutputItem] = []
-        after: str | None = None
-        while True:
-            page = self.store.list_run_steps(record.thread_id, record.run_id, order="asc",
-                                             limit=100, after=after)
-            for step in page.data:
-                items.extend(self.step_items(step, record.container_id))
-            if not page.has_more:
-                return items
-            after = page.last_id
+        return [item for step in self.store.all_run_steps(record.thread_id, record.run_id)
+                for item in self.step_items(step, record.container_id)]
 
     def response(self, record: ResponseRecord, run: Run | None = None,
                  output: list[OutputItem] | None = None) -> Response:

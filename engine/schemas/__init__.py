@@ -27,7 +27,7 @@ from .assistants import (
     Tool,
     ToolResources,
 )
-from .base import Deleted, ListPage, Metadata, Model, now
+from .base import Deleted, ListPage, Metadata, Model, all_pages, now
 from .files import FILE_PURPOSES, UPLOAD_PURPOSES, File, FilePurpose, UploadPurpose
 from .messages import (
     Annotation,
@@ -114,5 +114,5 @@ __all__ = [
     "StepDetails", "StepLastError", "SubmitToolOutputs", "Text", "TextContent", "TextInput",
     "Thread", "ThreadAndRunCreate", "ThreadCreate", "ThreadUpdate", "Tool", "ToolCall",
     "ToolCallsStepDetails", "ToolChoice", "ToolChoiceFunction", "ToolChoiceObject",
-    "ToolResources", "TruncationStrategy", "UploadPurpose", "Usage", "now",
+    "ToolResources", "TruncationStrategy", "UploadPurpose", "Usage", "all_pages", "now",
 ]

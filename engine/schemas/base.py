@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,6 +51,18 @@ class ListPage(Model, Generic[T]):
         first: str | None = getattr(data[0], "id", None) if data else None
         last: str | None = getattr(data[-1], "id", None) if data else None
         return cls(data=data, first_id=first, last_id=last, has_more=has_more)
+
+
+def all_pages(fetch: Callable[[str | None], ListPage[T]]) -> list[T]:
+    """Every item of a cursor-paged listing: `fetch(after)` gives the page after that id."""
+    items: list[T] = []
+    after: str | None = None
+    while True:
+        page = fetch(after)
+        items.extend(page.data)
+        if not page.has_more or page.last_id is None:
+            return items
+        after = page.last_id
 
 
 class Deleted(Model):

@@ -42,6 +42,7 @@ from ..schemas import (
     ThreadUpdate,
     ToolResources,
     TruncationStrategy,
+    all_pages,
     now,
 )
 from .contents import ContentDir, Source
@@ -63,6 +64,8 @@ from .recovery import recover_runs
 #: The hosted service's per-file limit.
 MAX_FILE_BYTES = 512 * 1024 * 1024
 DEFAULT_LIMIT = 20
+#: The largest page a listing gives (files aside).
+PAGE_MAX = 100
 FILES_DEFAULT_LIMIT = FILES_MAX_LIMIT = 10_000
 
 _ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
@@ -311,6 +314,11 @@ class Store:
         return self.db.page(MESSAGES, scope, limit=limit, order=order, after=after,
                             before=before)
 
+    def all_messages(self, thread_id: str, *, run_id: str | None = None) -> list[Message]:
+        """Every message of the thread (of one run, with `run_id`), oldest first."""
+        return all_pages(lambda after: self.list_messages(
+            thread_id, run_id=run_id, order="asc", limit=PAGE_MAX, after=after))
+
     def _insert_user_message(self, thread_id: str, body: MessageCreate,
                              run_id: str | None = None) -> Message:
         message = body.to_message(thread_id, run_id=run_id)
@@ -414,6 +422,11 @@ class Store:
         self.get_run(thread_id, run_id)
         return self.db.page(RUN_STEPS, {"thread_id": thread_id, "run_id": run_id}, limit=limit,
                             order=order, after=after, before=before)
+
+    def all_run_steps(self, thread_id: str, run_id: str) -> list[RunStep]:
+        """Every step of the run, in order."""
+        return all_pages(lambda after: self.list_run_steps(
+            thread_id, run_id, order="asc", limit=PAGE_MAX, after=after))
 
     def _check_scope(self, kind: Kind[M], object_id: str, **scope: str) -> None:
         """A save may not move an object to another thread or run."""
