@@ -94,3 +94,18 @@ async def test_kernel_runs_under_the_seccomp_filter() -> None:
         )
     assert result.ok, result.error
     assert result.stdout.split("\n")[:4] == ["['2']", "True", "child", "0"]
+
+
+def test_arena_settles_once_its_listeners_have_read_everything() -> None:
+    """What reached a listener is recorded when `settle()` returns: no sleep to guess it."""
+    import socket
+
+    with Arena() as arena:
+        assert arena.settle()
+        with socket.create_connection(("127.0.0.1", arena.tcp_port)) as conn:
+            conn.sendall(b"exfiltrated")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(b"datagram", ("127.0.0.1", arena.udp_port))
+        assert arena.settle()
+        received = arena.listener.take()
+    assert ("tcp", b"exfiltrated") in received and ("udp", b"datagram") in received

@@ -858,3 +858,50 @@ async def test_cancel_of_a_cell_that_ignores_interrupts(h: Harness) -> None:
                         thread_id=thread_id)
     assert after.status == "completed"
     assert "False" in h.logs(after)
+
+
+# ---------------------------------------------------------------- errors are logged, not lost
+
+
+async def test_files_that_cannot_be_kept_are_logged_and_the_run_still_ends(
+        h: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from engine.core.generated import GeneratedFiles
+
+    def broken(*args: object) -> list[object]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(GeneratedFiles, "store_all", broken)
+    run = await h.run("unkept", [code("open('/mnt/data/a.txt', 'w').write('a')"), text("done")])
+    assert run.status == "failed"  # the answer could not link its files: a server error
+    assert "disk full" in (run.last_error.message if run.last_error else "")
+    assert any("could not keep the files its code wrote" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_closing_logs_a_run_task_that_broke(make_harness: HarnessFactory,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from engine.core import RunHandle
+    from engine.schemas import Run
+
+    h = await make_harness()
+
+    async def bug() -> None:
+        raise RuntimeError("a bug in the loop")
+
+    handle = RunHandle(Run(thread_id="thread_x", assistant_id="asst_x", model="m",
+                           instructions=None, tools=[]))
+    handle.task = asyncio.create_task(bug())
+    h.engine._runs[handle.run.id] = handle
+    await h.engine.aclose()  # does not raise
+    assert any("ended with an error while the engine closed" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_terminal_run_events_are_one_per_terminal_status() -> None:
+    from engine.core.events import TERMINAL_RUN_EVENTS, RunEvent
+    from engine.schemas import TERMINAL_RUN_STATUSES
+
+    assert {e.removeprefix("thread.run.") for e in TERMINAL_RUN_EVENTS} == TERMINAL_RUN_STATUSES
+    assert RunEvent("thread.run.expired", {}).ends_run
+    assert not RunEvent("thread.run.step.completed", {}).ends_run
+    assert not RunEvent("thread.run.cancelling", {}).ends_run

@@ -49,6 +49,8 @@ from openai import APIConnectionError, Omit, OpenAI, omit
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads.runs import CodeInterpreterToolCallDelta, ToolCallDeltaObject
 
+from engine.schemas import TERMINAL_RUN_STATUSES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 T = TypeVar("T")
@@ -63,7 +65,7 @@ WORK_CELL = ("import pandas as pd\n"
              "print(int(df['x'].sum()))")
 WORK_OUTPUT = str(sum(range(100_000)))
 WORK_SCRIPT = [{"code": WORK_CELL}, {"text": f"The sum is {WORK_OUTPUT}."}]
-TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+TERMINAL = TERMINAL_RUN_STATUSES | {"requires_action"}  # where a poller stops
 
 
 def quiet_beta_warnings() -> None:

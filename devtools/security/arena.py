@@ -14,6 +14,7 @@ import glob
 import io
 import os
 import secrets
+import select
 import shutil
 import socket
 import subprocess
@@ -51,10 +52,20 @@ class Listener:
 
     received: list[tuple[str, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Connections accepted and still being read.
+    draining: int = 0
 
     def record(self, where: str, data: bytes) -> None:
         with self.lock:
             self.received.append((where, data))
+
+    def drain_started(self) -> None:
+        with self.lock:
+            self.draining += 1
+
+    def drain_ended(self) -> None:
+        with self.lock:
+            self.draining -= 1
 
     def take(self) -> list[tuple[str, bytes]]:
         with self.lock:
@@ -129,15 +140,32 @@ class Arena:
                 conn, _ = server.accept()
             except (TimeoutError, OSError):
                 continue
+            self.listener.drain_started()
             self._thread(self._drain, conn, where)
 
     def _drain(self, conn: socket.socket, where: str) -> None:
-        with conn:
-            conn.settimeout(2)
-            self.listener.record(where, b"<connected>")
-            with contextlib.suppress(OSError):
-                while data := conn.recv(65536):
-                    self.listener.record(where, data)
+        try:
+            with conn:
+                conn.settimeout(2)
+                self.listener.record(where, b"<connected>")
+                with contextlib.suppress(OSError):
+                    while data := conn.recv(65536):
+                        self.listener.record(where, data)
+        finally:
+            self.listener.drain_ended()
+
+    def settle(self, timeout: float = 3.0) -> bool:
+        """Wait until the listeners have taken in what reached them: no connection or datagram
+        waiting on a listening socket, none being read. False when `timeout` ran out first."""
+        deadline = time.monotonic() + timeout
+        quiet = 0  # twice in a row: an accept may be between the queue and the count
+        while time.monotonic() < deadline:
+            waiting, _, _ = select.select(self._sockets, [], [], 0)
+            quiet = quiet + 1 if not waiting and self.listener.draining == 0 else 0
+            if quiet == 2:
+                return True
+            time.sleep(0.02)
+        return False
 
     def _serve_tcp(self) -> int:
         server = socket.socket()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import os
 import signal
 import time
@@ -33,6 +34,8 @@ from sandbox.session import default_root
 
 from .arena import Arena
 from .catalogue import CASES, PRELUDE, AttackCase, CaseContext, Evidence
+
+log = logging.getLogger(__name__)
 
 #: Small limits, so that the bombs end quickly.
 ATTACK_LIMITS = Limits(
@@ -294,8 +297,10 @@ class LevelRun:
                 code = _for_level(PRELUDE + Template(case.followup).substitute(values),
                                   following)
                 evidence.followups.append(await following.execute(code, timeout=case.timeout))
-        await asyncio.sleep(0.2)  # let the listeners' threads record what reached them
         arena = self.arena
+        if not await asyncio.to_thread(arena.settle):
+            log.warning("%s: the listeners were still reading when the evidence was taken",
+                        case.id)
         evidence.received = arena.listener.take()
         evidence.dropped = arena.dropped()
         evidence.leftovers = arena.shared_leftovers()

@@ -30,14 +30,12 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from ..core.assist.coach import REPEATED_FAILURE
-from ..core.events import RunEvent
+from ..core.events import TERMINAL_RUN_EVENTS, RunEvent
+from ..schemas import TERMINAL_STEP_STATUSES
 
 #: Seconds without a new code delta after which the cell is taken to be running.
 _WRITING_PAUSE = 0.5
 _TRACEBACK = "Traceback (most recent call last)"
-TERMINAL_EVENTS = frozenset({"thread.run.completed", "thread.run.failed",
-                             "thread.run.cancelled", "thread.run.expired",
-                             "thread.run.incomplete"})
 
 
 def _visible(code: int) -> str:
@@ -199,13 +197,13 @@ class RunView:
             self._message_delta(data)
         elif name in ("thread.message.completed", "thread.message.incomplete"):
             self._end_message(data)
-        elif name.startswith("thread.run.step.") and name.rsplit(".", 1)[1] in (
-                "completed", "cancelled", "expired", "failed"):
+        elif name.startswith("thread.run.step.") and \
+                name.rsplit(".", 1)[1] in TERMINAL_STEP_STATUSES:
             if data.get("type") == "tool_calls" and self.cell is not None:
                 self._end_cell(data)
             if name.endswith("completed"):
                 self._thinking()
-        elif name in TERMINAL_EVENTS:
+        elif name in TERMINAL_RUN_EVENTS:
             self.run = data
             self._end_live(None)
             self._end_of_run(data)

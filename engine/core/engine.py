@@ -8,7 +8,6 @@ and is called through `asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections import OrderedDict
@@ -83,8 +82,16 @@ class Engine:
             handle.cancel_requested.set()
         for handle in list(self._runs.values()):
             if handle.task is not None:
-                with contextlib.suppress(BaseException):
+                try:
                     await handle.task
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # this close itself was cancelled: pass it on
+                    # else the run's task was cancelled from outside: it has ended all the same
+                except Exception:  # the loop records its own failures; this is a bug in it
+                    log.exception("run %s ended with an error while the engine closed",
+                                  handle.run.id)
         await self.sessions.aclose()
         await self.models.aclose()
         self.store.close()

@@ -14,6 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..schemas import TERMINAL_RUN_STATUSES
+
+#: The events that end a run, one per terminal status.
+TERMINAL_RUN_EVENTS = frozenset(f"thread.run.{status}" for status in TERMINAL_RUN_STATUSES)
 #: The end of a stream, after the run's terminal event.
 DONE_SSE = "event: done\ndata: [DONE]\n\n"
 
@@ -30,6 +34,11 @@ class RunEvent:
     @property
     def is_delta(self) -> bool:
         return self.event.endswith(".delta")
+
+    @property
+    def ends_run(self) -> bool:
+        """The run's terminal event: `thread.run.completed`, `.failed`, `.cancelled`, ..."""
+        return self.event in TERMINAL_RUN_EVENTS
 
 
 def object_event(event: str, obj: BaseModel) -> RunEvent:

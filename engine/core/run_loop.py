@@ -9,7 +9,6 @@ whatever happens (an exception in here fails the run with `server_error`, it nev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,10 +123,12 @@ class RunLoop:
             await self._finish(*outcome)
         except Exception as error:  # a bug, or the store failing: fail the run, never hang
             log.exception("run %s failed", self.run.id)
-            with contextlib.suppress(Exception):
+            try:
                 await self._finish("failed", LastError(
                     code="server_error", message=f"Airlock failed: {type(error).__name__}: "
                     f"{error}"))
+            except Exception:
+                log.exception("run %s: could not record its failure", self.run.id)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -430,11 +431,13 @@ class RunLoop:
     async def _finish(self, status: str, last_error: LastError | None = None,
                       incomplete_reason: str | None = None) -> None:
         await self.record.close_open(status)
-        with contextlib.suppress(Exception):
+        try:
             # Whatever the outcome, the files the code wrote are kept.
             await self._db(self.generated.store_all,
                            self.session or self.deps.sessions.get(
                                self.deps.session_key(self.run.thread_id)[0]))
+        except Exception:  # the run still ends; its files are what is lost
+            log.exception("run %s: could not keep the files its code wrote", self.run.id)
         ended = now()
         update: dict[str, Any] = {"status": status, "expires_at": None, "usage": self.usage,
                                   "last_error": last_error}

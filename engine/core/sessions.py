@@ -179,8 +179,10 @@ class SessionManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         for thread_id in list(self._sessions):
-            with contextlib.suppress(Exception):
+            try:
                 await self.end(thread_id)
+            except Exception:  # the others still end
+                log.exception("could not end the session of thread %s", thread_id)
         if self._pool is not None:
             await self._pool.close()
 

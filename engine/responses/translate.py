@@ -26,7 +26,7 @@ from .service import ResponsesService
 
 log = logging.getLogger(__name__)
 
-_TERMINAL = {"thread.run.completed": "response.completed",
+_TERMINAL = {"thread.run.completed": "response.completed",  # one per TERMINAL_RUN_EVENTS
              "thread.run.incomplete": "response.incomplete",
              "thread.run.failed": "response.failed",
              "thread.run.expired": "response.failed",

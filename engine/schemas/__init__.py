@@ -61,6 +61,7 @@ from .runs import (
     ACTIVE_RUN_STATUSES,
     RUN_EXPIRY_SECONDS,
     TERMINAL_RUN_STATUSES,
+    TERMINAL_STEP_STATUSES,
     CodeInterpreterCall,
     CodeInterpreterOutput,
     CodeInterpreterToolCall,
@@ -97,6 +98,7 @@ from .runs import (
 
 __all__ = [
     "ACTIVE_RUN_STATUSES", "FILE_PURPOSES", "RUN_EXPIRY_SECONDS", "TERMINAL_RUN_STATUSES",
+    "TERMINAL_STEP_STATUSES",
     "UPLOAD_PURPOSES", "AcceptsV1FileIds", "Annotation", "Assistant", "AssistantCreate",
     "AssistantUpdate", "Attachment", "AttachmentTool", "CodeInterpreterCall",
     "CodeInterpreterOutput", "CodeInterpreterResources", "CodeInterpreterTool",

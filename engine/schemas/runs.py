@@ -20,6 +20,7 @@ ACTIVE_RUN_STATUSES: frozenset[str] = frozenset(
     {"queued", "in_progress", "requires_action", "cancelling"})
 TERMINAL_RUN_STATUSES: frozenset[str] = frozenset(
     {"cancelled", "failed", "completed", "incomplete", "expired"})
+TERMINAL_STEP_STATUSES: frozenset[str] = frozenset({"cancelled", "failed", "completed", "expired"})
 #: The hosted service expired a run about ten minutes after its creation.
 RUN_EXPIRY_SECONDS = 600
 
