@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx2
-from cli_helpers import AIRLOCK, REPO, cli_env
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
+
+from tests.cli_helpers import AIRLOCK, REPO, cli_env
 
 #: Small enough for the timeout test to be quick; every transport's server gets it.
 CELL_TIMEOUT = 3
@@ -52,15 +53,15 @@ class ServerLog:
                 return found
         while True:
             try:
-                line = self.lines.get(timeout=timeout)
+                next_line = self.lines.get(timeout=timeout)
             except queue.Empty:
                 raise AssertionError(f"no log line matching {pattern!r} within {timeout} s; "
                                      f"seen: {self.seen}") from None
-            if line is None:
+            if next_line is None:
                 raise AssertionError(f"the server's log ended before {pattern!r}: {self.seen}")
-            if (found := regex.search(line)) is not None:
+            if (found := regex.search(next_line)) is not None:
                 return found
-            self.seen.append(line)
+            self.seen.append(next_line)
 
 
 def server_args(*extra: str) -> list[str]:

@@ -7,7 +7,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from server_fixtures import write_script
+from tests.server_fixtures import write_script
 
 OUTPUTS = "code_interpreter_call.outputs"
 AUTO_TOOL: dict[str, Any] = {"type": "code_interpreter", "container": {"type": "auto"}}

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from conftest import TEST_LIMITS
 from fastapi import FastAPI
 from openai import AzureOpenAI, OpenAI
 
@@ -27,6 +26,7 @@ from engine.core import Engine, EngineSettings
 from engine.server import create_app
 from models import ModelsConfig
 from sandbox import SandboxConfig
+from tests.conftest import TEST_LIMITS
 
 #: The default model's script: one plain answer, no code.
 DEFAULT_SCRIPT: list[dict[str, str]] = [{"text": "Hello from the default script."}]

@@ -190,8 +190,8 @@ def test_models_found_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     for name in ("tiny-coder", "tiny-coder.gguf"):
         choice = resolve_model(name, None, settings)
         assert choice is not None and choice.spec == str(gguf)
-    assert resolve_model("http://127.0.0.1:9/v1#m", None, settings).spec \
-        == "http://127.0.0.1:9/v1#m"  # type: ignore[union-attr]
+    endpoint = resolve_model("http://127.0.0.1:9/v1#m", None, settings)
+    assert endpoint is not None and endpoint.spec == "http://127.0.0.1:9/v1#m"
     config = tmp_path / "models.toml"
     config.write_text('[models.coder]\nspec = "tiny-coder.gguf"\n')
     named = resolve_model("coder", config, settings)

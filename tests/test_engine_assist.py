@@ -248,7 +248,8 @@ async def test_a_repeated_failing_cell_is_not_run_again(make_harness: HarnessFac
     told = calls[3].messages[-1].content
     assert "same as code that already failed" in told and "ZeroDivisionError" in told
     # Each failure in a row, and each repeat, make the next reply hotter.
-    temperatures = [c.temperature for c in calls]
+    temperatures = [c.temperature or 0.0 for c in calls]
+    assert all(c.temperature is not None for c in calls)
     assert temperatures[0] == pytest.approx(0.2)
     assert temperatures[0] < temperatures[1] < temperatures[2] < temperatures[3]
     # After the clean cell the answer is likely next: it is sampled greedily.
@@ -360,7 +361,7 @@ async def test_the_answer_links_only_files_that_exist(make_harness: HarnessFacto
     assert body.text.value == ("Here: [table](sandbox:/mnt/data/out/table.csv) and "
                                "plot (no such file was made)")
     [annotation] = body.text.annotations
-    assert annotation.text == "sandbox:/mnt/data/out/table.csv"  # type: ignore[union-attr]
+    assert annotation.text == "sandbox:/mnt/data/out/table.csv"
     assert h.file_bytes(annotation.file_path.file_id) == b"a\n1\n"  # type: ignore[union-attr]
 
 

@@ -35,7 +35,7 @@ def first_logs(result: RunResult, step: int = 0) -> str:
 
 
 def read_notebook(path: Path) -> Any:
-    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     return notebook
 

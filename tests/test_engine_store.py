@@ -469,7 +469,7 @@ def test_pagination(store: Store) -> None:
     for bad in ({"limit": 0}, {"limit": 101}, {"order": "sideways"}, {"after": "asst_nope"},
                 {"before": "asst_nope"}):
         with pytest.raises(InvalidRequestError):
-            store.list_assistants(**bad)  # type: ignore[arg-type]
+            store.list_assistants(**bad)
 
 
 def test_message_pages_stay_in_their_thread(store: Store) -> None:

@@ -11,7 +11,7 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from openai.lib.streaming._deltas import accumulate_delta
@@ -58,11 +58,11 @@ async def test_merged_deltas_equal_the_stored_steps_and_message(engine: Engine) 
         if event.event == "thread.run.step.created":
             steps[data["id"]] = data
         elif event.event == "thread.run.step.delta":
-            steps[data["id"]] = accumulate_delta(steps[data["id"]], data["delta"])
+            steps[data["id"]] = _merge(steps[data["id"]], data["delta"])
         elif event.event == "thread.message.created":
             messages[data["id"]] = data
         elif event.event == "thread.message.delta":
-            messages[data["id"]] = accumulate_delta(messages[data["id"]], data["delta"])
+            messages[data["id"]] = _merge(messages[data["id"]], data["delta"])
     run = await handle.wait()
     assert run.status == "completed", run.last_error
     assert names[-1] == "thread.run.completed"
@@ -99,3 +99,10 @@ async def test_merged_deltas_equal_the_stored_steps_and_message(engine: Engine) 
         "sandbox:/mnt/data/table.csv"
     with store.open_file_content(annotation["file_path"]["file_id"]) as saved:
         assert saved.read() == b"a,b\n1,2\n"
+
+
+def _merge(accumulated: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's own delta merge (typed for its objects, not for JSON dicts)."""
+    merged = accumulate_delta(cast("dict[object, object]", accumulated),
+                              cast("dict[object, object]", delta))
+    return cast("dict[str, Any]", merged)

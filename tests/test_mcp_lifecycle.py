@@ -10,10 +10,14 @@ from pathlib import Path
 
 import anyio
 import pytest
-from cli_helpers import AIRLOCK, REPO, airlock, cli_env
-from conftest import require_level
 from mcp import Client, MCPError, StdioServerParameters
-from mcp_clients import (
+from mcp_types import UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+
+from sandbox import IsolationLevel
+from tests.cli_helpers import AIRLOCK, REPO, airlock, cli_env
+from tests.conftest import require_level
+from tests.mcp_clients import (
     HttpServer,
     ServerLog,
     http_server,
@@ -24,10 +28,6 @@ from mcp_clients import (
     stdio_session,
     text_of,
 )
-from mcp_types import UNSUPPORTED_PROTOCOL_VERSION
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-
-from sandbox import IsolationLevel
 
 pytestmark = pytest.mark.slow
 

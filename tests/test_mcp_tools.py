@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 from mcp import ClientSession, MCPError
-from mcp_clients import (
+from mcp_types import BlobResourceContents, EmbeddedResource, TextResourceContents
+
+from sandbox import IsolationLevel
+from tests.mcp_clients import (
     CELL_TIMEOUT,
     HttpServer,
     http_server,
@@ -24,9 +27,6 @@ from mcp_clients import (
     stdio_session,
     text_of,
 )
-from mcp_types import BlobResourceContents, EmbeddedResource, TextResourceContents
-
-from sandbox import IsolationLevel
 
 pytestmark = pytest.mark.slow
 

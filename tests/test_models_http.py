@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from models_fixtures import free_port, llama_server, split_stream, tiny_gguf
 
 from models import (
     ChatMessage,
@@ -26,6 +25,7 @@ from models import (
     load_model,
 )
 from models.http_backend import HttpBackend
+from tests.models_fixtures import free_port, llama_server, split_stream, tiny_gguf
 
 __all__ = ["tiny_gguf"]  # a fixture, imported for pytest
 

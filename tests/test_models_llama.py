@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from models_fixtures import bounded_backend, llama_backend, split_stream, tiny_gguf
 
 from models import (
     ChatMessage,
@@ -23,6 +22,7 @@ from models import (
 )
 from models.llama_backend import LlamaBackend
 from models.splitter import ReplySplitter
+from tests.models_fixtures import bounded_backend, llama_backend, split_stream, tiny_gguf
 
 __all__ = ["bounded_backend", "llama_backend", "tiny_gguf"]  # fixtures, imported for pytest
 
@@ -136,7 +136,7 @@ async def test_leaving_the_stream_stops_generation(llama_backend: LlamaBackend) 
     )
     async for _ in stream:
         break
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     # The worker is FIFO: this call runs after the abandoned one has stopped.
     after = await llama_backend.chat(
         QUESTION, code_tool=False, sampling=SamplingParams(max_tokens=5)

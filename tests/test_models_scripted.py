@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from models_fixtures import split_stream
 
 from models import ChatMessage, ModelError, SamplingParams, SyncModel, load_model
 from models.scripted import ScriptedBackend
+from tests.models_fixtures import split_stream
 
 SCRIPT = [{"code": "x = 1\nprint(x)"}, {"code": "print(x + 1)"}, {"text": "x was 1, then 2."}]
 

@@ -11,8 +11,9 @@ import openai
 import pytest
 from openai import OpenAI
 from openai.types.responses import ResponseCodeInterpreterToolCall, ResponseOutputMessage
-from responses_fixtures import AUTO_TOOL, OUTPUTS, container_tool, script
-from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
+
+from tests.responses_fixtures import AUTO_TOOL, OUTPUTS, container_tool, script
+from tests.server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -75,7 +76,7 @@ def test_message_input_and_input_items(client: OpenAI, tmp_path: Path) -> None:
     assert response.instructions == "Be brief."
     assert response.output_text == "Hi."
     items = client.responses.input_items.list(response.id)
-    assert [(i.type, i.role) for i in items.data] == [("message", "user")]
+    assert [(i.type, i.role) for i in items.data] == [("message", "user")]  # type: ignore[union-attr]
     client.responses.delete(response.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(response.id)

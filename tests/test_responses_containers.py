@@ -11,10 +11,10 @@ from pathlib import Path
 import openai
 import pytest
 from openai import OpenAI
-from responses_fixtures import AUTO_TOOL, OUTPUTS, container_tool, script
-from server_fixtures import RunningServer, running_server
 
 from engine.responses.service import ResponsesService
+from tests.responses_fixtures import AUTO_TOOL, OUTPUTS, container_tool, script
+from tests.server_fixtures import RunningServer, running_server
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from pathlib import Path
 import openai
 import pytest
 from openai import OpenAI
-from responses_fixtures import AUTO_TOOL, OUTPUTS, script
-from server_fixtures import RunningServer, running_server
+
+from tests.responses_fixtures import AUTO_TOOL, OUTPUTS, script
+from tests.server_fixtures import RunningServer, running_server
 
 
 @pytest.fixture(scope="module")

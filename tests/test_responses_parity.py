@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 from openai.types.beta.threads import TextContentBlock
-from responses_fixtures import AUTO_TOOL, OUTPUTS, script
-from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
+
+from tests.responses_fixtures import AUTO_TOOL, OUTPUTS, script
+from tests.server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
 
 pytestmark = pytest.mark.filterwarnings(BETA_WARNING_FILTER)
 
@@ -60,9 +61,9 @@ def test_same_work_same_results(server: RunningServer, tmp_path: Path) -> None:
     assert message.type == "message"
     [citation] = message.content[0].annotations  # type: ignore[union-attr]
     assert citation.type == "container_file_citation"
-    assert (citation.start_index, citation.end_index) == (link.start_index, link.end_index)
+    assert (citation.start_index, citation.end_index) == (link.start_index, link.end_index)  # type: ignore[union-attr]
     response_file = client.containers.files.content.retrieve(
-        citation.file_id, container_id=citation.container_id).read()
+        citation.file_id, container_id=citation.container_id).read()  # type: ignore[union-attr]
     assert response_file == run_file == b"1\n1\n2\n6\n24\n120"
     assert run.usage is not None and response.usage is not None
     assert response.usage.output_tokens == run.usage.completion_tokens

@@ -6,10 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from responses_fixtures import OUTPUTS, container_tool, script
-from server_fixtures import running_server
-
 from engine.store import Store
+from tests.responses_fixtures import OUTPUTS, container_tool, script
+from tests.server_fixtures import running_server
 
 
 def test_containers_survive_a_restart(tmp_path: Path) -> None:

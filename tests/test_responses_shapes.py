@@ -15,8 +15,9 @@ from openai.types import ContainerCreateResponse, ContainerListResponse
 from openai.types.containers import FileCreateResponse, FileListResponse
 from openai.types.responses import Response, ResponseItem, ResponseStreamEvent
 from pydantic import TypeAdapter
-from responses_fixtures import AUTO_TOOL, OUTPUTS, script
-from server_fixtures import RunningServer, running_server
+
+from tests.responses_fixtures import AUTO_TOOL, OUTPUTS, script
+from tests.server_fixtures import RunningServer, running_server
 
 CODE = ("import matplotlib.pyplot as plt\nplt.plot([3, 1])\nplt.show()\n"
         "open('/mnt/data/r.txt', 'w').write('r')\nprint('ok')")

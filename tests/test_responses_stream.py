@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from openai import OpenAI
-from responses_fixtures import AUTO_TOOL, OUTPUTS, script
-from server_fixtures import RunningServer, running_server
+
+from tests.responses_fixtures import AUTO_TOOL, OUTPUTS, script
+from tests.server_fixtures import RunningServer, running_server
 
 CODE = "total = 0\nfor i in range(5):\n    total += i\nprint(total)"
 ANSWER = "The total is 10; see [t.txt](sandbox:/mnt/data/t.txt)."

@@ -47,7 +47,7 @@ async def test_pool_refills_and_sessions_are_distinct() -> None:
 
 async def test_a_dead_pooled_kernel_is_never_handed_out() -> None:
     async with KernelPool(SandboxConfig(limits=TEST_LIMITS), size=1) as pool:
-        waiting = pool._ready._queue[0]  # type: ignore[attr-defined]
+        waiting = pool._ready._queue[0]
         await waiting.kernel.kill()
         session = await pool.acquire()
         try:

@@ -56,6 +56,7 @@ def test_parse_refuses_what_does_not_have_the_jupyter_shape() -> None:
     good = {"header": {"msg_type": "stream"}, "parent_header": {"msg_id": "m"},
             "content": {"name": "stdout", "text": "x"}}
     assert parse(good) is not None and parse(good).parent_id == "m"  # type: ignore[union-attr]
+    bad: object
     for bad in (None, [], {"header": [], "content": {}}, {"header": {"msg_type": 3},
                                                              "content": {}},
                 {"header": {"msg_type": "stream"}, "content": "text"}):

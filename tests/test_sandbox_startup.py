@@ -205,7 +205,7 @@ async def test_host_links_the_kernels_sockets_into_a_folder_of_its_own(tmp_path:
     sockets = []
     for port in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(str(folder.sock_dir / f"k-{info[port]}"))  # type: ignore[literal-required]
+        server.bind(str(folder.sock_dir / f"k-{info[port]}"))
         server.listen(1)
         sockets.append(server)
     try:

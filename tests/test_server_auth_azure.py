@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server, write_script
+
+from tests.server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server, write_script
 
 pytestmark = pytest.mark.filterwarnings(BETA_WARNING_FILTER)
 

@@ -12,7 +12,8 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
-from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
+
+from tests.server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
 
 pytestmark = pytest.mark.filterwarnings(BETA_WARNING_FILTER)
 
@@ -188,7 +189,7 @@ def test_assistant_refusals(client: OpenAI, server: RunningServer) -> None:
     assert "file-missing" in missing_file.value.message
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.assistants.create(model="gpt-4o",
-                                      tools=[{"type": "web_browser"}])  # type: ignore[list-item]
+                                      tools=[{"type": "web_browser"}])
     assert caught.value.param is not None and caught.value.param.startswith("tools[0]")
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.assistants.create(model=42)  # type: ignore[arg-type]

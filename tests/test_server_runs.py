@@ -18,7 +18,8 @@ from openai import AssistantEventHandler, OpenAI
 from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import ImageFile, Message, Text, TextDelta
 from openai.types.beta.threads.runs import RunStep, ToolCall, ToolCallDelta
-from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server, write_script
+
+from tests.server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server, write_script
 
 pytestmark = [
     pytest.mark.filterwarnings(BETA_WARNING_FILTER),
@@ -138,15 +139,15 @@ def test_raw_stream_follows_the_spec_order(client: OpenAI, tmp_path: Path) -> No
     assert events[-1].data.status == "completed"
     # Deltas carry each fragment once: merged, they give the code and the answer.
     code = "".join(
-        call.code_interpreter.input or ""
+        call.code_interpreter.input or ""  # type: ignore[union-attr]
         for e in events if e.event == "thread.run.step.delta"
         for call in (e.data.delta.step_details.tool_calls or [])  # type: ignore[union-attr]
-        if call.type == "code_interpreter" and call.code_interpreter is not None)
+        if call.type == "code_interpreter" and call.code_interpreter is not None)  # type: ignore[union-attr]
     assert code == CODE
     text = "".join(
         block.text.value or ""
         for e in events if e.event == "thread.message.delta"
-        for block in (e.data.delta.content or [])  # type: ignore[union-attr]
+        for block in (e.data.delta.content or [])
         if block.type == "text" and block.text is not None)
     assert text == ANSWER
 

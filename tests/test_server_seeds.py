@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import seed_snippets
 from openai import OpenAI
-from seed_snippets import AZURE_HOST, OPENAI_HOST, Guide
-from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
+
+from tests import seed_snippets
+from tests.seed_snippets import AZURE_HOST, OPENAI_HOST, Guide
+from tests.server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server
 
 pytestmark = [
     pytest.mark.filterwarnings(BETA_WARNING_FILTER),
