@@ -1,6 +1,6 @@
 """Sandbox micro-benchmarks, side by side in one run (devtools.bench.sandbox_perf).
 
-    python benchmarks/bench_sandbox.py [--rounds 200] [--sessions 20] [--json]
+python benchmarks/bench_sandbox.py [--rounds 200] [--sessions 20] [--json]
 """
 
 from __future__ import annotations

@@ -70,12 +70,18 @@ def resolve_spec(name: str, config: ModelsConfig | None = None) -> str:
     by_name = find_gguf(name)
     if by_name is not None:
         return str(by_name)
-    known = list(dict.fromkeys([p.stem for p in gguf_files()]
-                               + (sorted(config.models) if config else []) + list(CATALOGUE)))
+    known = list(
+        dict.fromkeys(
+            [p.stem for p in gguf_files()]
+            + (sorted(config.models) if config else [])
+            + list(CATALOGUE)
+        )
+    )
     raise ModelError(
         f"unknown model {name!r}: not a GGUF path, llama:PATH, "
         "http(s)://HOST:PORT/v1#MODEL or scripted:PATH, and no model of that name"
-        + f" (known: {', '.join(known)})")
+        + f" (known: {', '.join(known)})"
+    )
 
 
 def default_spec(*, any_gguf: bool = True) -> tuple[str, str]:

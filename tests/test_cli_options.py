@@ -21,21 +21,33 @@ def _cell_outputs(result: dict[str, object]) -> str:
 @pytest.mark.slow
 def test_cell_timeout_from_the_flag_and_from_the_settings_file(tmp_path: Path) -> None:
     model = script(tmp_path, "sleepy", code("import time", "time.sleep(30)"), text("gave up"))
-    flag = airlock(tmp_path, "run", "--json", "nap", "--model", model, "--cell-timeout", "1",
-                   "--data-dir", str(tmp_path / "store"))
+    flag = airlock(
+        tmp_path,
+        "run",
+        "--json",
+        "nap",
+        "--model",
+        model,
+        "--cell-timeout",
+        "1",
+        "--data-dir",
+        str(tmp_path / "store"),
+    )
     assert flag.returncode == 0, flag.stderr
     assert "TimeoutError" in _cell_outputs(json.loads(flag.stdout))
     config = tmp_path / "airlock.toml"
     config.write_text(f'model = "{model}"\ncell_timeout = 1\n')
     env = cli_env(tmp_path, AIRLOCK_CONFIG=str(config))
-    from_file = airlock(tmp_path, "run", "--json", "nap", "--data-dir",
-                        str(tmp_path / "store"), env=env)
+    from_file = airlock(
+        tmp_path, "run", "--json", "nap", "--data-dir", str(tmp_path / "store"), env=env
+    )
     assert from_file.returncode == 0, from_file.stderr
     assert "TimeoutError" in _cell_outputs(json.loads(from_file.stdout))
 
 
-def test_cell_timeout_precedence_and_checks(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cell_timeout_precedence_and_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert engine_settings_for(None, Settings()).sandbox.limits.timeout == Limits.timeout
     assert engine_settings_for(None, Settings(cell_timeout=7)).sandbox.limits.timeout == 7
     assert engine_settings_for(3, Settings(cell_timeout=7)).sandbox.limits.timeout == 3

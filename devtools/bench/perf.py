@@ -28,8 +28,7 @@ SANDBOX_TASKS: list[tuple[str, str, list[int]]] = [
     ("many", "bench_many", [10]),
 ]
 #: The REST server's latency and throughput, in a short form.
-SERVER_ARGS: dict[str, Any] = {"iterations": 5, "concurrency": [1, 4], "runs": 8,
-                               "pools": [0]}
+SERVER_ARGS: dict[str, Any] = {"iterations": 5, "concurrency": [1, 4], "runs": 8, "pools": [0]}
 
 
 class PerfEnvironment(Environment):
@@ -71,8 +70,10 @@ class Perf(Suite):
         return Path(sandbox_perf.__file__)
 
     def load(self) -> list[BenchTask]:
-        tasks = [BenchTask(task_id, {"function": function, "args": args})
-                 for task_id, function, args in SANDBOX_TASKS]
+        tasks = [
+            BenchTask(task_id, {"function": function, "args": args})
+            for task_id, function, args in SANDBOX_TASKS
+        ]
         tasks.append(BenchTask("server", {"function": "run_benchmark", "args": SERVER_ARGS}))
         return tasks
 

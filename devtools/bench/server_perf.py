@@ -60,9 +60,9 @@ BETA_WARNING_MESSAGE = "(deprecated|The Assistants API is deprecated)"
 
 LATENCY_CELL = "print(2+2)"
 LATENCY_SCRIPT = [{"code": LATENCY_CELL}, {"text": "4"}]
-WORK_CELL = ("import pandas as pd\n"
-             "df = pd.DataFrame({'x': range(100_000)})\n"
-             "print(int(df['x'].sum()))")
+WORK_CELL = (
+    "import pandas as pd\ndf = pd.DataFrame({'x': range(100_000)})\nprint(int(df['x'].sum()))"
+)
 WORK_OUTPUT = str(sum(range(100_000)))
 WORK_SCRIPT = [{"code": WORK_CELL}, {"text": f"The sum is {WORK_OUTPUT}."}]
 TERMINAL = TERMINAL_RUN_STATUSES | {"requires_action"}  # where a poller stops
@@ -73,6 +73,7 @@ def quiet_beta_warnings() -> None:
 
 
 # -- the server, in its own process ------------------------------------------------------------
+
 
 def serve_child(data_dir: str, model: str, pool_size: int) -> None:
     """The child: a uvicorn server on a free loopback port; prints {"port", "isolation"}."""
@@ -94,8 +95,14 @@ def serve_child(data_dir: str, model: str, pool_size: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(json.dumps({"port": sock.getsockname()[1], "isolation": isolation}), flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(open_engine), log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=15))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(open_engine),
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=15,
+        )
+    )
     server.run(sockets=[sock])
 
 
@@ -120,17 +127,32 @@ def running_server(pool_size: int) -> Iterator[Server]:
         work_model = folder / "work-script.json"
         work_model.write_text(json.dumps(WORK_SCRIPT), encoding="utf-8")
         child = subprocess.Popen(
-            [sys.executable, "-m", "devtools.bench.server_perf", "--serve-child",
-             str(folder / "data"), f"scripted:{latency_model}", str(pool_size)],
-            stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+            [
+                sys.executable,
+                "-m",
+                "devtools.bench.server_perf",
+                "--serve-child",
+                str(folder / "data"),
+                f"scripted:{latency_model}",
+                str(pool_size),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+        )
         try:
             assert child.stdout is not None
             line = child.stdout.readline()
             if not line:
                 raise RuntimeError("the server process did not start (see its log above)")
             info = json.loads(line)
-            server = Server(f"http://127.0.0.1:{info['port']}", info["isolation"], pool_size,
-                            f"scripted:{latency_model}", f"scripted:{work_model}")
+            server = Server(
+                f"http://127.0.0.1:{info['port']}",
+                info["isolation"],
+                pool_size,
+                f"scripted:{latency_model}",
+                f"scripted:{work_model}",
+            )
             _wait_ready(server, child)
             yield server
         finally:
@@ -159,6 +181,7 @@ def _wait_ready(server: Server, child: subprocess.Popen[str]) -> None:
 
 # -- statistics --------------------------------------------------------------------------------
 
+
 def progress(message: str) -> None:
     print(f"[bench_server] {message}", file=sys.stderr, flush=True)
 
@@ -168,8 +191,12 @@ def stats(samples: Sequence[float]) -> dict[str, float | int]:
         return {"n": 0}
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return {"n": len(ordered), "median_ms": statistics.median(ordered) * 1000,
-            "p90_ms": p90 * 1000, "max_ms": ordered[-1] * 1000}
+    return {
+        "n": len(ordered),
+        "median_ms": statistics.median(ordered) * 1000,
+        "p90_ms": p90 * 1000,
+        "max_ms": ordered[-1] * 1000,
+    }
 
 
 def timed(action: Callable[[], T]) -> tuple[float, T]:
@@ -185,8 +212,10 @@ def summarize(samples: list[dict[str, float]]) -> dict[str, dict[str, float | in
 
 # -- latency -----------------------------------------------------------------------------------
 
-def poll_iteration(client: OpenAI, assistant_id: str, thread_id: str | None,
-                   poll_ms: int | Omit) -> dict[str, float]:
+
+def poll_iteration(
+    client: OpenAI, assistant_id: str, thread_id: str | None, poll_ms: int | Omit
+) -> dict[str, float]:
     """Message + run + poll to completion; on a fresh thread when `thread_id` is None."""
     threads = client.beta.threads
     times: dict[str, float] = {}
@@ -195,11 +224,13 @@ def poll_iteration(client: OpenAI, assistant_id: str, thread_id: str | None,
         times["thread_create"], thread = timed(lambda: threads.create())
         thread_id = thread.id
     tid = thread_id
-    times["message_create"], _ = timed(lambda: threads.messages.create(
-        tid, role="user", content="What is 2+2?"))
+    times["message_create"], _ = timed(
+        lambda: threads.messages.create(tid, role="user", content="What is 2+2?")
+    )
     times["run_create"], run = timed(lambda: threads.runs.create(tid, assistant_id=assistant_id))
-    times["run_to_completed"], run = timed(lambda: threads.runs.poll(
-        run.id, thread_id=tid, poll_interval_ms=poll_ms))
+    times["run_to_completed"], run = timed(
+        lambda: threads.runs.poll(run.id, thread_id=tid, poll_interval_ms=poll_ms)
+    )
     if run.status != "completed":
         raise RuntimeError(f"run {run.id} ended {run.status}: {run.last_error}")
     times["total"] = sum(times.values())
@@ -213,12 +244,14 @@ def _code_delta(event: AssistantStreamEvent) -> bool:
         return False
     details = event.data.delta.step_details
     return isinstance(details, ToolCallDeltaObject) and any(
-        isinstance(call, CodeInterpreterToolCallDelta) and call.code_interpreter is not None
-        and call.code_interpreter.input for call in details.tool_calls or [])
+        isinstance(call, CodeInterpreterToolCallDelta)
+        and call.code_interpreter is not None
+        and call.code_interpreter.input
+        for call in details.tool_calls or []
+    )
 
 
-def stream_iteration(client: OpenAI, assistant_id: str,
-                     thread_id: str | None) -> dict[str, float]:
+def stream_iteration(client: OpenAI, assistant_id: str, thread_id: str | None) -> dict[str, float]:
     """Message, then a streamed run; times from sending the run's request."""
     threads = client.beta.threads
     tid = thread_id or threads.create().id
@@ -247,33 +280,39 @@ def check_code_ran(client: OpenAI, assistant_id: str, expected: str) -> None:
     """One run whose cell's output is checked: the script's code really executes."""
     threads = client.beta.threads
     thread = threads.create(messages=[{"role": "user", "content": "Check."}])
-    run = threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_id,
-                                       poll_interval_ms=20)
+    run = threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=20
+    )
     logs = ""
     for step in threads.runs.steps.list(run.id, thread_id=thread.id):
         if step.step_details.type == "tool_calls":
             for call in step.step_details.tool_calls:
                 if call.type == "code_interpreter":
-                    logs += "".join(o.logs for o in call.code_interpreter.outputs
-                                    if o.type == "logs")
+                    logs += "".join(
+                        o.logs for o in call.code_interpreter.outputs if o.type == "logs"
+                    )
     threads.delete(thread.id)
     if run.status != "completed" or logs.strip() != expected:
         raise RuntimeError(f"check run ended {run.status} with logs {logs!r}, not {expected!r}")
 
 
-def bench_latency(server: Server, assistant_id: str, iterations: int,
-                  poll_ms: int) -> dict[str, Any]:
+def bench_latency(
+    server: Server, assistant_id: str, iterations: int, poll_ms: int
+) -> dict[str, Any]:
     client = server.client()
-    gets = [timed(lambda: client.beta.assistants.retrieve(assistant_id))[0]
-            for _ in range(max(50, 5 * iterations))]
+    gets = [
+        timed(lambda: client.beta.assistants.retrieve(assistant_id))[0]
+        for _ in range(max(50, 5 * iterations))
+    ]
     reused = client.beta.threads.create().id
     poll_iteration(client, assistant_id, reused, poll_ms)  # start the reused thread's kernel
     results: dict[str, Any] = {"get_round_trip": stats(gets), "poll": {}, "stream": {}}
     paces: list[tuple[str, int | Omit]] = [(f"{poll_ms}ms", poll_ms), ("sdk_default", omit)]
     for pace, interval in paces:
         for kind, thread_id in (("fresh", None), ("reused", reused)):
-            samples = [poll_iteration(client, assistant_id, thread_id, interval)
-                       for _ in range(iterations)]
+            samples = [
+                poll_iteration(client, assistant_id, thread_id, interval) for _ in range(iterations)
+            ]
             results["poll"][f"{kind}_{pace}"] = summarize(samples)
     for kind, thread_id in (("fresh", None), ("reused", reused)):
         samples = [stream_iteration(client, assistant_id, thread_id) for _ in range(iterations)]
@@ -287,8 +326,10 @@ def bench_latency(server: Server, assistant_id: str, iterations: int,
 
 # -- throughput --------------------------------------------------------------------------------
 
-def bench_throughput(server: Server, assistant_id: str, runs: int, concurrency: int,
-                     poll_ms: int) -> dict[str, Any]:
+
+def bench_throughput(
+    server: Server, assistant_id: str, runs: int, concurrency: int, poll_ms: int
+) -> dict[str, Any]:
     local = threading.local()
 
     def one_run(_index: int) -> tuple[float, str]:
@@ -298,8 +339,9 @@ def bench_throughput(server: Server, assistant_id: str, runs: int, concurrency: 
         threads = client.beta.threads
         started = time.perf_counter()
         thread = threads.create(messages=[{"role": "user", "content": "Sum the column."}])
-        run = threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_id,
-                                           poll_interval_ms=poll_ms)
+        run = threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=poll_ms
+        )
         seconds = time.perf_counter() - started
         threads.delete(thread.id)
         return seconds, run.status
@@ -311,42 +353,60 @@ def bench_throughput(server: Server, assistant_id: str, runs: int, concurrency: 
     statuses: dict[str, int] = {}
     for _seconds, status in outcomes:
         statuses[status] = statuses.get(status, 0) + 1
-    return {"concurrency": concurrency, "runs": runs,
-            "completed": statuses.get("completed", 0), "statuses": statuses,
-            "wall_s": wall, "runs_per_s": runs / wall,
-            "latency": stats([seconds for seconds, _ in outcomes])}
+    return {
+        "concurrency": concurrency,
+        "runs": runs,
+        "completed": statuses.get("completed", 0),
+        "statuses": statuses,
+        "wall_s": wall,
+        "runs_per_s": runs / wall,
+        "latency": stats([seconds for seconds, _ in outcomes]),
+    }
 
 
 # -- the whole benchmark -----------------------------------------------------------------------
 
-def run_benchmark(*, iterations: int = 20, concurrency: Sequence[int] = (1, 4, 16),
-                  runs: int = 64, pools: Sequence[int] = (0,), poll_ms: int = 20,
-                  ) -> dict[str, Any]:
+
+def run_benchmark(
+    *,
+    iterations: int = 20,
+    concurrency: Sequence[int] = (1, 4, 16),
+    runs: int = 64,
+    pools: Sequence[int] = (0,),
+    poll_ms: int = 20,
+) -> dict[str, Any]:
     quiet_beta_warnings()
-    results: dict[str, Any] = {"iterations": iterations, "runs": runs, "poll_ms": poll_ms,
-                               "servers": []}
+    results: dict[str, Any] = {
+        "iterations": iterations,
+        "runs": runs,
+        "poll_ms": poll_ms,
+        "servers": [],
+    }
     for pool_size in pools:
         with running_server(pool_size) as server:
             client = server.client()
             latency_assistant = client.beta.assistants.create(
-                model=server.latency_model, tools=[{"type": "code_interpreter"}])
+                model=server.latency_model, tools=[{"type": "code_interpreter"}]
+            )
             work_assistant = client.beta.assistants.create(
-                model=server.work_model, tools=[{"type": "code_interpreter"}])
+                model=server.work_model, tools=[{"type": "code_interpreter"}]
+            )
             check_code_ran(client, latency_assistant.id, "4")
             check_code_ran(client, work_assistant.id, WORK_OUTPUT)
             entry: dict[str, Any] = {"pool_size": pool_size, "isolation": server.isolation}
             if iterations > 0:
                 progress(f"pool {pool_size}: latency, {iterations} iterations per case")
-                entry["latency"] = bench_latency(server, latency_assistant.id, iterations,
-                                                 poll_ms)
+                entry["latency"] = bench_latency(server, latency_assistant.id, iterations, poll_ms)
             entry["throughput"] = []
             for c in concurrency:
                 progress(f"pool {pool_size}: throughput, {runs} runs by {c} client threads")
                 entry["throughput"].append(
-                    bench_throughput(server, work_assistant.id, runs, c, poll_ms))
+                    bench_throughput(server, work_assistant.id, runs, c, poll_ms)
+                )
             results["servers"].append(entry)
-    results["all_completed"] = all(t["completed"] == t["runs"] for s in results["servers"]
-                                   for t in s["throughput"])
+    results["all_completed"] = all(
+        t["completed"] == t["runs"] for s in results["servers"] for t in s["throughput"]
+    )
     return results
 
 
@@ -360,8 +420,13 @@ def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> 
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print(title)
     for row in [header, *rows]:
-        print("  " + "  ".join(f"{cell:<{w}}" if i == 0 else f"{cell:>{w}}"
-                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  "
+            + "  ".join(
+                f"{cell:<{w}}" if i == 0 else f"{cell:>{w}}"
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     print()
 
 
@@ -372,39 +437,82 @@ def print_tables(results: dict[str, Any]) -> None:
         latency = server.get("latency")
         if latency:
             n = results["iterations"]
-            print(f"GET /v1/assistants/{{id}} round trip (median / p90): "
-                  f"{_ms(latency['get_round_trip'])} ms, n={latency['get_round_trip']['n']}\n")
-            columns = [f"fresh_{poll_ms}ms", f"reused_{poll_ms}ms", "fresh_sdk_default",
-                       "reused_sdk_default"]
-            labels = [f"fresh, {poll_ms} ms", f"reused, {poll_ms} ms", "fresh, SDK pace",
-                      "reused, SDK pace"]
-            parts = [("thread create", "thread_create"), ("message create", "message_create"),
-                     ("run create", "run_create"), ("run create -> completed", "run_to_completed"),
-                     ("total", "total")]
-            _table(f"message + run + poll, ms (median / p90), n={n} each; SDK pace: the "
-                   "server's openai-poll-after-ms",
-                   ["", *labels],
-                   [[name, *(_ms(latency["poll"][c].get(key)) for c in columns)]
-                    for name, key in parts])
-            stream_parts = [("first event", "first_event"),
-                            ("first code delta", "first_code_delta"),
-                            ("thread.run.completed", "run_completed_event"),
-                            ("end of stream", "stream_end")]
-            _table(f"streamed run, ms from the request (median / p90), n={n} each",
-                   ["", "fresh thread", "reused thread"],
-                   [[name, *(_ms(latency["stream"][k].get(key)) for k in ("fresh", "reused"))]
-                    for name, key in stream_parts])
-            print(f"fresh minus reused thread, run -> completed (median): "
-                  f"{latency['fresh_minus_reused_median_ms']:.0f} ms (mostly the kernel's "
-                  "start)\n")
-        _table("throughput: each run on a fresh thread (own kernel), latency from "
-               "threads.create to completed",
-               ["concurrency", "runs", "completed", "wall s", "runs/s",
-                "latency median / p90 ms", "max ms"],
-               [[str(t["concurrency"]), str(t["runs"]), str(t["completed"]),
-                 f"{t['wall_s']:.1f}", f"{t['runs_per_s']:.2f}",
-                 f"{t['latency']['median_ms']:.0f} / {t['latency']['p90_ms']:.0f}",
-                 f"{t['latency']['max_ms']:.0f}"] for t in server["throughput"]])
+            print(
+                f"GET /v1/assistants/{{id}} round trip (median / p90): "
+                f"{_ms(latency['get_round_trip'])} ms, n={latency['get_round_trip']['n']}\n"
+            )
+            columns = [
+                f"fresh_{poll_ms}ms",
+                f"reused_{poll_ms}ms",
+                "fresh_sdk_default",
+                "reused_sdk_default",
+            ]
+            labels = [
+                f"fresh, {poll_ms} ms",
+                f"reused, {poll_ms} ms",
+                "fresh, SDK pace",
+                "reused, SDK pace",
+            ]
+            parts = [
+                ("thread create", "thread_create"),
+                ("message create", "message_create"),
+                ("run create", "run_create"),
+                ("run create -> completed", "run_to_completed"),
+                ("total", "total"),
+            ]
+            _table(
+                f"message + run + poll, ms (median / p90), n={n} each; SDK pace: the "
+                "server's openai-poll-after-ms",
+                ["", *labels],
+                [
+                    [name, *(_ms(latency["poll"][c].get(key)) for c in columns)]
+                    for name, key in parts
+                ],
+            )
+            stream_parts = [
+                ("first event", "first_event"),
+                ("first code delta", "first_code_delta"),
+                ("thread.run.completed", "run_completed_event"),
+                ("end of stream", "stream_end"),
+            ]
+            _table(
+                f"streamed run, ms from the request (median / p90), n={n} each",
+                ["", "fresh thread", "reused thread"],
+                [
+                    [name, *(_ms(latency["stream"][k].get(key)) for k in ("fresh", "reused"))]
+                    for name, key in stream_parts
+                ],
+            )
+            print(
+                f"fresh minus reused thread, run -> completed (median): "
+                f"{latency['fresh_minus_reused_median_ms']:.0f} ms (mostly the kernel's "
+                "start)\n"
+            )
+        _table(
+            "throughput: each run on a fresh thread (own kernel), latency from "
+            "threads.create to completed",
+            [
+                "concurrency",
+                "runs",
+                "completed",
+                "wall s",
+                "runs/s",
+                "latency median / p90 ms",
+                "max ms",
+            ],
+            [
+                [
+                    str(t["concurrency"]),
+                    str(t["runs"]),
+                    str(t["completed"]),
+                    f"{t['wall_s']:.1f}",
+                    f"{t['runs_per_s']:.2f}",
+                    f"{t['latency']['median_ms']:.0f} / {t['latency']['p90_ms']:.0f}",
+                    f"{t['latency']['max_ms']:.0f}",
+                ]
+                for t in server["throughput"]
+            ],
+        )
     if not results["all_completed"]:
         print("NOT ALL RUNS COMPLETED: see the statuses with --json")
 
@@ -418,21 +526,37 @@ def _int_list(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=20,
-                        help="sequential iterations of each latency case (0: skip latency)")
-    parser.add_argument("--concurrency", type=_int_list, default=[1, 4, 16],
-                        help="client threads at once, comma-separated (default 1,4,16)")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=20,
+        help="sequential iterations of each latency case (0: skip latency)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_int_list,
+        default=[1, 4, 16],
+        help="client threads at once, comma-separated (default 1,4,16)",
+    )
     parser.add_argument("--runs", type=int, default=64, help="runs per throughput case")
-    parser.add_argument("--pool", type=_int_list, default=[0],
-                        help="the engine's kernel_pool_size, comma-separated to compare "
-                             "(a server each; default 0)")
+    parser.add_argument(
+        "--pool",
+        type=_int_list,
+        default=[0],
+        help="the engine's kernel_pool_size, comma-separated to compare (a server each; default 0)",
+    )
     parser.add_argument("--poll-ms", type=int, default=20, help="the pollers' interval")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     args = parser.parse_args(argv)
     if any(c < 1 for c in args.concurrency) or args.runs < 1 or args.poll_ms < 1:
         parser.error("--concurrency, --runs and --poll-ms must be >= 1")
-    results = run_benchmark(iterations=args.iterations, concurrency=args.concurrency,
-                            runs=args.runs, pools=args.pool, poll_ms=args.poll_ms)
+    results = run_benchmark(
+        iterations=args.iterations,
+        concurrency=args.concurrency,
+        runs=args.runs,
+        pools=args.pool,
+        poll_ms=args.poll_ms,
+    )
     if args.json:
         print(json.dumps(results, indent=2))
     else:

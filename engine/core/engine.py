@@ -34,14 +34,17 @@ class Engine:
     """Open it with `Engine.open(...)` (or construct, then `await start()`), close with
     `aclose()`; `async with` does both."""
 
-    def __init__(self, store: Store, models: ModelRegistry,
-                 settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self, store: Store, models: ModelRegistry, settings: EngineSettings | None = None
+    ) -> None:
         self.store = store
         self.models = models
         self.settings = settings or EngineSettings()
-        self.sessions = SessionManager(self.settings.sandbox,
-                                       idle_seconds=self.settings.session_idle_seconds,
-                                       pool_size=self.settings.kernel_pool_size)
+        self.sessions = SessionManager(
+            self.settings.sandbox,
+            idle_seconds=self.settings.session_idle_seconds,
+            pool_size=self.settings.kernel_pool_size,
+        )
         self._runs: dict[str, RunHandle] = {}
         self._started = False
         #: run id -> the files the run produced, for the runs that ended lately (the store
@@ -49,13 +52,23 @@ class Engine:
         self._produced: OrderedDict[str, list[str]] = OrderedDict()
         #: thread id -> (session key, its sandbox config): threads bound to a shared kernel
         self._bindings: dict[str, tuple[str, SandboxConfig | None]] = {}
-        self._deps = RunDeps(store=store, models=models, settings=self.settings,
-                             sessions=self.sessions, session_key=self.session_key)
+        self._deps = RunDeps(
+            store=store,
+            models=models,
+            settings=self.settings,
+            sessions=self.sessions,
+            session_key=self.session_key,
+        )
 
     @classmethod
-    async def open(cls, model: str | ModelBackend, data_dir: str | os.PathLike[str] | None = None,
-                   *, settings: EngineSettings | None = None,
-                   models_config: ModelsConfig | None = None) -> Engine:
+    async def open(
+        cls,
+        model: str | ModelBackend,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        settings: EngineSettings | None = None,
+        models_config: ModelsConfig | None = None,
+    ) -> Engine:
         """`model`: the default model, a spec or a loaded backend; `data_dir`: where the store
         lives (default: $AIRLOCK_DATA_DIR, else the user's data folder)."""
         if isinstance(model, str):
@@ -64,8 +77,9 @@ class Engine:
         else:
             name, backend = model.name, model
         store = await asyncio.to_thread(Store, data_dir)
-        engine = cls(store, ModelRegistry(backend, default_name=name, config=models_config),
-                     settings)
+        engine = cls(
+            store, ModelRegistry(backend, default_name=name, config=models_config), settings
+        )
         await engine.start()
         return engine
 
@@ -74,8 +88,9 @@ class Engine:
             self._started = True
             await self.sessions.start()
             for run in self.store.recovered_runs:
-                log.warning("run %s was left %s by a crash and is now %s", run.id,
-                            "active", run.status)
+                log.warning(
+                    "run %s was left %s by a crash and is now %s", run.id, "active", run.status
+                )
 
     async def aclose(self) -> None:
         for handle in list(self._runs.values()):
@@ -90,8 +105,9 @@ class Engine:
                         raise  # this close itself was cancelled: pass it on
                     # else the run's task was cancelled from outside: it has ended all the same
                 except Exception:  # the loop records its own failures; this is a bug in it
-                    log.exception("run %s ended with an error while the engine closed",
-                                  handle.run.id)
+                    log.exception(
+                        "run %s ended with an error while the engine closed", handle.run.id
+                    )
         await self.sessions.aclose()
         await self.models.aclose()
         self.store.close()
@@ -100,8 +116,12 @@ class Engine:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     # ------------------------------------------------------------ runs
@@ -136,8 +156,9 @@ class Engine:
         """The ids of the files a run's code produced, if it ran in this engine lately."""
         return self._produced.get(run_id)
 
-    def bind_thread(self, thread_id: str, session_key: str,
-                    config: SandboxConfig | None = None) -> None:
+    def bind_thread(
+        self, thread_id: str, session_key: str, config: SandboxConfig | None = None
+    ) -> None:
         """Run the thread's code in the session named `session_key` (a container's) instead
         of its own; `config` sets the limits of that session when it starts."""
         self._bindings[thread_id] = (session_key, config)
@@ -164,8 +185,11 @@ class Engine:
         return run
 
     def _cancel_orphan(self, run: Run) -> Run:
-        return self.store.save_run(run.model_copy(update={
-            "status": "cancelled", "cancelled_at": now(), "expires_at": None}))
+        return self.store.save_run(
+            run.model_copy(
+                update={"status": "cancelled", "cancelled_at": now(), "expires_at": None}
+            )
+        )
 
     async def delete_thread(self, thread_id: str) -> Deleted:
         deleted = await asyncio.to_thread(self.store.delete_thread, thread_id)

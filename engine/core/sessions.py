@@ -62,14 +62,16 @@ class ThreadSession:
             try:
                 file = store.get_file(file_id)
             except NotFoundError:
-                log.warning("%s: attached file %s no longer exists; not staged", self.thread_id,
-                            file_id)
+                log.warning(
+                    "%s: attached file %s no longer exists; not staged", self.thread_id, file_id
+                )
                 continue
             name = self._free_name(file.filename, file_id)
             path = self.session.put_file(name, store.file_content_path(file_id))
             self.staged[file_id] = StagedFile(file_id, file.filename, path, file.bytes)
-        return [self.staged[file_id] for file_id in dict.fromkeys(file_ids)
-                if file_id in self.staged]
+        return [
+            self.staged[file_id] for file_id in dict.fromkeys(file_ids) if file_id in self.staged
+        ]
 
     def _free_name(self, filename: str, file_id: str) -> str:
         """The upload's own name when it is safe and free, else `stem_2.ext`, `stem_3.ext`...;
@@ -113,8 +115,9 @@ def _usable_name(name: str) -> bool:
 
 
 class SessionManager:
-    def __init__(self, config: SandboxConfig, *, idle_seconds: float = 3600.0,
-                 pool_size: int = 0) -> None:
+    def __init__(
+        self, config: SandboxConfig, *, idle_seconds: float = 3600.0, pool_size: int = 0
+    ) -> None:
         self.config = config
         self.idle_seconds = idle_seconds
         self._sessions: dict[str, ThreadSession] = {}
@@ -130,8 +133,7 @@ class SessionManager:
     def get(self, thread_id: str) -> ThreadSession | None:
         return self._sessions.get(thread_id)
 
-    async def acquire(self, thread_id: str,
-                      config: SandboxConfig | None = None) -> ThreadSession:
+    async def acquire(self, thread_id: str, config: SandboxConfig | None = None) -> ThreadSession:
         """The session of `thread_id` (a thread, or a container several threads share),
         started now if it has none; `config` overrides the default for a new one."""
         lock = self._starting.setdefault(thread_id, asyncio.Lock())
@@ -157,8 +159,11 @@ class SessionManager:
     async def reap_idle(self) -> list[str]:
         """End the sessions idle for longer than `idle_seconds`; returns their threads."""
         cutoff = time.monotonic() - self.idle_seconds
-        idle = [thread_id for thread_id, ts in self._sessions.items()
-                if ts.last_used < cutoff and not ts.lock.locked()]
+        idle = [
+            thread_id
+            for thread_id, ts in self._sessions.items()
+            if ts.last_used < cutoff and not ts.lock.locked()
+        ]
         for thread_id in idle:
             log.info("ending the idle kernel of %s", thread_id)
             await self.end(thread_id)

@@ -44,10 +44,15 @@ class BodySizeGuard:
             await _drain(receive)
             message = _too_large(limit)
             if is_upload:
-                message = (f"File is larger than the limit of {limit - MULTIPART_SLACK} bytes; "
-                           "nothing was stored.")
-            body = error_body(message, param="file" if is_upload else None,
-                              code="file_too_large" if is_upload else None)
+                message = (
+                    f"File is larger than the limit of {limit - MULTIPART_SLACK} bytes; "
+                    "nothing was stored."
+                )
+            body = error_body(
+                message,
+                param="file" if is_upload else None,
+                code="file_too_large" if is_upload else None,
+            )
             await JSONResponse(body, status_code=413)(scope, receive, send)
             return
         await self.app(scope, _counting(receive, limit), send)

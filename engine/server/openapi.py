@@ -47,8 +47,10 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
     "required": ["event", "data"],
     "properties": {
         "event": {"type": "string", "description": "thread.run.created, ..., done"},
-        "data": {"type": "string",
-                 "description": "The event's object as JSON, or `[DONE]` for `done`."},
+        "data": {
+            "type": "string",
+            "description": "The event's object as JSON, or `[DONE]` for `done`.",
+        },
     },
 }
 
@@ -56,8 +58,13 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                                 description=app.description, routes=app.routes)
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
             for path_item in schema.get("paths", {}).values():
                 for operation in path_item.values():
                     if isinstance(operation, dict):
