@@ -13,7 +13,7 @@ import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from . import isolation
+from . import isolation, lifeline
 from .cgroups import SessionCgroup
 from .connection import KernelStartError, RunFolder
 from .identity import SandboxUser, kill_processes_of
@@ -152,6 +152,7 @@ class KernelProcess:
                             self.python.executable.parent, workspace),
             rlimits=_rlimits(self.limits, self.user),
             uid=self.user.uid, gid=self.user.gid, tmp_bytes=self.limits.tmp_mb * MiB,
+            lifeline_fd=lifeline.read_end(),
         )
 
     async def start(self) -> None:
@@ -173,6 +174,7 @@ class KernelProcess:
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
                 cwd=str(self.workspace), env={"PATH": "/usr/bin:/bin"},
                 start_new_session=True,
+                pass_fds=() if plan.lifeline_fd is None else (plan.lifeline_fd,),
             )
         if self.cgroup is not None:
             self.cgroup.add(self.process.pid)

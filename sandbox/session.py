@@ -20,7 +20,7 @@ from . import cgroups
 from .capture import OutputCallback, OutputCollector
 from .cell import CellRun
 from .cgroups import SessionCgroup
-from .identity import SandboxUser, acquire_user
+from .identity import SandboxUser, acquire_user, end_orphans
 from .isolation import python_info
 from .kernel import KernelProcess
 from .limits import IsolationLevel, MiB, SandboxConfig
@@ -42,7 +42,10 @@ def default_root() -> Path:
 
 @functools.cache
 def _prepare_root(root: Path) -> None:
-    """Create the sessions folder and remove what sessions of dead host processes left."""
+    """Create the sessions folder and remove what sessions of dead host processes left:
+    first every process still running as a dedicated uid no live session holds (wherever its
+    session folder was), then the folders."""
+    end_orphans()
     root.mkdir(parents=True, exist_ok=True)
     # Traversable but not listable: a sandbox user reaches only its own session folder.
     os.chmod(root, 0o711)
