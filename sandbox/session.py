@@ -69,6 +69,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _name_memory_limit(error: CellError, memory_mb: int) -> CellError:
+    """A failed allocation raises a MemoryError with no message; under RLIMIT_AS that is the
+    session's memory limit: say so, as a kernel killed by the cgroup's limit is told."""
+    if error.name != "MemoryError" or error.value.strip():
+        return error
+    if memory_mb > 0:
+        message = (f"memory limit of {memory_mb} MB exceeded: an allocation would have taken "
+                   f"the kernel's address space (RLIMIT_AS) past it; the kernel and its "
+                   f"variables are kept")
+    else:
+        message = "out of memory: an allocation failed"
+    lines = error.traceback.rstrip("\n").split("\n")
+    if lines and lines[-1].rstrip(": ") == "MemoryError":
+        lines[-1] = f"MemoryError: {message}"
+    else:
+        lines.append(f"MemoryError: {message}")
+    return CellError("MemoryError", message, "\n".join(lines))
+
+
 class AsyncSession:
     """One kernel + one workspace. Create with `await AsyncSession.start(...)`."""
 
@@ -269,6 +288,8 @@ class AsyncSession:
             )
         if end.over_quota:
             self.quota.error(execution)
+        if execution.error is not None:
+            execution.error = _name_memory_limit(execution.error, limits.memory_mb)
 
     async def _give_up(self, execution: Execution, timeout: float, over_quota: bool) -> None:
         """The interrupt did not stop the cell: kill and restart the kernel."""
