@@ -28,6 +28,7 @@ from ..sessions import ThreadSession
 from ..store import FileTooLargeError, InvalidRequestError
 from ..store.contents import Source
 from ..store.responses import ResponsesStore
+from ..store.store import refuse_control_characters
 from .schemas import (
     DEFAULT_MEMORY_LIMIT,
     MEMORY_MB,
@@ -181,6 +182,7 @@ class ContainerService:
         container = await self.require_running(container_id)
         if size is not None and size > self.engine.store.max_file_bytes:
             raise FileTooLargeError(self.engine.store.max_file_bytes)
+        refuse_control_characters(filename)  # the store's rule for upload names
         path = await asyncio.to_thread(self._free_path, container.id, filename)
         record = ContainerFileRecord(container_id=container.id, bytes=0, path=path,
                                      source="user")

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from ..ids import new_id
 from ..schemas import Metadata, Model, now
-from ..schemas.base import PositiveInt, Temperature, TopP
+from ..schemas.base import MetadataInput, PositiveInt, Temperature, TopP
 
 MemoryLimit = Literal["1g", "4g", "16g", "64g"]
 #: Megabytes of kernel memory per `memory_limit`.
@@ -155,7 +155,7 @@ class ResponseCreate(Model):
     stream: bool | None = None
     background: bool | None = None
     store: bool | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     max_output_tokens: PositiveInt | None = None

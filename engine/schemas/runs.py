@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..ids import new_id
 from .assistants import ResponseFormat, Tool, ToolResources
-from .base import Metadata, Model, PositiveInt, Temperature, TopP, now
+from .base import Metadata, MetadataInput, Model, PositiveInt, Temperature, TopP, now
 from .messages import MessageCreate, ThreadCreate
 
 RunStatus = Literal[
@@ -127,7 +127,7 @@ class RunCreate(Model):
     additional_instructions: str | None = None
     additional_messages: list[MessageCreate] | None = None
     tools: list[Tool] | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     stream: bool | None = None

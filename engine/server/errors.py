@@ -49,6 +49,14 @@ def error_response(status: int, message: str, *, type_: str = "invalid_request_e
                         status_code=status, headers=dict(headers or {}))
 
 
+#: A multipart `file` part that arrived as a plain field: its Content-Disposition had no
+#: `filename="..."`, typically because it named the file only as RFC 5987 `filename*=UTF-8''...`,
+#: which multipart/form-data does not use (RFC 7578 section 4.2) and the parser ignores.
+FILE_PART_WITHOUT_FILENAME = (
+    "The 'file' part has no filename, so it is not a file upload: its Content-Disposition needs "
+    "filename=\"NAME\" (UTF-8 is fine there). An RFC 5987 filename*=UTF-8''... parameter alone "
+    "is not used in multipart/form-data (RFC 7578 section 4.2). Nothing was stored.")
+
 #: What OpenAI answered for the one-error-at-a-time cases, by pydantic's error type.
 _MESSAGES = {
     "missing": "Missing required parameter: '{param}'.",
@@ -106,6 +114,10 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
             return "The request needs a JSON body.", None
         return f"The request body must be a JSON object, not {_short(first.get('input'))}.", None
     param = _param_path(loc, body if loc and loc[0] == "body" else None) or None
+    if kind == "metadata_limit":  # a complete sentence of its own (schemas/base.py)
+        return str(first.get("msg")), param
+    if param == "file" and isinstance(first.get("input"), str):
+        return FILE_PART_WITHOUT_FILENAME, param
     template = _MESSAGES.get(kind)
     if template is not None and param:
         message = template.format(param=param)

@@ -21,7 +21,7 @@ from ..responses.containers import ContainerService
 from ..responses.schemas import Container, ContainerCreate, ContainerFile, ContainerFileCreate
 from ..schemas import Deleted, ListPage
 from .common import Page, json_response
-from .errors import APIError
+from .errors import FILE_PART_WITHOUT_FILENAME, APIError
 from .routes_files import _disposition
 from .routes_responses import ServiceDep
 
@@ -81,6 +81,8 @@ async def create_container_file(containers: ContainersDep, container_id: str,
             if isinstance(part, UploadFile):
                 record = await containers.add_upload(container_id, part.filename or "",
                                                      part.file, size=part.size)
+            elif isinstance(part, str):
+                raise APIError(400, FILE_PART_WITHOUT_FILENAME, param="file")
             elif isinstance(file_id, str) and file_id:
                 record = await containers.add_store_file(container_id, file_id)
             else:

@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 
 from ..filetypes import mime_type
 from ..schemas import Deleted, File, ListPage, UploadPurpose
+from ..store.store import refuse_control_characters
 from .common import EngineDep, FilePage, json_response
 from .errors import APIError
 from .openapi import UPLOAD_ERROR_RESPONSES
@@ -48,6 +49,7 @@ async def upload_file(
         raise APIError(400, "Missing required parameter: 'expires_after[seconds]'.",
                        param="expires_after[seconds]")
     try:
+        refuse_control_characters(file.filename or "")
         stored = await asyncio.to_thread(
             engine.store.create_file, file.file, file.filename or "", purpose,
             size=file.size, expires_after_seconds=expires_seconds)

@@ -12,7 +12,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from ..engine import Engine
-from ..schemas import ListPage, Metadata, Model, Run, RunCreate, RunStep, ThreadAndRunCreate
+from ..schemas import ListPage, Model, Run, RunCreate, RunStep, ThreadAndRunCreate
+from ..schemas.base import MetadataInput
 from .common import EngineDep, Include, Page, json_response, run_headers
 from .errors import APIError
 from .streaming import SSE_RESPONSES, sse_response
@@ -33,7 +34,7 @@ class SubmitToolOutputsBody(Model):
 class RunUpdate(Model):
     """The body of POST /threads/{id}/runs/{rid}: only `metadata` can change."""
 
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
 
 
 @router.post("/threads/{thread_id}/runs", response_model=Run, responses=SSE_RESPONSES,
