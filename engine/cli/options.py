@@ -10,6 +10,8 @@ user's config folder, e.g. ~/.config/airlock/config.toml) with the keys::
     data_dir = "~/airlock-data"         # where files, threads and runs are kept
     out = "airlock-out"                 # where `airlock run` saves generated files
     models_config = "~/models.toml"     # named models (see models.config)
+    max_sessions = 8                    # `serve`: live sandbox sessions at most (a number)
+    session_idle_seconds = 1800         # `serve`: a session idle this long is ended (a number)
 
 `data_dir` and `models_config` relative to the settings file's folder, `out` to the current one.
 """
@@ -35,7 +37,10 @@ from ..store.paths import resolve_data_dir
 MODEL_ENV = "AIRLOCK_MODEL"
 CONFIG_ENV = "AIRLOCK_CONFIG"
 MODELS_CONFIG_ENV = "AIRLOCK_MODELS_CONFIG"
-SETTINGS_KEYS = ("model", "data_dir", "out", "models_config")
+SETTINGS_KEYS = ("model", "data_dir", "out", "models_config", "max_sessions",
+                 "session_idle_seconds")
+#: Settings whose value is a number (the others are strings).
+_NUMBER_KEYS = {"max_sessions": int, "session_idle_seconds": float}
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -76,6 +81,8 @@ class Settings:
     data_dir: Path | None = None
     out: Path | None = None
     models_config: Path | None = None
+    max_sessions: int | None = None
+    session_idle_seconds: float | None = None
     path: Path | None = None
 
 
@@ -95,7 +102,13 @@ def load_settings() -> Settings:
         raise CliError(f"{path}: unknown key(s) {', '.join(unknown)} "
                        f"(known: {', '.join(SETTINGS_KEYS)})")
     for key, value in data.items():
-        if not isinstance(value, str) or not value:
+        if key in _NUMBER_KEYS:
+            kind = _NUMBER_KEYS[key]
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (kind is int and not isinstance(value, int)) or value <= 0):
+                raise CliError(f"{path}: {key} must be a positive "
+                               f"{'whole number' if kind is int else 'number'}")
+        elif not isinstance(value, str) or not value:
             raise CliError(f"{path}: {key} must be a non-empty string")
 
     def beside(value: str | None) -> Path | None:
@@ -106,7 +119,11 @@ def load_settings() -> Settings:
 
     return Settings(model=data.get("model"), data_dir=beside(data.get("data_dir")),
                     out=Path(data["out"]).expanduser() if "out" in data else None,
-                    models_config=beside(data.get("models_config")), path=path)
+                    models_config=beside(data.get("models_config")),
+                    max_sessions=data.get("max_sessions"),
+                    session_idle_seconds=(float(data["session_idle_seconds"])
+                                          if "session_idle_seconds" in data else None),
+                    path=path)
 
 
 def data_dir_for(flag: Path | None, settings: Settings) -> Path:

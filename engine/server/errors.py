@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..sessions import SessionCapacityError
 from ..store.errors import FileTooLargeError, InvalidRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,13 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, str(exc), param=exc.param)
 
 
+async def _capacity(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SessionCapacityError)
+    # Retryable: the SDK retries a 429 after Retry-After.
+    return error_response(429, str(exc), type_="requests", code="rate_limit_exceeded",
+                          headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     message, param = validation_message(exc)
@@ -202,6 +210,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(InvalidRequestError, _invalid)
+    app.add_exception_handler(SessionCapacityError, _capacity)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(pydantic.ValidationError, _pydantic)
     app.add_exception_handler(StarletteHTTPException, _http)
