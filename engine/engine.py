@@ -92,7 +92,7 @@ class Engine:
                                        idle_seconds=self.settings.session_idle_seconds,
                                        pool_size=self.settings.kernel_pool_size,
                                        max_sessions=self.settings.max_sessions,
-                                       in_use=self._session_in_use)
+                                       runs_on=self._sessions_of_runs)
         self._runs: dict[str, RunHandle] = {}
         self._started = False
         #: run id -> the files the run produced, for the runs that ended lately (the store
@@ -189,10 +189,9 @@ class Engine:
         """Which session a thread's code runs in, and with what config (None: the default)."""
         return self._bindings.get(thread_id, (thread_id, None))
 
-    def _session_in_use(self, session_key: str) -> bool:
-        """Whether a run in flight here runs its code in that session (never evicted then)."""
-        return any(self.session_key(handle.run.thread_id)[0] == session_key
-                   for handle in self._runs.values())
+    def _sessions_of_runs(self) -> set[str]:
+        """The sessions the runs in flight here run their code in (or will)."""
+        return {self.session_key(handle.run.thread_id)[0] for handle in self._runs.values()}
 
     def run_handle(self, run_id: str) -> RunHandle | None:
         """The handle of a run in flight in this engine, if it is."""

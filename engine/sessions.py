@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -121,7 +121,7 @@ def _usable_name(name: str) -> bool:
 
 
 #: Seconds a client is told to wait (Retry-After) when every session is busy.
-RETRY_AFTER_SECONDS = 5
+RETRY_AFTER_SECONDS = 2
 #: Seconds a new session waits for a busy one to come free before giving up.
 CAPACITY_WAIT_SECONDS = 30.0
 #: Share of the machine's memory the default cap gives to sessions at their memory limit.
@@ -151,17 +151,18 @@ def default_max_sessions(config: SandboxConfig) -> int:
 class SessionManager:
     def __init__(self, config: SandboxConfig, *, idle_seconds: float = 3600.0,
                  pool_size: int = 0, max_sessions: int | None = None,
-                 in_use: Callable[[str], bool] | None = None,
+                 runs_on: Callable[[], Collection[str]] | None = None,
                  capacity_wait: float = CAPACITY_WAIT_SECONDS) -> None:
         """`max_sessions`: the cap on live sessions (None: `default_max_sessions`);
-        `in_use(key)`: whether a run in flight holds that session (never evicted then)."""
+        `runs_on()`: the keys of the sessions runs in flight use or will use (such a session
+        is never evicted, and one not started yet is counted when admitting a new run)."""
         self.config = config
         self.idle_seconds = idle_seconds
         self.max_sessions = max_sessions if max_sessions is not None else (
             default_max_sessions(config))
         if self.max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
-        self.in_use = in_use or (lambda _key: False)
+        self.runs_on: Callable[[], Collection[str]] = runs_on or (lambda: ())
         self.capacity_wait = capacity_wait
         self._sessions: dict[str, ThreadSession] = {}
         self._starting: dict[str, asyncio.Lock] = {}
@@ -208,17 +209,26 @@ class SessionManager:
         """Sessions alive now, those starting and closing included."""
         return len(self._sessions) + self._opening + self._closing
 
+    def in_use(self, thread_id: str) -> bool:
+        return thread_id in self.runs_on()
+
     def _idle_victim(self, exclude: str) -> str | None:
         """The least recently used session that no cell and no run is using."""
+        busy = set(self.runs_on())
         idle = [ts for key, ts in self._sessions.items()
-                if key != exclude and not ts.lock.locked() and not self.in_use(key)]
+                if key != exclude and not ts.lock.locked() and key not in busy]
         return min(idle, key=lambda ts: ts.last_used).thread_id if idle else None
 
     def has_room(self, thread_id: str) -> bool:
-        """Whether a run on `thread_id` can have a session now: it has one, the cap is not
-        reached, or an idle session can make room."""
-        return (thread_id in self._sessions or self.live_count < self.max_sessions
-                or self._idle_victim(thread_id) is not None)
+        """Whether a new run on `thread_id` can have a session: it has one, or the sessions
+        alive plus those runs in flight still wait for stay within the cap, or an idle
+        session can make room."""
+        if thread_id in self._sessions:
+            return True
+        wanted = set(self._sessions) | set(self.runs_on()) | {thread_id}
+        if len(wanted) + self._closing <= self.max_sessions:
+            return True
+        return self._idle_victim(thread_id) is not None
 
     def admit(self, thread_id: str) -> None:
         """SessionCapacityError unless `has_room(thread_id)`."""
@@ -254,7 +264,7 @@ class SessionManager:
         cutoff = time.monotonic() - self.idle_seconds
         idle = [thread_id for thread_id, ts in self._sessions.items()
                 if ts.last_used < cutoff and not ts.lock.locked()
-                and not self.in_use(thread_id)]
+                and thread_id not in self.runs_on()]
         for thread_id in idle:
             log.info("ending the idle kernel of %s", thread_id)
             await self.end(thread_id)

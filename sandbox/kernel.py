@@ -109,6 +109,22 @@ def describe_exit(returncode: int | None, level: IsolationLevel) -> str:
     return f"the kernel exited with status {returncode}"
 
 
+def _running(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+async def _wait_gone(pids: list[int], *, timeout: float) -> None:
+    """Until none of `pids` runs any more (zombies are gone enough), at most `timeout` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while any(_running(pid) for pid in pids):
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.01)
+
+
 class KernelProcess:
     """A kernel started inside the sandbox, with a client connected over private IPC sockets."""
 
@@ -310,7 +326,8 @@ class KernelProcess:
             # stop_channels() would first create the channels we never opened.
             self.client.context.destroy(linger=0)
             self.client = None
-        for pid in reversed(self._tree_pids()):
+        tree = self._tree_pids()
+        for pid in reversed(tree):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if self.cgroup is not None:
@@ -324,6 +341,9 @@ class KernelProcess:
                 os.kill(self.process.pid, signal.SIGKILL)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.process.wait(), timeout=10)
+        # bwrap is reaped at once, but a SIGKILLed kernel takes a while to release its memory:
+        # until it has, it still counts (towards memory, and towards a cap on live kernels).
+        await _wait_gone(tree, timeout=5)
         self._kernel_pid = None
 
     def death_reason(self) -> str:
