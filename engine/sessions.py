@@ -142,10 +142,10 @@ class SessionCapacityError(RuntimeError):
 
 def default_max_sessions(config: SandboxConfig) -> int:
     """As many sessions as three quarters of the machine's memory holds at the per-session
-    memory limit (at least 2)."""
+    memory limit, and at least 4 (the limit is a ceiling: an idle kernel takes ~50 MB)."""
     total_mb = psutil.virtual_memory().total // (1024 * 1024)
     per_session = config.limits.memory_mb if config.limits.memory_mb > 0 else 2048
-    return max(2, int(total_mb * _MEMORY_SHARE) // per_session)
+    return max(4, int(total_mb * _MEMORY_SHARE) // per_session)
 
 
 class SessionManager:

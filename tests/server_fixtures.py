@@ -94,7 +94,9 @@ def running_server(data_dir: Path, *, api_key: str | None = None,
                          script if script is not None else DEFAULT_SCRIPT)
     models_config = (write_models_config(data_dir.parent / f"{data_dir.name}-models.toml",
                                          models) if models else None)
-    settings = settings or EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS))
+    # A fixed cap, so that no test depends on the machine's memory (the default's source).
+    settings = settings or EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS),
+                                          max_sessions=32)
 
     async def open_engine() -> Engine:
         return await Engine.open(model, data_dir / "store", settings=settings,
