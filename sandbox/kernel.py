@@ -55,6 +55,9 @@ def _kernel_env(limits: Limits, level: IsolationLevel, home: str, extra: dict[st
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "NUMEXPR_NUM_THREADS": "1",
+        # pyarrow (which pandas imports when it is installed) would otherwise allocate through
+        # jemalloc/mimalloc, whose reservations take ~130 MB of address space at the first use.
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",

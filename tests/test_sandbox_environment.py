@@ -9,6 +9,7 @@ import pytest
 
 from sandbox import AsyncSession, SandboxConfig
 from sandbox.pool import preload_code
+from tests.conftest import TEST_LIMITS
 
 #: import name -> what it is installed as (the `analysis` extra of pyproject.toml).
 STACK = {
@@ -94,3 +95,18 @@ def test_the_pool_still_preloads_only_the_core() -> None:
     assert SandboxConfig().preload == ("numpy", "pandas", "matplotlib", "matplotlib.pyplot")
     code = preload_code(SandboxConfig().preload)
     assert "seaborn" not in code and "sklearn" not in code
+
+
+async def test_pyarrow_allocates_with_malloc_under_the_memory_limit() -> None:
+    """pandas imports pyarrow when it is installed; its default allocator (jemalloc/mimalloc)
+    reserves ~130 MB of address space at first use, which RLIMIT_AS counts: a 768 MB session
+    then failed `to_excel` with a MemoryError."""
+    async with await AsyncSession.start(SandboxConfig(limits=TEST_LIMITS)) as session:
+        result = await session.execute(
+            "import pandas, pyarrow\n"
+            "frame = pandas.DataFrame({'a': list(range(1000))})\n"
+            "frame.to_parquet('t.parquet'); frame.to_excel('t.xlsx')\n"
+            "print(pyarrow.default_memory_pool().backend_name,"
+            " len(pandas.read_parquet('t.parquet')), len(pandas.read_excel('t.xlsx')))")
+        assert result.ok, result.error
+        assert result.stdout == "system 1000 1000\n"
