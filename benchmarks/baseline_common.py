@@ -43,23 +43,50 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def add_common_args(parser: argparse.ArgumentParser, *, temperature: float = 0.0,
-                    temperature_help: str = "default 0: greedy") -> None:
+def add_common_args(
+    parser: argparse.ArgumentParser,
+    *,
+    temperature: float = 0.0,
+    temperature_help: str = "default 0: greedy",
+) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="the GGUF file")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="the DABench folder (da-dev-questions.jsonl, labels, tables)")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="folder for results.jsonl, summary.md, summary.json, config.json")
-    parser.add_argument("--every", type=int, default=None,
-                        help="only questions at positions 0, N, 2N... (Airlock's --every)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="the DABench folder (da-dev-questions.jsonl, labels, tables)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for results.jsonl, summary.md, summary.json, config.json",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=None,
+        help="only questions at positions 0, N, 2N... (Airlock's --every)",
+    )
     parser.add_argument("--ids", default=None, help="only these question ids (comma-separated)")
     parser.add_argument("--limit", type=int, default=None, help="only the first K selected")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the results already in OUT and run only the missing ones")
-    parser.add_argument("--threads", type=int, default=default_threads(),
-                        help="llama.cpp threads (default: every CPU)")
-    parser.add_argument("--temperature", type=float, default=temperature,
-                        help=f"sampling temperature ({temperature_help})")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the results already in OUT and run only the missing ones",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads(),
+        help="llama.cpp threads (default: every CPU)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=temperature,
+        help=f"sampling temperature ({temperature_help})",
+    )
     parser.add_argument("--n-ctx", type=int, default=8192, help="the model's context, tokens")
 
 
@@ -68,8 +95,9 @@ def parse_ids(text: str | None) -> list[str] | None:
     return ids or None
 
 
-def load_selection(data: Path, *, every: int | None, ids: list[str] | None,
-                   limit: int | None) -> list[BenchTask]:
+def load_selection(
+    data: Path, *, every: int | None, ids: list[str] | None, limit: int | None
+) -> list[BenchTask]:
     """The questions Airlock's `airlock bench dabench` selects with the same options."""
     if limit is not None and limit < 1:
         raise BenchError("--limit must be at least 1")
@@ -94,37 +122,51 @@ class Plan:
 
 def plan_run(suite: str, args: argparse.Namespace, settings: dict[str, Any]) -> Plan:
     """The selection, what is left of it to run, and config.json; refuses to mix runs."""
-    tasks = load_selection(args.data, every=args.every, ids=parse_ids(args.ids),
-                           limit=args.limit)
+    tasks = load_selection(args.data, every=args.every, ids=parse_ids(args.ids), limit=args.limit)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     existing = read_records(out / RESULTS_FILE)
     if existing and not args.resume:
-        raise BenchError(f"{out / RESULTS_FILE} already holds {len(existing)} result(s): pass "
-                         "--resume to run only the missing questions, or choose another --out")
+        raise BenchError(
+            f"{out / RESULTS_FILE} already holds {len(existing)} result(s): pass "
+            "--resume to run only the missing questions, or choose another --out"
+        )
     other = sorted({r.suite for r in existing} - {suite})
     if other:
         raise BenchError(f"{out / RESULTS_FILE} holds results of {', '.join(other)}")
     recorded = {r.task_id for r in existing}
     todo = [t for t in tasks if t.task_id not in recorded]
     config = {
-        "suite": suite, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": model_info(args.model), "data": str(args.data),
-        "selection": {"every": args.every, "ids": parse_ids(args.ids), "limit": args.limit,
-                      "questions": [t.task_id for t in tasks]},
-        "settings": settings, "resume": args.resume, "to_run": len(todo),
-        "versions": package_versions(), "git": git_commit(), "argv": sys.argv,
+        "suite": suite,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": model_info(args.model),
+        "data": str(args.data),
+        "selection": {
+            "every": args.every,
+            "ids": parse_ids(args.ids),
+            "limit": args.limit,
+            "questions": [t.task_id for t in tasks],
+        },
+        "settings": settings,
+        "resume": args.resume,
+        "to_run": len(todo),
+        "versions": package_versions(),
+        "git": git_commit(),
+        "argv": sys.argv,
     }
-    (out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n",
-                                     encoding="utf-8")
+    (out / "config.json").write_text(
+        json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     return Plan(suite, out, tasks, todo)
 
 
 def new_record(suite: str, task: BenchTask) -> TaskRecord:
     """An errored question still counts its sub-answers (as wrong), as in Airlock's suite."""
-    return TaskRecord(task_id=task.task_id, suite=suite,
-                      detail={"right": 0, "total": len(task.data["labels"]),
-                              "level": task.data.get("level")})
+    return TaskRecord(
+        task_id=task.task_id,
+        suite=suite,
+        detail={"right": 0, "total": len(task.data["labels"]), "level": task.data.get("level")},
+    )
 
 
 def score_into(record: TaskRecord, task: BenchTask, answer: str, *, note: str = "") -> None:
@@ -149,9 +191,12 @@ def keep(text: str, limit: int = KEEP_CHARS) -> str:
 
 def write_record(plan: Plan, record: TaskRecord) -> None:
     ResultsWriter(plan.results).append(record)
-    print(f"{record.task_id:>5} {record.outcome:5} {record.detail.get('right', 0)}/"
-          f"{record.detail.get('total', 0)} {record.wall_s:7.1f} s  "
-          f"cells {record.attempts}  {record.error or ''}", flush=True)
+    print(
+        f"{record.task_id:>5} {record.outcome:5} {record.detail.get('right', 0)}/"
+        f"{record.detail.get('total', 0)} {record.wall_s:7.1f} s  "
+        f"cells {record.attempts}  {record.error or ''}",
+        flush=True,
+    )
 
 
 def metrics(records: list[TaskRecord]) -> dict[str, Any]:
@@ -165,31 +210,56 @@ def metrics(records: list[TaskRecord]) -> dict[str, Any]:
 def finish(plan: Plan, title: str, model: str, wall_s: float) -> dict[str, Any]:
     """summary.json and summary.md over the selection's recorded questions; prints the table."""
     order = {t.task_id: i for i, t in enumerate(plan.tasks)}
-    records = sorted((r for r in read_records(plan.results) if r.task_id in order),
-                     key=lambda r: order[r.task_id])
+    records = sorted(
+        (r for r in read_records(plan.results) if r.task_id in order),
+        key=lambda r: order[r.task_id],
+    )
     figures = metrics(records)
-    summary = summarize(plan.suite, records, figures, model=model, ran=len(plan.todo),
-                        skipped=len(plan.tasks) - len(plan.todo), invocation_wall_s=wall_s)
-    (plan.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n",
-                                           encoding="utf-8")
+    summary = summarize(
+        plan.suite,
+        records,
+        figures,
+        model=model,
+        ran=len(plan.todo),
+        skipped=len(plan.tasks) - len(plan.todo),
+        invocation_wall_s=wall_s,
+    )
+    (plan.out / "summary.json").write_text(
+        json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     text = summary_markdown(title, model, records, figures, len(plan.tasks))
     (plan.out / "summary.md").write_text(text, encoding="utf-8")
     print(text)
     return summary
 
 
-def summary_markdown(title: str, model: str, records: list[TaskRecord],
-                     figures: dict[str, Any], selected: int) -> str:
-    lines = [f"# {title}", "", f"model: `{model}`", "",
-             f"questions recorded: {len(records)} of {selected} selected", ""]
+def summary_markdown(
+    title: str, model: str, records: list[TaskRecord], figures: dict[str, Any], selected: int
+) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        f"model: `{model}`",
+        "",
+        f"questions recorded: {len(records)} of {selected} selected",
+        "",
+    ]
     if figures:
-        lines += ["| ABQ | PSAQ | UASQ | sub-answers | median wall s |", "|---|---|---|---|---|",
-                  f"| {figures['ABQ']:.2%} | {figures['PSAQ']:.2%} | {figures['UASQ']:.2%} | "
-                  f"{figures['sub_answers_right']} | {figures['median_wall_s']:.1f} |", ""]
-    lines += ["| question | outcome | right/total | code cells | wall s | why not |",
-              "|---|---|---|---|---|---|"]
+        lines += [
+            "| ABQ | PSAQ | UASQ | sub-answers | median wall s |",
+            "|---|---|---|---|---|",
+            f"| {figures['ABQ']:.2%} | {figures['PSAQ']:.2%} | {figures['UASQ']:.2%} | "
+            f"{figures['sub_answers_right']} | {figures['median_wall_s']:.1f} |",
+            "",
+        ]
+    lines += [
+        "| question | outcome | right/total | code cells | wall s | why not |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in records:
         why = (r.error or "").replace("|", "\\|").replace("\n", " ")[:120]
-        lines.append(f"| {r.task_id} | {r.outcome} | {r.detail.get('right', 0)}/"
-                     f"{r.detail.get('total', 0)} | {r.attempts} | {r.wall_s:.1f} | {why} |")
+        lines.append(
+            f"| {r.task_id} | {r.outcome} | {r.detail.get('right', 0)}/"
+            f"{r.detail.get('total', 0)} | {r.attempts} | {r.wall_s:.1f} | {why} |"
+        )
     return "\n".join(lines) + "\n"

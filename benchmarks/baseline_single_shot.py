@@ -48,11 +48,15 @@ from models import ChatMessage, ChatResult, CodeTool, ModelBackend, SamplingPara
 from sandbox import AsyncSession, Execution, Limits, SandboxConfig
 
 SUITE = "dabench-single-shot"
-SYSTEM = ("You are a data analyst. Answer the question about the data file by writing one "
-          "complete Python program that loads the file, computes every requested value and "
-          "prints it.")
-ANSWER_REQUEST = ("Now give the answer: one line per requested value, exactly in the requested "
-                  "format @name[value].")
+SYSTEM = (
+    "You are a data analyst. Answer the question about the data file by writing one "
+    "complete Python program that loads the file, computes every requested value and "
+    "prints it."
+)
+ANSWER_REQUEST = (
+    "Now give the answer: one line per requested value, exactly in the requested "
+    "format @name[value]."
+)
 #: Characters of the cell's output the model is shown: the head and, larger, the tail (where a
 #: traceback says what went wrong).
 OUTPUT_CHARS = 3000
@@ -84,11 +88,15 @@ class Timed:
         self.tokens_in = 0
         self.tokens_out = 0
 
-    async def chat(self, messages: Sequence[ChatMessage], code_tool: CodeTool,
-                   max_tokens: int) -> ChatResult:
+    async def chat(
+        self, messages: Sequence[ChatMessage], code_tool: CodeTool, max_tokens: int
+    ) -> ChatResult:
         started = time.perf_counter()
-        result = await self.backend.chat(messages, code_tool=code_tool, sampling=SamplingParams(
-            temperature=self.temperature, max_tokens=max_tokens, seed=0))
+        result = await self.backend.chat(
+            messages,
+            code_tool=code_tool,
+            sampling=SamplingParams(temperature=self.temperature, max_tokens=max_tokens, seed=0),
+        )
         self.seconds += time.perf_counter() - started
         self.tokens_in += result.usage.prompt_tokens
         self.tokens_out += result.usage.completion_tokens
@@ -97,14 +105,19 @@ class Timed:
 
 def cell_record(execution: Execution) -> dict[str, Any]:
     error = execution.error
-    return {"code": keep(execution.code), "output": keep(execution.logs),
-            "error": f"{error.name}: {error.value}" if error is not None else None,
-            "timed_out": execution.timed_out, "restarted": execution.restart is not None,
-            "duration_s": round(execution.duration, 3)}
+    return {
+        "code": keep(execution.code),
+        "output": keep(execution.logs),
+        "error": f"{error.name}: {error.value}" if error is not None else None,
+        "timed_out": execution.timed_out,
+        "restarted": execution.restart is not None,
+        "duration_s": round(execution.duration, 3),
+    }
 
 
-async def run_question(backend: ModelBackend, task: BenchTask, args: argparse.Namespace,
-                       record: TaskRecord) -> None:
+async def run_question(
+    backend: ModelBackend, task: BenchTask, args: argparse.Namespace, record: TaskRecord
+) -> None:
     model = Timed(backend, args.temperature)
     config = SandboxConfig(limits=Limits(timeout=args.cell_timeout))
     async with await AsyncSession.start(config) as session:
@@ -120,8 +133,11 @@ async def run_question(backend: ModelBackend, task: BenchTask, args: argparse.Na
     record.kernel_restarts = int(execution.restart is not None)
     record.execution_s = execution.duration
     record.detail.update(code_calls=1, cells=[cell_record(execution)])
-    messages += [first.to_message(), ChatMessage.tool(first.call_id, output_for_model(execution)),
-                 ChatMessage.user(ANSWER_REQUEST)]
+    messages += [
+        first.to_message(),
+        ChatMessage.tool(first.call_id, output_for_model(execution)),
+        ChatMessage.user(ANSWER_REQUEST),
+    ]
     second = await model.chat(messages, False, ANSWER_TOKENS)
     record.model_s = model.seconds
     record.tokens_in, record.tokens_out = model.tokens_in, model.tokens_out
@@ -134,15 +150,15 @@ async def run_question(backend: ModelBackend, task: BenchTask, args: argparse.Na
 async def run_all(plan: Plan, args: argparse.Namespace) -> None:
     if not plan.todo:
         return
-    backend = await asyncio.to_thread(load_model, args.model, n_ctx=args.n_ctx,
-                                      n_threads=args.threads)
+    backend = await asyncio.to_thread(
+        load_model, args.model, n_ctx=args.n_ctx, n_threads=args.threads
+    )
     try:
         for task in plan.todo:
             record = new_record(SUITE, task)
             started = time.perf_counter()
             try:
-                await asyncio.wait_for(run_question(backend, task, args, record),
-                                       args.task_timeout)
+                await asyncio.wait_for(run_question(backend, task, args, record), args.task_timeout)
             except Exception as error:  # recorded; the run goes on
                 record.outcome, record.retries_to_success = "error", None
                 record.error = f"{type(error).__name__}: {error}"
@@ -153,21 +169,37 @@ async def run_all(plan: Plan, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_args(parser)
-    parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
-                        help="seconds for the one cell (Airlock's dabench default)")
-    parser.add_argument("--task-timeout", type=float, default=900.0,
-                        help="a question not done after this long is recorded as an error")
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=DEFAULT_CELL_TIMEOUT,
+        help="seconds for the one cell (Airlock's dabench default)",
+    )
+    parser.add_argument(
+        "--task-timeout",
+        type=float,
+        default=900.0,
+        help="a question not done after this long is recorded as an error",
+    )
     args = parser.parse_args(argv)
-    settings = {"harness": "single shot: one code completion (required), one cell, one answer "
-                           "completion (text only)",
-                "temperature": args.temperature, "threads": args.threads, "n_ctx": args.n_ctx,
-                "code_max_tokens": CODE_TOKENS, "answer_max_tokens": ANSWER_TOKENS,
-                "cell_timeout": args.cell_timeout, "task_timeout": args.task_timeout,
-                "system": SYSTEM, "answer_request": ANSWER_REQUEST,
-                "output_chars_shown": OUTPUT_CHARS}
+    settings = {
+        "harness": "single shot: one code completion (required), one cell, one answer "
+        "completion (text only)",
+        "temperature": args.temperature,
+        "threads": args.threads,
+        "n_ctx": args.n_ctx,
+        "code_max_tokens": CODE_TOKENS,
+        "answer_max_tokens": ANSWER_TOKENS,
+        "cell_timeout": args.cell_timeout,
+        "task_timeout": args.task_timeout,
+        "system": SYSTEM,
+        "answer_request": ANSWER_REQUEST,
+        "output_chars_shown": OUTPUT_CHARS,
+    }
     try:
         plan = plan_run(SUITE, args, settings)
     except BenchError as error:

@@ -70,9 +70,26 @@ RUNNER = PEER / "run_agent.py"
 MODEL_ALIAS = "airlock-baseline"
 #: What Airlock's kernel offers that the questions' code uses. `os.path` is the module
 #: `posixpath` to smolagents' executor: without it `os.path.exists` is "Forbidden access".
-AUTHORIZED_IMPORTS = ["pandas", "pandas.*", "numpy", "numpy.*", "scipy", "scipy.*", "sklearn",
-                      "sklearn.*", "matplotlib", "matplotlib.*", "statistics", "math", "csv",
-                      "json", "os", "posixpath", "datetime", "collections"]
+AUTHORIZED_IMPORTS = [
+    "pandas",
+    "pandas.*",
+    "numpy",
+    "numpy.*",
+    "scipy",
+    "scipy.*",
+    "sklearn",
+    "sklearn.*",
+    "matplotlib",
+    "matplotlib.*",
+    "statistics",
+    "math",
+    "csv",
+    "json",
+    "os",
+    "posixpath",
+    "datetime",
+    "collections",
+]
 TIMEOUT_MARK = "exceeded the maximum execution time"
 
 
@@ -100,19 +117,38 @@ class LlamaServer:
     def start(self) -> str:
         """Starts it and waits until /v1/models answers; returns the /v1 base URL."""
         args, port = self.args, free_port()
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", args.model,
-                   "--host", "127.0.0.1", "--port", str(port), "--model_alias", MODEL_ALIAS,
-                   "--n_ctx", str(args.n_ctx), "--n_threads", str(args.threads),
-                   "--n_threads_batch", str(args.threads), "--seed", "0"]
+        command = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            args.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--model_alias",
+            MODEL_ALIAS,
+            "--n_ctx",
+            str(args.n_ctx),
+            "--n_threads",
+            str(args.threads),
+            "--n_threads_batch",
+            str(args.threads),
+            "--seed",
+            "0",
+        ]
         with self.log.open("ab") as sink:
-            self.process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                            preexec_fn=die_with_us)
+            self.process = subprocess.Popen(
+                command, stdout=sink, stderr=subprocess.STDOUT, preexec_fn=die_with_us
+            )
         self.base = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + args.server_wait
         while True:
             if self.process.poll() is not None:
-                raise BenchError(f"llama_cpp.server exited ({self.process.returncode}): "
-                                 f"see {self.log}")
+                raise BenchError(
+                    f"llama_cpp.server exited ({self.process.returncode}): see {self.log}"
+                )
             try:
                 if httpx.get(f"{self.base}/models", timeout=5).status_code == 200:
                     return self.base
@@ -146,9 +182,17 @@ def llama_server(args: argparse.Namespace, log: Path) -> Iterator[LlamaServer]:
 
 def cells_of(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The steps that ran code, as the record keeps them."""
-    return [{"code": keep(s["code"]), "output": keep(s["observations"] or ""),
-             "error": keep(s["error"]) if s["error"] else None, "step": s["step"],
-             "seconds": s["seconds"]} for s in steps if s.get("code")]
+    return [
+        {
+            "code": keep(s["code"]),
+            "output": keep(s["observations"] or ""),
+            "error": keep(s["error"]) if s["error"] else None,
+            "step": s["step"],
+            "seconds": s["seconds"],
+        }
+        for s in steps
+        if s.get("code")
+    ]
 
 
 def fill_partial(record: TaskRecord, steps: list[dict[str, Any]]) -> None:
@@ -156,8 +200,13 @@ def fill_partial(record: TaskRecord, steps: list[dict[str, Any]]) -> None:
     cells = cells_of(steps)
     record.attempts = len(cells)
     record.timeouts = sum(TIMEOUT_MARK in (c["error"] or "") for c in cells)
-    record.detail.update(code_calls=len(cells), steps=len(steps), state="stopped", cells=cells,
-                         model_outputs=[keep(s["model_output"] or "", 4000) for s in steps])
+    record.detail.update(
+        code_calls=len(cells),
+        steps=len(steps),
+        state="stopped",
+        cells=cells,
+        model_outputs=[keep(s["model_output"] or "", 4000) for s in steps],
+    )
 
 
 def fill_from_agent(record: TaskRecord, task: BenchTask, result: dict[str, Any]) -> None:
@@ -172,37 +221,58 @@ def fill_from_agent(record: TaskRecord, task: BenchTask, result: dict[str, Any])
     clean = next((i for i, c in enumerate(cells) if c["error"] is None), None)
     record.retries_to_success = clean
     record.detail.update(
-        code_calls=len(cells), steps=len(steps), state=result["state"],
-        max_steps=result["max_steps"], agent_s=result["agent_s"], cells=cells,
+        code_calls=len(cells),
+        steps=len(steps),
+        state=result["state"],
+        max_steps=result["max_steps"],
+        agent_s=result["agent_s"],
+        cells=cells,
         model_outputs=[keep(s["model_output"] or "", 4000) for s in steps],
-        smolagents=result["smolagents"])
-    note = "" if result["state"] == "success" else \
-        f"{result['state']}: the answer is the agent's fallback after {len(steps)} steps"
+        smolagents=result["smolagents"],
+    )
+    note = (
+        ""
+        if result["state"] == "success"
+        else f"{result['state']}: the answer is the agent's fallback after {len(steps)} steps"
+    )
     score_into(record, task, result["output"] or "", note=note)
 
 
-def run_question(task: BenchTask, args: argparse.Namespace, base: str, logs: Path,
-                 record: TaskRecord) -> None:
+def run_question(
+    task: BenchTask, args: argparse.Namespace, base: str, logs: Path, record: TaskRecord
+) -> None:
     with tempfile.TemporaryDirectory(prefix="airlock-peer-") as folder:
         work = Path(folder)
         csv = work / task.data["file_name"]
         shutil.copyfile(task.data["path"], csv)
-        prompt = prompt_for(task.data).replace(f"/mnt/data/{task.data['file_name']}",
-                                               str(csv))
-        request = {"prompt": prompt, "api_base": base, "model_id": MODEL_ALIAS,
-                   "max_steps": args.max_steps,
-                   "temperature": None if args.temperature < 0 else args.temperature,
-                   "authorized_imports": AUTHORIZED_IMPORTS}
+        prompt = prompt_for(task.data).replace(f"/mnt/data/{task.data['file_name']}", str(csv))
+        request = {
+            "prompt": prompt,
+            "api_base": base,
+            "model_id": MODEL_ALIAS,
+            "max_steps": args.max_steps,
+            "temperature": None if args.temperature < 0 else args.temperature,
+            "authorized_imports": AUTHORIZED_IMPORTS,
+        }
         (work / "request.json").write_text(json.dumps(request), encoding="utf-8")
         log = logs / f"{task.task_id}.log"
         try:
             with log.open("wb") as sink:
                 done = subprocess.run(
-                    [str(PEER_PYTHON), str(RUNNER), "request.json", "result.json"], cwd=work,
-                    stdout=sink, stderr=subprocess.STDOUT, timeout=args.task_timeout,
-                    check=False, preexec_fn=die_with_us,
-                    env={"PATH": "/usr/bin:/bin", "HOME": str(work), "NO_COLOR": "1",
-                         "COLUMNS": "120"})
+                    [str(PEER_PYTHON), str(RUNNER), "request.json", "result.json"],
+                    cwd=work,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    timeout=args.task_timeout,
+                    check=False,
+                    preexec_fn=die_with_us,
+                    env={
+                        "PATH": "/usr/bin:/bin",
+                        "HOME": str(work),
+                        "NO_COLOR": "1",
+                        "COLUMNS": "120",
+                    },
+                )
         except subprocess.TimeoutExpired:
             partial = work / "result.json.partial"
             if partial.is_file():
@@ -242,28 +312,45 @@ def run_all(plan: Plan, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(parser, temperature=-1.0,
-                    temperature_help="default -1: none sent, the server's own, 0.8")
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="the agent's step limit (default: smolagents' own, 20)")
-    parser.add_argument("--task-timeout", type=float, default=900.0,
-                        help="a question not done after this long is recorded as an error")
-    parser.add_argument("--server-wait", type=float, default=180.0,
-                        help="seconds to wait for the server to answer")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_common_args(
+        parser, temperature=-1.0, temperature_help="default -1: none sent, the server's own, 0.8"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="the agent's step limit (default: smolagents' own, 20)",
+    )
+    parser.add_argument(
+        "--task-timeout",
+        type=float,
+        default=900.0,
+        help="a question not done after this long is recorded as an error",
+    )
+    parser.add_argument(
+        "--server-wait", type=float, default=180.0, help="seconds to wait for the server to answer"
+    )
     args = parser.parse_args(argv)
     # A plain `kill` ends the run through its `finally` blocks (the server stops with it).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not PEER_PYTHON.is_file():
-        print(f"error: no peer environment at {PEER_PYTHON}: run benchmarks/peer/setup",
-              file=sys.stderr)
+        print(
+            f"error: no peer environment at {PEER_PYTHON}: run benchmarks/peer/setup",
+            file=sys.stderr,
+        )
         return 2
-    settings = {"harness": "smolagents CodeAgent + OpenAIServerModel on llama_cpp.server",
-                "temperature": args.temperature if args.temperature >= 0 else "server default",
-                "threads": args.threads, "n_ctx": args.n_ctx,
-                "max_steps": args.max_steps or "smolagents default",
-                "authorized_imports": AUTHORIZED_IMPORTS, "task_timeout": args.task_timeout}
+    settings = {
+        "harness": "smolagents CodeAgent + OpenAIServerModel on llama_cpp.server",
+        "temperature": args.temperature if args.temperature >= 0 else "server default",
+        "threads": args.threads,
+        "n_ctx": args.n_ctx,
+        "max_steps": args.max_steps or "smolagents default",
+        "authorized_imports": AUTHORIZED_IMPORTS,
+        "task_timeout": args.task_timeout,
+    }
     try:
         plan = plan_run(SUITE, args, settings)
         started = time.perf_counter()
@@ -271,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    finish(plan, "DABench baseline: smolagents CodeAgent", args.model,
-           time.perf_counter() - started)
+    finish(
+        plan, "DABench baseline: smolagents CodeAgent", args.model, time.perf_counter() - started
+    )
     return 0
 
 

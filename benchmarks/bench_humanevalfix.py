@@ -68,27 +68,40 @@ from sandbox import AsyncSession, KernelPool, Limits, SandboxConfig, choose_leve
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-async def run_engine(engine: Engine, backend: FixBackend, assistant_id: str,
-                     task: Task) -> TaskResult:
+async def run_engine(
+    engine: Engine, backend: FixBackend, assistant_id: str, task: Task
+) -> TaskResult:
     result = TaskResult(task.task_id)
     started = time.perf_counter()
-    thread, handle = await engine.create_thread_and_run(ThreadAndRunCreate(
-        assistant_id=assistant_id,
-        thread=ThreadCreate(messages=[MessageCreate(role="user", content=task.prompt)])))
+    thread, handle = await engine.create_thread_and_run(
+        ThreadAndRunCreate(
+            assistant_id=assistant_id,
+            thread=ThreadCreate(messages=[MessageCreate(role="user", content=task.prompt)]),
+        )
+    )
     try:
         run = await handle.wait()
     finally:
         await engine.sessions.end(thread.id)
     result.engine_s = time.perf_counter() - started
     result.status = run.status
-    page = await asyncio.to_thread(engine.store.list_run_steps, thread.id, run.id,
-                                   order="asc", limit=100)
-    verify(result, task, run.status, run.last_error.message if run.last_error else None,
-           page.data, backend.calls[task.task_id])
+    page = await asyncio.to_thread(
+        engine.store.list_run_steps, thread.id, run.id, order="asc", limit=100
+    )
+    verify(
+        result,
+        task,
+        run.status,
+        run.last_error.message if run.last_error else None,
+        page.data,
+        backend.calls[task.task_id],
+    )
     return result
 
-async def run_raw(task: Task, config: SandboxConfig, pool: KernelPool | None,
-                  result: TaskResult) -> None:
+
+async def run_raw(
+    task: Task, config: SandboxConfig, pool: KernelPool | None, result: TaskResult
+) -> None:
     """The same two cells on the bare sandbox: start (or acquire), execute, execute, close."""
     started = time.perf_counter()
     session = await pool.acquire() if pool is not None else await AsyncSession.start(config)
@@ -103,9 +116,16 @@ async def run_raw(task: Task, config: SandboxConfig, pool: KernelPool | None,
         result.reasons.append(f"raw: the fixed cell failed: {second.error.name}")
         result.correct = False
 
-async def run_benchmark(tasks: Sequence[Task], *, concurrency: int = 1, timeout: float = 3.0,
-                        interrupt_grace: float = 2.0, pool_size: int = 0,
-                        raw: bool = True) -> dict[str, Any]:
+
+async def run_benchmark(
+    tasks: Sequence[Task],
+    *,
+    concurrency: int = 1,
+    timeout: float = 3.0,
+    interrupt_grace: float = 2.0,
+    pool_size: int = 0,
+    raw: bool = True,
+) -> dict[str, Any]:
     config = SandboxConfig(limits=Limits(timeout=timeout, interrupt_grace=interrupt_grace))
     settings = EngineSettings(sandbox=config, kernel_pool_size=pool_size)
     backend = FixBackend(tasks)
@@ -123,8 +143,12 @@ async def run_benchmark(tasks: Sequence[Task], *, concurrency: int = 1, timeout:
         try:
             if raw_pool is not None:
                 await raw_pool.start(wait=False)  # as the engine's: filling starts now
-            assistant = await asyncio.to_thread(engine.store.create_assistant, AssistantCreate(
-                model=backend.name, name="HumanEvalFix", tools=[CodeInterpreterTool()]))
+            assistant = await asyncio.to_thread(
+                engine.store.create_assistant,
+                AssistantCreate(
+                    model=backend.name, name="HumanEvalFix", tools=[CodeInterpreterTool()]
+                ),
+            )
 
             async def worker() -> None:
                 while not queue.empty():
@@ -133,8 +157,10 @@ async def run_benchmark(tasks: Sequence[Task], *, concurrency: int = 1, timeout:
                         placeholder = TaskResult(task.task_id)
                         await run_raw(task, config, raw_pool, placeholder)
                         result = await run_engine(engine, backend, assistant.id, task)
-                        result.raw_s, result.raw_first_error = (placeholder.raw_s,
-                                                                placeholder.raw_first_error)
+                        result.raw_s, result.raw_first_error = (
+                            placeholder.raw_s,
+                            placeholder.raw_first_error,
+                        )
                         result.reasons += placeholder.reasons
                         result.correct = not result.reasons
                     else:
@@ -152,19 +178,33 @@ async def run_benchmark(tasks: Sequence[Task], *, concurrency: int = 1, timeout:
     total = time.perf_counter() - started
     order = {task.task_id: i for i, task in enumerate(tasks)}
     results.sort(key=lambda r: order[r.task_id])
-    return summarize(results, total_s=total, concurrency=concurrency, timeout=timeout,
-                     pool_size=pool_size, raw=raw, isolation=isolation)
+    return summarize(
+        results,
+        total_s=total,
+        concurrency=concurrency,
+        timeout=timeout,
+        pool_size=pool_size,
+        raw=raw,
+        isolation=isolation,
+    )
+
 
 async def _isolation(config: SandboxConfig) -> str:
     return str(await asyncio.to_thread(choose_level, config))
+
 
 def stats(samples: Sequence[float]) -> dict[str, float | int]:
     if not samples:
         return {"n": 0}
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return {"n": len(ordered), "median_s": statistics.median(ordered),
-            "mean_s": statistics.fmean(ordered), "p90_s": p90}
+    return {
+        "n": len(ordered),
+        "median_s": statistics.median(ordered),
+        "mean_s": statistics.fmean(ordered),
+        "p90_s": p90,
+    }
+
 
 def summarize(results: list[TaskResult], **info: Any) -> dict[str, Any]:
     errors: dict[str, int] = {}
@@ -180,8 +220,9 @@ def summarize(results: list[TaskResult], **info: Any) -> dict[str, Any]:
         "traceback_sent_whole": sum(r.traceback_whole for r in results),
         "timeout_tasks": [r.task_id for r in loops],
         "engine_wall": stats([r.engine_s for r in results]),
-        "failures": [{"task_id": r.task_id, "reasons": r.reasons}
-                     for r in results if not r.correct],
+        "failures": [
+            {"task_id": r.task_id, "reasons": r.reasons} for r in results if not r.correct
+        ],
     }
     if info.get("raw"):
         summary["raw_wall"] = stats([r.raw_s for r in results])
@@ -193,6 +234,7 @@ def summarize(results: list[TaskResult], **info: Any) -> dict[str, Any]:
     summary["results"] = [{**asdict(r), "overhead_s": r.overhead_s} for r in results]
     return summary
 
+
 def print_table(summary: dict[str, Any]) -> None:
     def ms(stat: dict[str, Any], *keys: str) -> str:
         if not stat.get("n"):
@@ -200,32 +242,58 @@ def print_table(summary: dict[str, Any]) -> None:
         return " / ".join(f"{stat[k] * 1000:.0f}" for k in keys) + " ms"
 
     rows = [
-        ("tasks correct after exactly one retry",
-         f"{summary['correct_after_one_retry']} / {summary['tasks']}", ""),
-        ("first cell's error", ", ".join(f"{k} {v}" for k, v in summary["first_errors"].items()),
-         ""),
-        ("traceback sent to the model whole", f"{summary['traceback_sent_whole']}",
-         "others cut in the middle, end kept"),
-        ("timeout tasks", ", ".join(summary["timeout_tasks"]) or "-",
-         f"cell timeout {summary['timeout']:g} s"),
-        ("engine wall per task (median / p90)",
-         ms(summary["engine_wall"], "median_s", "p90_s"), ""),
+        (
+            "tasks correct after exactly one retry",
+            f"{summary['correct_after_one_retry']} / {summary['tasks']}",
+            "",
+        ),
+        (
+            "first cell's error",
+            ", ".join(f"{k} {v}" for k, v in summary["first_errors"].items()),
+            "",
+        ),
+        (
+            "traceback sent to the model whole",
+            f"{summary['traceback_sent_whole']}",
+            "others cut in the middle, end kept",
+        ),
+        (
+            "timeout tasks",
+            ", ".join(summary["timeout_tasks"]) or "-",
+            f"cell timeout {summary['timeout']:g} s",
+        ),
+        (
+            "engine wall per task (median / p90)",
+            ms(summary["engine_wall"], "median_s", "p90_s"),
+            "",
+        ),
     ]
     if summary["raw"]:
         over = summary["overhead"]
         rows += [
-            ("raw sandbox per task (median / p90)", ms(summary["raw_wall"], "median_s", "p90_s"),
-             "start, 2 cells, close" if not summary["pool_size"] else "pooled, 2 cells, close"),
-            ("engine - raw, no timeout (median / mean)",
-             ms(over["without_timeouts"], "median_s", "mean_s"),
-             f"n={over['without_timeouts']['n']}"),
-            ("engine - raw, timeout tasks (median / mean)",
-             ms(over["timeout_tasks"], "median_s", "mean_s"), f"n={over['timeout_tasks']['n']}"),
+            (
+                "raw sandbox per task (median / p90)",
+                ms(summary["raw_wall"], "median_s", "p90_s"),
+                "start, 2 cells, close" if not summary["pool_size"] else "pooled, 2 cells, close",
+            ),
+            (
+                "engine - raw, no timeout (median / mean)",
+                ms(over["without_timeouts"], "median_s", "mean_s"),
+                f"n={over['without_timeouts']['n']}",
+            ),
+            (
+                "engine - raw, timeout tasks (median / mean)",
+                ms(over["timeout_tasks"], "median_s", "mean_s"),
+                f"n={over['timeout_tasks']['n']}",
+            ),
             ("engine - raw, all (median / mean)", ms(over["all"], "median_s", "mean_s"), ""),
         ]
     rows += [
-        ("total wall", f"{summary['total_s']:.1f} s",
-         f"concurrency {summary['concurrency']}, isolation {summary['isolation']}"),
+        (
+            "total wall",
+            f"{summary['total_s']:.1f} s",
+            f"concurrency {summary['concurrency']}, isolation {summary['isolation']}",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
@@ -233,16 +301,25 @@ def print_table(summary: dict[str, Any]) -> None:
     for failure in summary["failures"]:
         print(f"FAILED {failure['task_id']}: {'; '.join(failure['reasons'])}")
 
+
 async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help=f"folder with {DATA_FILE} (or the file); default: {DEFAULT_DATA}")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"folder with {DATA_FILE} (or the file); default: {DEFAULT_DATA}",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N tasks")
     parser.add_argument("--tasks", default="", help="comma-separated task ids (Python/0,...)")
     parser.add_argument("--concurrency", type=int, default=1, help="tasks in flight at once")
     parser.add_argument("--timeout", type=float, default=3.0, help="per-cell timeout, seconds")
-    parser.add_argument("--pool", type=int, default=0,
-                        help="kernel pool size (engine and raw); 0: a fresh kernel per task")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        help="kernel pool size (engine and raw); 0: a fresh kernel per task",
+    )
     parser.add_argument("--no-raw", action="store_true", help="skip the raw-sandbox baseline")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     args = parser.parse_args(argv)
@@ -250,13 +327,19 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"no HumanEvalFix data at {data_file(args.data)} (pass --data)")
     task_ids = [t.strip() for t in args.tasks.split(",") if t.strip()]
     tasks = load_tasks(args.data, limit=args.limit, task_ids=task_ids)
-    summary = await run_benchmark(tasks, concurrency=args.concurrency, timeout=args.timeout,
-                                  pool_size=args.pool, raw=not args.no_raw)
+    summary = await run_benchmark(
+        tasks,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        pool_size=args.pool,
+        raw=not args.no_raw,
+    )
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print_table(summary)
     return summary
+
 
 if __name__ == "__main__":
     outcome = asyncio.run(main())

@@ -34,8 +34,7 @@ ANALYSIS_CELL = (
 def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return {"median_ms": statistics.median(ordered) * 1000, "p90_ms": p90 * 1000,
-            "n": len(ordered)}
+    return {"median_ms": statistics.median(ordered) * 1000, "p90_ms": p90 * 1000, "n": len(ordered)}
 
 
 async def timed(action: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
@@ -108,9 +107,11 @@ async def raw_round_trips(rounds: int) -> list[float]:
         msg_id = client.execute("1 + 1")
         while True:
             message = await client.get_iopub_msg(timeout=30)
-            if (message["parent_header"].get("msg_id") == msg_id
-                    and message["header"]["msg_type"] == "status"
-                    and message["content"]["execution_state"] == "idle"):
+            if (
+                message["parent_header"].get("msg_id") == msg_id
+                and message["header"]["msg_type"] == "status"
+                and message["content"]["execution_state"] == "idle"
+            ):
                 break
         while (await client.get_shell_msg(timeout=30))["parent_header"].get("msg_id") != msg_id:
             pass
@@ -137,8 +138,9 @@ async def bench_round_trip(rounds: int) -> dict[str, Any]:
         raw += await raw_round_trips(block)
         airlock += await airlock_round_trips(block)
     result: dict[str, Any] = {"airlock": summary(airlock), "raw_jupyter_client": summary(raw)}
-    result["ratio_median"] = result["airlock"]["median_ms"] / result["raw_jupyter_client"][
-        "median_ms"]
+    result["ratio_median"] = (
+        result["airlock"]["median_ms"] / result["raw_jupyter_client"]["median_ms"]
+    )
     return result
 
 
@@ -167,8 +169,13 @@ async def bench_many(count: int) -> dict[str, Any]:
         alive = sum(s.kernel.is_alive() for s in sessions)
     finally:
         await asyncio.gather(*(s.close() for s in sessions))
-    return {"sessions": count, "alive": alive, "start_all_s": start_seconds,
-            "total_kernel_rss_mb": rss, "one_cell_on_each_concurrently_ms": round_seconds * 1000}
+    return {
+        "sessions": count,
+        "alive": alive,
+        "start_all_s": start_seconds,
+        "total_kernel_rss_mb": rss,
+        "one_cell_on_each_concurrently_ms": round_seconds * 1000,
+    }
 
 
 async def main() -> None:
@@ -196,21 +203,39 @@ async def main() -> None:
         ("isolation level", results["isolation"], ""),
         ("cold start (median / p90)", _ms(results["cold_start"]), ""),
         ("warm-pool acquire (median / p90)", _ms(results["acquire"]), "target < 50 ms"),
-        ("first analysis cell, pooled", _ms(results["first_analysis_cell_pooled"]),
-         "target < 100 ms"),
+        (
+            "first analysis cell, pooled",
+            _ms(results["first_analysis_cell_pooled"]),
+            "target < 100 ms",
+        ),
         ("first analysis cell, cold session", _ms(results["first_analysis_cell_cold"]), ""),
         ("trivial cell, Airlock", _ms(rt["airlock"]), f"{rt['ratio_median']:.2f}x raw"),
         ("trivial cell, raw jupyter_client", _ms(rt["raw_jupyter_client"]), "target ≤ 1.2x"),
-        ("idle kernel RSS, bare", f"{results['memory']['idle_bare_rss_mb']:.0f} MB",
-         "target < 80 MB"),
-        ("idle kernel RSS, stack imported", f"{results['memory']['idle_with_stack_rss_mb']:.0f} MB",
-         "target < 150 MB"),
-        (f"{many['sessions']} sessions: start all", f"{many['start_all_s']:.1f} s",
-         f"{many['alive']} alive"),
-        (f"{many['sessions']} sessions: kernel RSS total", f"{many['total_kernel_rss_mb']:.0f} MB",
-         ""),
-        (f"{many['sessions']} sessions: a cell on each at once",
-         f"{many['one_cell_on_each_concurrently_ms']:.0f} ms", ""),
+        (
+            "idle kernel RSS, bare",
+            f"{results['memory']['idle_bare_rss_mb']:.0f} MB",
+            "target < 80 MB",
+        ),
+        (
+            "idle kernel RSS, stack imported",
+            f"{results['memory']['idle_with_stack_rss_mb']:.0f} MB",
+            "target < 150 MB",
+        ),
+        (
+            f"{many['sessions']} sessions: start all",
+            f"{many['start_all_s']:.1f} s",
+            f"{many['alive']} alive",
+        ),
+        (
+            f"{many['sessions']} sessions: kernel RSS total",
+            f"{many['total_kernel_rss_mb']:.0f} MB",
+            "",
+        ),
+        (
+            f"{many['sessions']} sessions: a cell on each at once",
+            f"{many['one_cell_on_each_concurrently_ms']:.0f} ms",
+            "",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:

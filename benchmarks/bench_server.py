@@ -65,9 +65,9 @@ BETA_WARNING_MESSAGE = "(deprecated|The Assistants API is deprecated)"
 
 LATENCY_CELL = "print(2+2)"
 LATENCY_SCRIPT = [{"code": LATENCY_CELL}, {"text": "4"}]
-WORK_CELL = ("import pandas as pd\n"
-             "df = pd.DataFrame({'x': range(100_000)})\n"
-             "print(int(df['x'].sum()))")
+WORK_CELL = (
+    "import pandas as pd\ndf = pd.DataFrame({'x': range(100_000)})\nprint(int(df['x'].sum()))"
+)
 WORK_OUTPUT = str(sum(range(100_000)))
 WORK_SCRIPT = [{"code": WORK_CELL}, {"text": f"The sum is {WORK_OUTPUT}."}]
 TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
@@ -78,6 +78,7 @@ def quiet_beta_warnings() -> None:
 
 
 # -- the server, in its own process ------------------------------------------------------------
+
 
 def serve_child(data_dir: str, model: str, pool_size: int, max_sessions: int = 0) -> None:
     """The child: a uvicorn server on a free loopback port; prints {"port", "isolation"}."""
@@ -100,8 +101,14 @@ def serve_child(data_dir: str, model: str, pool_size: int, max_sessions: int = 0
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(json.dumps({"port": sock.getsockname()[1], "isolation": isolation}), flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(open_engine), log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=15))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(open_engine),
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=15,
+        )
+    )
     server.run(sockets=[sock])
 
 
@@ -128,17 +135,33 @@ def running_server(pool_size: int, max_sessions: int = 0) -> Iterator[Server]:
         work_model = folder / "work-script.json"
         work_model.write_text(json.dumps(WORK_SCRIPT), encoding="utf-8")
         child = subprocess.Popen(
-            [sys.executable, __file__, "--serve-child", str(folder / "data"),
-             f"scripted:{latency_model}", str(pool_size), str(max_sessions)],
-            stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+            [
+                sys.executable,
+                __file__,
+                "--serve-child",
+                str(folder / "data"),
+                f"scripted:{latency_model}",
+                str(pool_size),
+                str(max_sessions),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+        )
         try:
             assert child.stdout is not None
             line = child.stdout.readline()
             if not line:
                 raise RuntimeError("the server process did not start (see its log above)")
             info = json.loads(line)
-            server = Server(f"http://127.0.0.1:{info['port']}", info["isolation"], pool_size,
-                            f"scripted:{latency_model}", f"scripted:{work_model}", child.pid)
+            server = Server(
+                f"http://127.0.0.1:{info['port']}",
+                info["isolation"],
+                pool_size,
+                f"scripted:{latency_model}",
+                f"scripted:{work_model}",
+                child.pid,
+            )
             _wait_ready(server, child)
             yield server
         finally:
@@ -167,6 +190,7 @@ def _wait_ready(server: Server, child: subprocess.Popen[str]) -> None:
 
 # -- statistics --------------------------------------------------------------------------------
 
+
 def progress(message: str) -> None:
     print(f"[bench_server] {message}", file=sys.stderr, flush=True)
 
@@ -179,9 +203,13 @@ def stats(samples: Sequence[float]) -> dict[str, float | int]:
     def quantile(q: float) -> float:
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
-    return {"n": len(ordered), "median_ms": statistics.median(ordered) * 1000,
-            "p90_ms": quantile(0.9) * 1000, "p95_ms": quantile(0.95) * 1000,
-            "max_ms": ordered[-1] * 1000}
+    return {
+        "n": len(ordered),
+        "median_ms": statistics.median(ordered) * 1000,
+        "p90_ms": quantile(0.9) * 1000,
+        "p95_ms": quantile(0.95) * 1000,
+        "max_ms": ordered[-1] * 1000,
+    }
 
 
 def timed(action: Callable[[], T]) -> tuple[float, T]:
@@ -197,8 +225,10 @@ def summarize(samples: list[dict[str, float]]) -> dict[str, dict[str, float | in
 
 # -- latency -----------------------------------------------------------------------------------
 
-def poll_iteration(client: OpenAI, assistant_id: str, thread_id: str | None,
-                   poll_ms: int | Omit) -> dict[str, float]:
+
+def poll_iteration(
+    client: OpenAI, assistant_id: str, thread_id: str | None, poll_ms: int | Omit
+) -> dict[str, float]:
     """Message + run + poll to completion; on a fresh thread when `thread_id` is None."""
     threads = client.beta.threads
     times: dict[str, float] = {}
@@ -207,11 +237,13 @@ def poll_iteration(client: OpenAI, assistant_id: str, thread_id: str | None,
         times["thread_create"], thread = timed(lambda: threads.create())
         thread_id = thread.id
     tid = thread_id
-    times["message_create"], _ = timed(lambda: threads.messages.create(
-        tid, role="user", content="What is 2+2?"))
+    times["message_create"], _ = timed(
+        lambda: threads.messages.create(tid, role="user", content="What is 2+2?")
+    )
     times["run_create"], run = timed(lambda: threads.runs.create(tid, assistant_id=assistant_id))
-    times["run_to_completed"], run = timed(lambda: threads.runs.poll(
-        run.id, thread_id=tid, poll_interval_ms=poll_ms))
+    times["run_to_completed"], run = timed(
+        lambda: threads.runs.poll(run.id, thread_id=tid, poll_interval_ms=poll_ms)
+    )
     if run.status != "completed":
         raise RuntimeError(f"run {run.id} ended {run.status}: {run.last_error}")
     times["total"] = sum(times.values())
@@ -225,12 +257,14 @@ def _code_delta(event: AssistantStreamEvent) -> bool:
         return False
     details = event.data.delta.step_details
     return isinstance(details, ToolCallDeltaObject) and any(
-        isinstance(call, CodeInterpreterToolCallDelta) and call.code_interpreter is not None
-        and call.code_interpreter.input for call in details.tool_calls or [])
+        isinstance(call, CodeInterpreterToolCallDelta)
+        and call.code_interpreter is not None
+        and call.code_interpreter.input
+        for call in details.tool_calls or []
+    )
 
 
-def stream_iteration(client: OpenAI, assistant_id: str,
-                     thread_id: str | None) -> dict[str, float]:
+def stream_iteration(client: OpenAI, assistant_id: str, thread_id: str | None) -> dict[str, float]:
     """Message, then a streamed run; times from sending the run's request."""
     threads = client.beta.threads
     tid = thread_id or threads.create().id
@@ -259,33 +293,39 @@ def check_code_ran(client: OpenAI, assistant_id: str, expected: str) -> None:
     """One run whose cell's output is checked: the script's code really executes."""
     threads = client.beta.threads
     thread = threads.create(messages=[{"role": "user", "content": "Check."}])
-    run = threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_id,
-                                       poll_interval_ms=20)
+    run = threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=20
+    )
     logs = ""
     for step in threads.runs.steps.list(run.id, thread_id=thread.id):
         if step.step_details.type == "tool_calls":
             for call in step.step_details.tool_calls:
                 if call.type == "code_interpreter":
-                    logs += "".join(o.logs for o in call.code_interpreter.outputs
-                                    if o.type == "logs")
+                    logs += "".join(
+                        o.logs for o in call.code_interpreter.outputs if o.type == "logs"
+                    )
     threads.delete(thread.id)
     if run.status != "completed" or logs.strip() != expected:
         raise RuntimeError(f"check run ended {run.status} with logs {logs!r}, not {expected!r}")
 
 
-def bench_latency(server: Server, assistant_id: str, iterations: int,
-                  poll_ms: int) -> dict[str, Any]:
+def bench_latency(
+    server: Server, assistant_id: str, iterations: int, poll_ms: int
+) -> dict[str, Any]:
     client = server.client()
-    gets = [timed(lambda: client.beta.assistants.retrieve(assistant_id))[0]
-            for _ in range(max(50, 5 * iterations))]
+    gets = [
+        timed(lambda: client.beta.assistants.retrieve(assistant_id))[0]
+        for _ in range(max(50, 5 * iterations))
+    ]
     reused = client.beta.threads.create().id
     poll_iteration(client, assistant_id, reused, poll_ms)  # start the reused thread's kernel
     results: dict[str, Any] = {"get_round_trip": stats(gets), "poll": {}, "stream": {}}
     paces: list[tuple[str, int | Omit]] = [(f"{poll_ms}ms", poll_ms), ("sdk_default", omit)]
     for pace, interval in paces:
         for kind, thread_id in (("fresh", None), ("reused", reused)):
-            samples = [poll_iteration(client, assistant_id, thread_id, interval)
-                       for _ in range(iterations)]
+            samples = [
+                poll_iteration(client, assistant_id, thread_id, interval) for _ in range(iterations)
+            ]
             results["poll"][f"{kind}_{pace}"] = summarize(samples)
     for kind, thread_id in (("fresh", None), ("reused", reused)):
         samples = [stream_iteration(client, assistant_id, thread_id) for _ in range(iterations)]
@@ -299,8 +339,10 @@ def bench_latency(server: Server, assistant_id: str, iterations: int,
 
 # -- throughput --------------------------------------------------------------------------------
 
-def bench_throughput(server: Server, assistant_id: str, runs: int, concurrency: int,
-                     poll_ms: int) -> dict[str, Any]:
+
+def bench_throughput(
+    server: Server, assistant_id: str, runs: int, concurrency: int, poll_ms: int
+) -> dict[str, Any]:
     local = threading.local()
 
     def one_run(_index: int) -> tuple[float, str]:
@@ -310,8 +352,9 @@ def bench_throughput(server: Server, assistant_id: str, runs: int, concurrency: 
         threads = client.beta.threads
         started = time.perf_counter()
         thread = threads.create(messages=[{"role": "user", "content": "Sum the column."}])
-        run = threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_id,
-                                           poll_interval_ms=poll_ms)
+        run = threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=poll_ms
+        )
         seconds = time.perf_counter() - started
         threads.delete(thread.id)
         return seconds, run.status
@@ -323,10 +366,15 @@ def bench_throughput(server: Server, assistant_id: str, runs: int, concurrency: 
     statuses: dict[str, int] = {}
     for _seconds, status in outcomes:
         statuses[status] = statuses.get(status, 0) + 1
-    return {"concurrency": concurrency, "runs": runs,
-            "completed": statuses.get("completed", 0), "statuses": statuses,
-            "wall_s": wall, "runs_per_s": runs / wall,
-            "latency": stats([seconds for seconds, _ in outcomes])}
+    return {
+        "concurrency": concurrency,
+        "runs": runs,
+        "completed": statuses.get("completed", 0),
+        "statuses": statuses,
+        "wall_s": wall,
+        "runs_per_s": runs / wall,
+        "latency": stats([seconds for seconds, _ in outcomes]),
+    }
 
 
 class TreeSampler:
@@ -372,8 +420,9 @@ class TreeSampler:
         self._thread.join()
 
 
-def bench_capped(server: Server, assistant_id: str, runs: int, clients: int,
-                 poll_ms: int) -> dict[str, Any]:
+def bench_capped(
+    server: Server, assistant_id: str, runs: int, clients: int, poll_ms: int
+) -> dict[str, Any]:
     """Throughput with the server's session cap on: the SDK retries each 429 after its
     Retry-After, as an application would."""
     import httpx
@@ -393,8 +442,9 @@ def bench_capped(server: Server, assistant_id: str, runs: int, clients: int,
         threads = client.beta.threads
         started = time.perf_counter()
         thread = threads.create(messages=[{"role": "user", "content": "Sum the column."}])
-        run = threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_id,
-                                           poll_interval_ms=poll_ms)
+        run = threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=poll_ms
+        )
         seconds = time.perf_counter() - started
         threads.delete(thread.id)
         return seconds, run.status
@@ -407,55 +457,81 @@ def bench_capped(server: Server, assistant_id: str, runs: int, clients: int,
     statuses: dict[str, int] = {}
     for _seconds, status in outcomes:
         statuses[status] = statuses.get(status, 0) + 1
-    return {"clients": clients, "runs": runs, "completed": statuses.get("completed", 0),
-            "statuses": statuses, "wall_s": wall, "runs_per_s": runs / wall,
-            "latency": stats([seconds for seconds, _ in outcomes]),
-            "refused_429": len(refusals), "peak_rss_mb": sampler.peak_rss / 2**20,
-            "peak_kernels": sampler.peak_kernels}
+    return {
+        "clients": clients,
+        "runs": runs,
+        "completed": statuses.get("completed", 0),
+        "statuses": statuses,
+        "wall_s": wall,
+        "runs_per_s": runs / wall,
+        "latency": stats([seconds for seconds, _ in outcomes]),
+        "refused_429": len(refusals),
+        "peak_rss_mb": sampler.peak_rss / 2**20,
+        "peak_kernels": sampler.peak_kernels,
+    }
 
 
 # -- the whole benchmark -----------------------------------------------------------------------
 
-def run_benchmark(*, iterations: int = 20, concurrency: Sequence[int] = (1, 4, 16),
-                  runs: int = 64, pools: Sequence[int] = (0,), poll_ms: int = 20,
-                  capped: Sequence[int] = (), capped_clients: int = 16,
-                  ) -> dict[str, Any]:
+
+def run_benchmark(
+    *,
+    iterations: int = 20,
+    concurrency: Sequence[int] = (1, 4, 16),
+    runs: int = 64,
+    pools: Sequence[int] = (0,),
+    poll_ms: int = 20,
+    capped: Sequence[int] = (),
+    capped_clients: int = 16,
+) -> dict[str, Any]:
     quiet_beta_warnings()
-    results: dict[str, Any] = {"iterations": iterations, "runs": runs, "poll_ms": poll_ms,
-                               "servers": [], "capped": []}
+    results: dict[str, Any] = {
+        "iterations": iterations,
+        "runs": runs,
+        "poll_ms": poll_ms,
+        "servers": [],
+        "capped": [],
+    }
     for pool_size in pools:
         with running_server(pool_size) as server:
             client = server.client()
             latency_assistant = client.beta.assistants.create(
-                model=server.latency_model, tools=[{"type": "code_interpreter"}])
+                model=server.latency_model, tools=[{"type": "code_interpreter"}]
+            )
             work_assistant = client.beta.assistants.create(
-                model=server.work_model, tools=[{"type": "code_interpreter"}])
+                model=server.work_model, tools=[{"type": "code_interpreter"}]
+            )
             check_code_ran(client, latency_assistant.id, "4")
             check_code_ran(client, work_assistant.id, WORK_OUTPUT)
             entry: dict[str, Any] = {"pool_size": pool_size, "isolation": server.isolation}
             if iterations > 0:
                 progress(f"pool {pool_size}: latency, {iterations} iterations per case")
-                entry["latency"] = bench_latency(server, latency_assistant.id, iterations,
-                                                 poll_ms)
+                entry["latency"] = bench_latency(server, latency_assistant.id, iterations, poll_ms)
             entry["throughput"] = []
             for c in concurrency:
                 progress(f"pool {pool_size}: throughput, {runs} runs by {c} client threads")
                 entry["throughput"].append(
-                    bench_throughput(server, work_assistant.id, runs, c, poll_ms))
+                    bench_throughput(server, work_assistant.id, runs, c, poll_ms)
+                )
             results["servers"].append(entry)
     for cap in capped:
         with running_server(0, max_sessions=cap) as server:
             client = server.client()
             work_assistant = client.beta.assistants.create(
-                model=server.work_model, tools=[{"type": "code_interpreter"}])
+                model=server.work_model, tools=[{"type": "code_interpreter"}]
+            )
             check_code_ran(client, work_assistant.id, WORK_OUTPUT)
             progress(f"cap {cap}: {runs} runs by {capped_clients} client threads")
-            entry = {"max_sessions": cap, "isolation": server.isolation,
-                     **bench_capped(server, work_assistant.id, runs, capped_clients, poll_ms)}
+            entry = {
+                "max_sessions": cap,
+                "isolation": server.isolation,
+                **bench_capped(server, work_assistant.id, runs, capped_clients, poll_ms),
+            }
             results["capped"].append(entry)
     results["all_completed"] = all(
         [t["completed"] == t["runs"] for s in results["servers"] for t in s["throughput"]]
-        + [c["completed"] == c["runs"] for c in results["capped"]])
+        + [c["completed"] == c["runs"] for c in results["capped"]]
+    )
     return results
 
 
@@ -469,8 +545,13 @@ def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> 
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print(title)
     for row in [header, *rows]:
-        print("  " + "  ".join(f"{cell:<{w}}" if i == 0 else f"{cell:>{w}}"
-                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  "
+            + "  ".join(
+                f"{cell:<{w}}" if i == 0 else f"{cell:>{w}}"
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     print()
 
 
@@ -481,49 +562,112 @@ def print_tables(results: dict[str, Any]) -> None:
         latency = server.get("latency")
         if latency:
             n = results["iterations"]
-            print(f"GET /v1/assistants/{{id}} round trip (median / p90): "
-                  f"{_ms(latency['get_round_trip'])} ms, n={latency['get_round_trip']['n']}\n")
-            columns = [f"fresh_{poll_ms}ms", f"reused_{poll_ms}ms", "fresh_sdk_default",
-                       "reused_sdk_default"]
-            labels = [f"fresh, {poll_ms} ms", f"reused, {poll_ms} ms", "fresh, SDK pace",
-                      "reused, SDK pace"]
-            parts = [("thread create", "thread_create"), ("message create", "message_create"),
-                     ("run create", "run_create"), ("run create -> completed", "run_to_completed"),
-                     ("total", "total")]
-            _table(f"message + run + poll, ms (median / p90), n={n} each; SDK pace: the "
-                   "server's openai-poll-after-ms",
-                   ["", *labels],
-                   [[name, *(_ms(latency["poll"][c].get(key)) for c in columns)]
-                    for name, key in parts])
-            stream_parts = [("first event", "first_event"),
-                            ("first code delta", "first_code_delta"),
-                            ("thread.run.completed", "run_completed_event"),
-                            ("end of stream", "stream_end")]
-            _table(f"streamed run, ms from the request (median / p90), n={n} each",
-                   ["", "fresh thread", "reused thread"],
-                   [[name, *(_ms(latency["stream"][k].get(key)) for k in ("fresh", "reused"))]
-                    for name, key in stream_parts])
-            print(f"fresh minus reused thread, run -> completed (median): "
-                  f"{latency['fresh_minus_reused_median_ms']:.0f} ms (mostly the kernel's "
-                  "start)\n")
-        _table("throughput: each run on a fresh thread (own kernel), latency from "
-               "threads.create to completed",
-               ["concurrency", "runs", "completed", "wall s", "runs/s",
-                "latency median / p90 ms", "max ms"],
-               [[str(t["concurrency"]), str(t["runs"]), str(t["completed"]),
-                 f"{t['wall_s']:.1f}", f"{t['runs_per_s']:.2f}",
-                 f"{t['latency']['median_ms']:.0f} / {t['latency']['p90_ms']:.0f}",
-                 f"{t['latency']['max_ms']:.0f}"] for t in server["throughput"]])
+            print(
+                f"GET /v1/assistants/{{id}} round trip (median / p90): "
+                f"{_ms(latency['get_round_trip'])} ms, n={latency['get_round_trip']['n']}\n"
+            )
+            columns = [
+                f"fresh_{poll_ms}ms",
+                f"reused_{poll_ms}ms",
+                "fresh_sdk_default",
+                "reused_sdk_default",
+            ]
+            labels = [
+                f"fresh, {poll_ms} ms",
+                f"reused, {poll_ms} ms",
+                "fresh, SDK pace",
+                "reused, SDK pace",
+            ]
+            parts = [
+                ("thread create", "thread_create"),
+                ("message create", "message_create"),
+                ("run create", "run_create"),
+                ("run create -> completed", "run_to_completed"),
+                ("total", "total"),
+            ]
+            _table(
+                f"message + run + poll, ms (median / p90), n={n} each; SDK pace: the "
+                "server's openai-poll-after-ms",
+                ["", *labels],
+                [
+                    [name, *(_ms(latency["poll"][c].get(key)) for c in columns)]
+                    for name, key in parts
+                ],
+            )
+            stream_parts = [
+                ("first event", "first_event"),
+                ("first code delta", "first_code_delta"),
+                ("thread.run.completed", "run_completed_event"),
+                ("end of stream", "stream_end"),
+            ]
+            _table(
+                f"streamed run, ms from the request (median / p90), n={n} each",
+                ["", "fresh thread", "reused thread"],
+                [
+                    [name, *(_ms(latency["stream"][k].get(key)) for k in ("fresh", "reused"))]
+                    for name, key in stream_parts
+                ],
+            )
+            print(
+                f"fresh minus reused thread, run -> completed (median): "
+                f"{latency['fresh_minus_reused_median_ms']:.0f} ms (mostly the kernel's "
+                "start)\n"
+            )
+        _table(
+            "throughput: each run on a fresh thread (own kernel), latency from "
+            "threads.create to completed",
+            [
+                "concurrency",
+                "runs",
+                "completed",
+                "wall s",
+                "runs/s",
+                "latency median / p90 ms",
+                "max ms",
+            ],
+            [
+                [
+                    str(t["concurrency"]),
+                    str(t["runs"]),
+                    str(t["completed"]),
+                    f"{t['wall_s']:.1f}",
+                    f"{t['runs_per_s']:.2f}",
+                    f"{t['latency']['median_ms']:.0f} / {t['latency']['p90_ms']:.0f}",
+                    f"{t['latency']['max_ms']:.0f}",
+                ]
+                for t in server["throughput"]
+            ],
+        )
     if results.get("capped"):
-        _table("with the session cap on: each run on a fresh thread, 429s retried by the SDK "
-               "after Retry-After; RSS of the server's whole process tree",
-               ["max_sessions", "clients", "runs", "completed", "runs/s",
-                "latency median / p95 ms", "429s", "peak RSS MB", "peak kernels"],
-               [[str(c["max_sessions"]), str(c["clients"]), str(c["runs"]),
-                 str(c["completed"]), f"{c['runs_per_s']:.2f}",
-                 f"{c['latency']['median_ms']:.0f} / {c['latency']['p95_ms']:.0f}",
-                 str(c["refused_429"]), f"{c['peak_rss_mb']:.0f}", str(c["peak_kernels"])]
-                for c in results["capped"]])
+        _table(
+            "with the session cap on: each run on a fresh thread, 429s retried by the SDK "
+            "after Retry-After; RSS of the server's whole process tree",
+            [
+                "max_sessions",
+                "clients",
+                "runs",
+                "completed",
+                "runs/s",
+                "latency median / p95 ms",
+                "429s",
+                "peak RSS MB",
+                "peak kernels",
+            ],
+            [
+                [
+                    str(c["max_sessions"]),
+                    str(c["clients"]),
+                    str(c["runs"]),
+                    str(c["completed"]),
+                    f"{c['runs_per_s']:.2f}",
+                    f"{c['latency']['median_ms']:.0f} / {c['latency']['p95_ms']:.0f}",
+                    str(c["refused_429"]),
+                    f"{c['peak_rss_mb']:.0f}",
+                    str(c["peak_kernels"]),
+                ]
+                for c in results["capped"]
+            ],
+        )
     if not results["all_completed"]:
         print("NOT ALL RUNS COMPLETED: see the statuses with --json")
 
@@ -537,29 +681,54 @@ def _int_list(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=20,
-                        help="sequential iterations of each latency case (0: skip latency)")
-    parser.add_argument("--concurrency", type=_int_list, default=[1, 4, 16],
-                        help="client threads at once, comma-separated (default 1,4,16)")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=20,
+        help="sequential iterations of each latency case (0: skip latency)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_int_list,
+        default=[1, 4, 16],
+        help="client threads at once, comma-separated (default 1,4,16)",
+    )
     parser.add_argument("--runs", type=int, default=64, help="runs per throughput case")
-    parser.add_argument("--pool", type=_int_list, default=[0],
-                        help="the engine's kernel_pool_size, comma-separated to compare "
-                             "(a server each; default 0)")
+    parser.add_argument(
+        "--pool",
+        type=_int_list,
+        default=[0],
+        help="the engine's kernel_pool_size, comma-separated to compare (a server each; default 0)",
+    )
     parser.add_argument("--poll-ms", type=int, default=20, help="the pollers' interval")
-    parser.add_argument("--capped", type=_int_list, default=[],
-                        help="also run the throughput case on a server with this session cap "
-                             "(max_sessions), comma-separated for several (default: none)")
-    parser.add_argument("--capped-clients", type=int, default=16,
-                        help="client threads of the capped case (default 16)")
+    parser.add_argument(
+        "--capped",
+        type=_int_list,
+        default=[],
+        help="also run the throughput case on a server with this session cap "
+        "(max_sessions), comma-separated for several (default: none)",
+    )
+    parser.add_argument(
+        "--capped-clients",
+        type=int,
+        default=16,
+        help="client threads of the capped case (default 16)",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     args = parser.parse_args(argv)
     if any(c < 1 for c in args.concurrency) or args.runs < 1 or args.poll_ms < 1:
         parser.error("--concurrency, --runs and --poll-ms must be >= 1")
     if any(c < 1 for c in args.capped) or args.capped_clients < 1:
         parser.error("--capped and --capped-clients must be >= 1")
-    results = run_benchmark(iterations=args.iterations, concurrency=args.concurrency,
-                            runs=args.runs, pools=args.pool, poll_ms=args.poll_ms,
-                            capped=args.capped, capped_clients=args.capped_clients)
+    results = run_benchmark(
+        iterations=args.iterations,
+        concurrency=args.concurrency,
+        runs=args.runs,
+        pools=args.pool,
+        poll_ms=args.poll_ms,
+        capped=args.capped,
+        capped_clients=args.capped_clients,
+    )
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -569,7 +738,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve-child"]:
-        serve_child(sys.argv[2], sys.argv[3], int(sys.argv[4]),
-                    int(sys.argv[5]) if len(sys.argv) > 5 else 0)
+        serve_child(
+            sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0
+        )
     else:
         sys.exit(0 if main()["all_completed"] else 1)

@@ -58,8 +58,10 @@ def cell(record: TaskRecord | None) -> str:
     if record is None:
         return "-"
     outcome = record.outcome + ("*" if guessed(record) else "")
-    return (f"{outcome} {record.detail.get('right', 0)}/{record.detail.get('total', 0)} "
-            f"{record.attempts}c {record.wall_s:.0f}s")
+    return (
+        f"{outcome} {record.detail.get('right', 0)}/{record.detail.get('total', 0)} "
+        f"{record.attempts}c {record.wall_s:.0f}s"
+    )
 
 
 def points(value: float) -> str:
@@ -71,53 +73,88 @@ def compare(runs: list[Run]) -> str:
     everywhere = set.intersection(*(set(r.records) for r in runs))
     anywhere = set.union(*(set(r.records) for r in runs))
     names = [r.name for r in runs]
-    lines = ["# DABench side by side", "",
-             f"questions: {len(everywhere)} recorded by every run"
-             + (f", {len(anywhere) - len(everywhere)} by only some (not in the totals)"
-                if anywhere != everywhere else ""), "",
-             "| question | " + " | ".join(names) + " |",
-             "|---" * (len(runs) + 1) + "|"]
+    lines = [
+        "# DABench side by side",
+        "",
+        f"questions: {len(everywhere)} recorded by every run"
+        + (
+            f", {len(anywhere) - len(everywhere)} by only some (not in the totals)"
+            if anywhere != everywhere
+            else ""
+        ),
+        "",
+        "| question | " + " | ".join(names) + " |",
+        "|---" * (len(runs) + 1) + "|",
+    ]
     for task_id in question_order(anywhere):
         mark = "" if task_id in everywhere else " (not in totals)"
-        lines.append(f"| {task_id}{mark} | "
-                     + " | ".join(cell(r.records.get(task_id)) for r in runs) + " |")
+        lines.append(
+            f"| {task_id}{mark} | " + " | ".join(cell(r.records.get(task_id)) for r in runs) + " |"
+        )
     figures = [metrics([r.records[i] for i in question_order(everywhere)]) for r in runs]
-    lines += ["", "## Totals on the common questions", "",
-              "| run | ABQ | PSAQ | UASQ | sub-answers | median wall s | median code cells | "
-              "passes without a clean cell |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Totals on the common questions",
+        "",
+        "| run | ABQ | PSAQ | UASQ | sub-answers | median wall s | median code cells | "
+        "passes without a clean cell |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for run, fig in zip(runs, figures, strict=True):
         if not fig:
             continue
         cells = statistics.median(run.records[i].attempts for i in everywhere)
         guesses = sum(guessed(run.records[i]) for i in everywhere)
-        lines.append(f"| {run.name} | {fig['ABQ']:.2%} ({round(fig['ABQ'] * fig['questions'])}"
-                     f"/{fig['questions']}) | {fig['PSAQ']:.2%} | {fig['UASQ']:.2%} | "
-                     f"{fig['sub_answers_right']} | {fig['median_wall_s']:.1f} | {cells:g} | "
-                     f"{guesses} |")
+        lines.append(
+            f"| {run.name} | {fig['ABQ']:.2%} ({round(fig['ABQ'] * fig['questions'])}"
+            f"/{fig['questions']}) | {fig['PSAQ']:.2%} | {fig['UASQ']:.2%} | "
+            f"{fig['sub_answers_right']} | {fig['median_wall_s']:.1f} | {cells:g} | "
+            f"{guesses} |"
+        )
     if len(runs) > 1 and figures[0]:
         base = runs[0]
-        lines += ["", f"## Against {base.name}", "",
-                  "| run | ABQ | PSAQ | UASQ | questions only it passed | only "
-                  f"{base.name} passed |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Against {base.name}",
+            "",
+            f"| run | ABQ | PSAQ | UASQ | questions only it passed | only {base.name} passed |",
+            "|---|---|---|---|---|---|",
+        ]
         for run, fig in zip(runs[1:], figures[1:], strict=True):
-            only_it = [i for i in question_order(everywhere) if run.records[i].outcome == "pass"
-                       and base.records[i].outcome != "pass"]
-            only_base = [i for i in question_order(everywhere) if base.records[i].outcome ==
-                         "pass" and run.records[i].outcome != "pass"]
-            lines.append(f"| {run.name} | {points(fig['ABQ'] - figures[0]['ABQ'])} | "
-                         f"{points(fig['PSAQ'] - figures[0]['PSAQ'])} | "
-                         f"{points(fig['UASQ'] - figures[0]['UASQ'])} | "
-                         f"{', '.join(only_it) or '-'} | {', '.join(only_base) or '-'} |")
-        lines += ["", "Differences in percentage points (the run minus "
-                  f"{base.name}), on the {len(everywhere)} common questions."]
+            only_it = [
+                i
+                for i in question_order(everywhere)
+                if run.records[i].outcome == "pass" and base.records[i].outcome != "pass"
+            ]
+            only_base = [
+                i
+                for i in question_order(everywhere)
+                if base.records[i].outcome == "pass" and run.records[i].outcome != "pass"
+            ]
+            lines.append(
+                f"| {run.name} | {points(fig['ABQ'] - figures[0]['ABQ'])} | "
+                f"{points(fig['PSAQ'] - figures[0]['PSAQ'])} | "
+                f"{points(fig['UASQ'] - figures[0]['UASQ'])} | "
+                f"{', '.join(only_it) or '-'} | {', '.join(only_base) or '-'} |"
+            )
+        lines += [
+            "",
+            "Differences in percentage points (the run minus "
+            f"{base.name}), on the {len(everywhere)} common questions.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", nargs="+", type=Path,
-                        help="results.jsonl files or the folders holding them (2 or 3)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "results",
+        nargs="+",
+        type=Path,
+        help="results.jsonl files or the folders holding them (2 or 3)",
+    )
     parser.add_argument("--names", default=None, help="column names, comma-separated")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
@@ -127,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if names and len(names) != len(args.results):
         parser.error("--names needs one name per results file")
     try:
-        runs = [load_run(path, names[i] if names else None)
-                for i, path in enumerate(args.results)]
+        runs = [load_run(path, names[i] if names else None) for i, path in enumerate(args.results)]
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -29,8 +29,9 @@ def sandbox_links(text: str) -> list[tuple[int, int, str]]:
     return links
 
 
-def file_path_annotations(text: str,
-                          file_id_for: Callable[[str], str | None]) -> list[FilePathAnnotation]:
+def file_path_annotations(
+    text: str, file_id_for: Callable[[str], str | None]
+) -> list[FilePathAnnotation]:
     """One annotation per link whose file exists; `file_id_for(path)` finds (or stores) it.
 
     Indexes are positions in the Python string, i.e. in code points, as the hosted service
@@ -40,9 +41,14 @@ def file_path_annotations(text: str,
     for start, end, path in sandbox_links(text):
         file_id = file_id_for(path)
         if file_id is not None:
-            annotations.append(FilePathAnnotation(
-                text=text[start:end], start_index=start, end_index=end,
-                file_path=FileRef(file_id=file_id)))
+            annotations.append(
+                FilePathAnnotation(
+                    text=text[start:end],
+                    start_index=start,
+                    end_index=end,
+                    file_path=FileRef(file_id=file_id),
+                )
+            )
     return annotations
 
 
@@ -72,7 +78,7 @@ def fix_links(text: str, exists: Callable[[str], bool], known: Iterable[str]) ->
         after = text.find(")", end)
         if before is not None and after != -1 and not text[end:after].strip():
             label = before.group(1) or PurePosixPath(path).name
-            pieces += [text[done:before.start()], f"{label} (no such file was made)"]
+            pieces += [text[done : before.start()], f"{label} (no such file was made)"]
             done = after + 1
         else:
             pieces += [text[done:start], f"{path} (no such file was made)"]

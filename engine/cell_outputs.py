@@ -50,7 +50,7 @@ class CellOutputs:
         final `outputs`."""
         logs = execution.logs
         if logs.startswith(self.logs_sent):
-            self._send_logs(logs[len(self.logs_sent):])
+            self._send_logs(logs[len(self.logs_sent) :])
         elif self.logs_index is not None:
             # The middle of a flood was cut from the record: the record wins.
             self.outputs[self.logs_index]["logs"] = logs
@@ -77,5 +77,9 @@ class CellOutputs:
         self._emit({"index": index, "type": "image", "image": {"file_id": file_id}})
 
     def _emit(self, output: dict[str, Any]) -> None:
-        self.emit(step_delta(self.step_id, {"type": "code_interpreter",
-                                            "code_interpreter": {"outputs": [output]}}))
+        self.emit(
+            step_delta(
+                self.step_id,
+                {"type": "code_interpreter", "code_interpreter": {"outputs": [output]}},
+            )
+        )

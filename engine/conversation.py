@@ -44,11 +44,17 @@ def cut_middle(text: str, limit: int, *, head_share: float = 0.4) -> str:
     head = max(0, int((limit - note_room) * head_share))
     tail = max(0, limit - note_room - head)
     cut = len(text) - head - tail
-    return f"{text[:head]}\n{_SHORTENED.format(n=cut)}\n{text[len(text) - tail:]}"
+    return f"{text[:head]}\n{_SHORTENED.format(n=cut)}\n{text[len(text) - tail :]}"
 
 
-def describe_execution(execution: Execution, *, max_chars: int, image_count: int = 0,
-                       error_text: str | None = None, reminder: str = "") -> str:
+def describe_execution(
+    execution: Execution,
+    *,
+    max_chars: int,
+    image_count: int = 0,
+    error_text: str | None = None,
+    reminder: str = "",
+) -> str:
     """One cell's outcome in words, for the model: output, error, what Airlock did.
     `error_text` replaces the traceback (a digest the model can act on); `reminder` ends
     the description of a cell that ran clean."""
@@ -68,17 +74,25 @@ def describe_execution(execution: Execution, *, max_chars: int, image_count: int
     if image_count:
         parts.append(f"[{image_count} image(s) shown to the user]")
     if execution.files:
-        listing = ", ".join(f"{change.path} ({_size(change.size)})"
-                            for change in execution.files[:20])
+        listing = ", ".join(
+            f"{change.path} ({_size(change.size)})" for change in execution.files[:20]
+        )
         more = len(execution.files) - 20
         parts.append(f"[files written: {listing}{f' and {more} more' if more > 0 else ''}]")
     parts.extend(execution.notices)
     if execution.restart is not None:
-        parts.append(f"[the kernel was restarted ({execution.restart.reason}): every variable "
-                     "and import is gone; files in /mnt/data are kept. Re-run what you need.]")
+        parts.append(
+            f"[the kernel was restarted ({execution.restart.reason}): every variable "
+            "and import is gone; files in /mnt/data are kept. Re-run what you need.]"
+        )
     if error is not None:
-        parts.append(cut_middle(error_text or error.traceback or str(error),
-                                max_chars - output_room, head_share=0.15))
+        parts.append(
+            cut_middle(
+                error_text or error.traceback or str(error),
+                max_chars - output_room,
+                head_share=0.15,
+            )
+        )
     text = "\n".join(parts) if parts else "[the code ran without output]"
     if reminder:
         text += "\n\n" + reminder
@@ -106,8 +120,12 @@ def message_to_chat(message: Message, files: dict[str, StagedFile]) -> ChatMessa
     return ChatMessage.user(text)
 
 
-def system_message(run: Run, files: Sequence[StagedFile], code_enabled: bool,
-                   previews: dict[str, str] | None = None) -> ChatMessage:
+def system_message(
+    run: Run,
+    files: Sequence[StagedFile],
+    code_enabled: bool,
+    previews: dict[str, str] | None = None,
+) -> ChatMessage:
     """The instructions, then the files in /mnt/data: each described by `previews` (what it
     holds, computed in the sandbox) when there is one, else by its size."""
     parts = [SYSTEM_PROMPT] if code_enabled else []
@@ -117,17 +135,22 @@ def system_message(run: Run, files: Sequence[StagedFile], code_enabled: bool,
         previews = previews or {}
         entries = []
         for f in files:
-            named = "" if PurePosixPath(f.path).name == f.filename else \
-                f" (uploaded as {f.filename!r})"
+            named = (
+                "" if PurePosixPath(f.path).name == f.filename else f" (uploaded as {f.filename!r})"
+            )
             preview = previews.get(f.path)
-            entries.append(f"- {f.path}{named}: {preview}" if preview else
-                           f"- {f.path}{named} ({_size(f.bytes)})")
+            entries.append(
+                f"- {f.path}{named}: {preview}"
+                if preview
+                else f"- {f.path}{named} ({_size(f.bytes)})"
+            )
         parts.append("Files in /mnt/data:\n" + "\n".join(entries))
     return ChatMessage.system("\n\n".join(parts) or "You are a helpful assistant.")
 
 
-def fit_to_budget(system: ChatMessage, history: list[ChatMessage], turns: list[ChatMessage],
-                  budget: int) -> list[ChatMessage]:
+def fit_to_budget(
+    system: ChatMessage, history: list[ChatMessage], turns: list[ChatMessage], budget: int
+) -> list[ChatMessage]:
     """`[system, *history, *turns]`, shortened until its estimated size fits `budget`."""
     turns = list(turns)
 
@@ -158,5 +181,5 @@ def visible_messages(messages: list[Message], run: Run) -> list[Message]:
     messages = [m for m in messages if m.run_id != run.id or m.role == "user"]
     strategy = run.truncation_strategy
     if strategy is not None and strategy.type == "last_messages" and strategy.last_messages:
-        messages = messages[-strategy.last_messages:]
+        messages = messages[-strategy.last_messages :]
     return messages

@@ -132,9 +132,15 @@ def summaries() -> list[RegionSummary]:
         first = sum(r.revenue for r in mine[:6])
         second = sum(r.revenue for r in mine[6:])
         best = max(mine, key=lambda r: r.revenue)
-        result.append(RegionSummary(region, round(sum(r.revenue for r in mine), 2),
-                                    sum(r.units for r in mine), best.month,
-                                    round((second / first - 1) * 100, 1)))
+        result.append(
+            RegionSummary(
+                region,
+                round(sum(r.revenue for r in mine), 2),
+                sum(r.units for r in mine),
+                best.month,
+                round((second / first - 1) * 100, 1),
+            )
+        )
     return sorted(result, key=lambda s: s.revenue, reverse=True)
 
 
@@ -150,8 +156,11 @@ def scripted_answer() -> str:
         "",
         "| Region | Revenue | Units | Best month | H2 vs H1 |",
         "|---|---:|---:|---|---:|",
-        *(f"| {s.region} | ${s.revenue:,.0f} | {s.units:,} | {s.best_month} | "
-          f"{s.growth_pct:+.1f}% |" for s in regions),
+        *(
+            f"| {s.region} | ${s.revenue:,.0f} | {s.units:,} | {s.best_month} | "
+            f"{s.growth_pct:+.1f}% |"
+            for s in regions
+        ),
         "",
         f"Every region's best month falls between {min(s.best_month for s in regions)} and "
         f"{max(s.best_month for s in regions)}; {fastest.region} has "
@@ -165,5 +174,9 @@ def scripted_answer() -> str:
 
 def scripted_transcript() -> list[dict[str, str]]:
     """Item n answers the n-th model call of the run (see models.scripted)."""
-    return [{"code": FIRST_CELL}, {"code": RETRY_CELL}, {"code": CHART_CELL},
-            {"text": scripted_answer()}]
+    return [
+        {"code": FIRST_CELL},
+        {"code": RETRY_CELL},
+        {"code": CHART_CELL},
+        {"text": scripted_answer()},
+    ]

@@ -83,16 +83,19 @@ class Engine:
     """Open it with `Engine.open(...)` (or construct, then `await start()`), close with
     `aclose()`; `async with` does both."""
 
-    def __init__(self, store: Store, models: ModelRegistry,
-                 settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self, store: Store, models: ModelRegistry, settings: EngineSettings | None = None
+    ) -> None:
         self.store = store
         self.models = models
         self.settings = settings or EngineSettings()
-        self.sessions = SessionManager(self.settings.sandbox,
-                                       idle_seconds=self.settings.session_idle_seconds,
-                                       pool_size=self.settings.kernel_pool_size,
-                                       max_sessions=self.settings.max_sessions,
-                                       runs_on=self._sessions_of_runs)
+        self.sessions = SessionManager(
+            self.settings.sandbox,
+            idle_seconds=self.settings.session_idle_seconds,
+            pool_size=self.settings.kernel_pool_size,
+            max_sessions=self.settings.max_sessions,
+            runs_on=self._sessions_of_runs,
+        )
         self._runs: dict[str, RunHandle] = {}
         self._started = False
         #: run id -> the files the run produced, for the runs that ended lately (the store
@@ -102,9 +105,14 @@ class Engine:
         self._bindings: dict[str, tuple[str, SandboxConfig | None]] = {}
 
     @classmethod
-    async def open(cls, model: str | ModelBackend, data_dir: str | os.PathLike[str] | None = None,
-                   *, settings: EngineSettings | None = None,
-                   models_config: ModelsConfig | None = None) -> Engine:
+    async def open(
+        cls,
+        model: str | ModelBackend,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        settings: EngineSettings | None = None,
+        models_config: ModelsConfig | None = None,
+    ) -> Engine:
         """`model`: the default model, a spec or a loaded backend; `data_dir`: where the store
         lives (default: $AIRLOCK_DATA_DIR, else the user's data folder)."""
         if isinstance(model, str):
@@ -113,8 +121,9 @@ class Engine:
         else:
             name, backend = model.name, model
         store = await asyncio.to_thread(Store, data_dir)
-        engine = cls(store, ModelRegistry(backend, default_name=name, config=models_config),
-                     settings)
+        engine = cls(
+            store, ModelRegistry(backend, default_name=name, config=models_config), settings
+        )
         await engine.start()
         return engine
 
@@ -123,8 +132,9 @@ class Engine:
             self._started = True
             await self.sessions.start()
             for run in self.store.recovered_runs:
-                log.warning("run %s was left %s by a crash and is now %s", run.id,
-                            "active", run.status)
+                log.warning(
+                    "run %s was left %s by a crash and is now %s", run.id, "active", run.status
+                )
 
     async def aclose(self) -> None:
         for handle in list(self._runs.values()):
@@ -141,8 +151,12 @@ class Engine:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     # ------------------------------------------------------------ runs
@@ -179,8 +193,9 @@ class Engine:
         """The ids of the files a run's code produced, if it ran in this engine lately."""
         return self._produced.get(run_id)
 
-    def bind_thread(self, thread_id: str, session_key: str,
-                    config: SandboxConfig | None = None) -> None:
+    def bind_thread(
+        self, thread_id: str, session_key: str, config: SandboxConfig | None = None
+    ) -> None:
         """Run the thread's code in the session named `session_key` (a container's) instead
         of its own; `config` sets the limits of that session when it starts."""
         self._bindings[thread_id] = (session_key, config)
@@ -213,8 +228,11 @@ class Engine:
     def _cancel_orphan(self, run: Run) -> Run:
         from .schemas import now
 
-        return self.store.save_run(run.model_copy(update={
-            "status": "cancelled", "cancelled_at": now(), "expires_at": None}))
+        return self.store.save_run(
+            run.model_copy(
+                update={"status": "cancelled", "cancelled_at": now(), "expires_at": None}
+            )
+        )
 
     async def delete_thread(self, thread_id: str) -> Deleted:
         deleted = await asyncio.to_thread(self.store.delete_thread, thread_id)

@@ -40,25 +40,36 @@ def object_event(event: str, obj: BaseModel) -> RunEvent:
 
 def step_delta(step_id: str, tool_call: dict[str, Any], index: int = 0) -> RunEvent:
     """A fragment of the step's tool call number `index` (its id, code, or outputs)."""
-    return RunEvent("thread.run.step.delta", {
-        "id": step_id,
-        "object": "thread.run.step.delta",
-        "delta": {"step_details": {"type": "tool_calls",
-                                   "tool_calls": [{"index": index, **tool_call}]}},
-    })
+    return RunEvent(
+        "thread.run.step.delta",
+        {
+            "id": step_id,
+            "object": "thread.run.step.delta",
+            "delta": {
+                "step_details": {
+                    "type": "tool_calls",
+                    "tool_calls": [{"index": index, **tool_call}],
+                }
+            },
+        },
+    )
 
 
 def message_delta(message_id: str, content: list[dict[str, Any]]) -> RunEvent:
     """Content blocks (each with its `index` in the message's content) or fragments of them."""
-    return RunEvent("thread.message.delta", {
-        "id": message_id,
-        "object": "thread.message.delta",
-        "delta": {"content": content},
-    })
+    return RunEvent(
+        "thread.message.delta",
+        {
+            "id": message_id,
+            "object": "thread.message.delta",
+            "delta": {"content": content},
+        },
+    )
 
 
 def error_event(message: str, *, type_: str = "server_error") -> RunEvent:
     """A transport-level failure (spec: every SDK raises APIError for it); a failed run is
     `thread.run.failed` instead."""
-    return RunEvent("error", {"error": {"message": message, "type": type_, "param": None,
-                                        "code": None}})
+    return RunEvent(
+        "error", {"error": {"message": message, "type": type_, "param": None, "code": None}}
+    )

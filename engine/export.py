@@ -93,8 +93,9 @@ def _all(fetch: Callable[[str | None], ListPage[T]]) -> list[T]:
 def timeline(store: Store, thread_id: str) -> list[Entry]:
     """The thread as it happened: messages outside runs placed between the runs they fell
     between, each run's own user messages, code calls and answers in step order."""
-    messages = _all(lambda after: store.list_messages(
-        thread_id, order="asc", limit=PAGE, after=after))
+    messages = _all(
+        lambda after: store.list_messages(thread_id, order="asc", limit=PAGE, after=after)
+    )
     runs = _all(lambda after: store.list_runs(thread_id, order="asc", limit=PAGE, after=after))
     groups: list[list[Entry]] = [[] for _ in range(len(runs) + 1)]
     for message, place in _places(messages, runs):
@@ -125,9 +126,11 @@ def _places(messages: list[Message], runs: list[Run]) -> list[tuple[Message, int
     for index, message in enumerate(messages):
         if message.run_id in run_ids:
             continue
-        earlier = [k + 1 for k, run in enumerate(runs)
-                   if anchor.get(run.id, len(messages)) < index
-                   or run.created_at < message.created_at]
+        earlier = [
+            k + 1
+            for k, run in enumerate(runs)
+            if anchor.get(run.id, len(messages)) < index or run.created_at < message.created_at
+        ]
         floor = max([floor, *earlier])
         places.append((message, floor))
     return places
@@ -135,23 +138,32 @@ def _places(messages: list[Message], runs: list[Run]) -> list[tuple[Message, int
 
 def _run_entries(store: Store, run: Run, own: list[Message]) -> list[Entry]:
     """A run's user messages, then its steps in order; answers no step names come last."""
-    steps = _all(lambda after: store.list_run_steps(
-        run.thread_id, run.id, order="asc", limit=PAGE, after=after))
+    steps = _all(
+        lambda after: store.list_run_steps(
+            run.thread_id, run.id, order="asc", limit=PAGE, after=after
+        )
+    )
     by_id = {message.id: message for message in own}
     entries: list[Entry] = [m for m in own if m.role == "user"]
     shown: set[str] = set()
     for step in steps:
         details = step.step_details
         if isinstance(details, ToolCallsStepDetails):
-            entries += [call.code_interpreter for call in details.tool_calls
-                        if isinstance(call, CodeInterpreterToolCall)]
+            entries += [
+                call.code_interpreter
+                for call in details.tool_calls
+                if isinstance(call, CodeInterpreterToolCall)
+            ]
         elif (message := by_id.get(details.message_creation.message_id)) is not None:
             entries.append(message)
             shown.add(message.id)
     entries += [m for m in own if m.role == "assistant" and m.id not in shown]
     if run.status in _ENDED_BADLY:
-        reason = run.last_error.message if run.last_error else (
-            run.incomplete_details.reason if run.incomplete_details else "")
+        reason = (
+            run.last_error.message
+            if run.last_error
+            else (run.incomplete_details.reason if run.incomplete_details else "")
+        )
         entries.append(Note(f"Run {run.id} {run.status}" + (f": {reason}" if reason else "")))
     return entries
 
@@ -175,8 +187,11 @@ def _sniff(data: bytes | None) -> str | None:
     if not data:
         return None
     head = data[:256].lstrip()
-    for magic, mime in ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
-                        (b"GIF8", "image/gif")):
+    for magic, mime in (
+        (b"\x89PNG", "image/png"),
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"GIF8", "image/gif"),
+    ):
         if head.startswith(magic):
             return mime
     return "image/svg+xml" if b"<svg" in head else None
@@ -251,17 +266,23 @@ def thread_notebook(store: Store, thread_id: str) -> NotebookNode:
     for entry in timeline(store, thread_id):
         if isinstance(entry, CodeInterpreterCall):
             count += 1
-            cells.append(_new_code_cell(entry.input, execution_count=count,
-                                          outputs=_cell_outputs(store, entry)))
+            cells.append(
+                _new_code_cell(
+                    entry.input, execution_count=count, outputs=_cell_outputs(store, entry)
+                )
+            )
         elif isinstance(entry, Note):
             cells.append(_new_markdown_cell(f"*{entry.text}*"))
         else:
             cells.append(_message_cell(store, entry))
-    notebook = _new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-        "airlock": {"thread_id": thread_id},
-    })
+    notebook = _new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "airlock": {"thread_id": thread_id},
+        },
+    )
     nbformat.validate(notebook)
     return notebook
 
@@ -281,17 +302,20 @@ def _logs_outputs(logs: str) -> list[NotebookNode]:
     outputs = [_new_output("stream", name="stdout", text=text)] if text else []
     if error is not None:
         ename, evalue, traceback = error
-        outputs.append(_new_output("error", ename=ename, evalue=evalue,
-                                     traceback=traceback.splitlines()))
+        outputs.append(
+            _new_output("error", ename=ename, evalue=evalue, traceback=traceback.splitlines())
+        )
     return outputs
 
 
 def _image_output(image: Image) -> NotebookNode:
     if image.data is None:
-        return _new_output("stream", name="stderr",
-                             text=f"[image {image.name} is no longer in the store]\n")
-    return _new_output("display_data", data={image.mime: _encode(image),
-                                               "text/plain": f"<image {image.name}>"})
+        return _new_output(
+            "stream", name="stderr", text=f"[image {image.name} is no longer in the store]\n"
+        )
+    return _new_output(
+        "display_data", data={image.mime: _encode(image), "text/plain": f"<image {image.name}>"}
+    )
 
 
 def _encode(image: Image) -> str:
@@ -386,8 +410,7 @@ def _cut(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
     if len(text) <= limit:
         return text
     half = limit // 2
-    return (f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n"
-            f"{text[-half:]}")
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
 
 
 def _fence(text: str, language: str) -> str:

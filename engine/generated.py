@@ -82,15 +82,19 @@ class GeneratedFiles:
     @property
     def file_ids(self) -> list[str]:
         """Everything the run's code produced: images shown, then files written."""
-        return list(dict.fromkeys([*self.images_shown,
-                                   *(file.id for file in self.stored.values())]))
+        return list(
+            dict.fromkeys([*self.images_shown, *(file.id for file in self.stored.values())])
+        )
 
     def unlinked_saved_images(self, text: str) -> list[str]:
         """Images the code saved (not shown) that the answer does not link: shown as image
         blocks, so a plot saved with `savefig` reaches the user either way."""
         linked = {path for _start, _end, path in sandbox_links(text)}
-        return [file.id for path, file in self.stored.items()
-                if PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES and path not in linked]
+        return [
+            file.id
+            for path, file in self.stored.items()
+            if PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES and path not in linked
+        ]
 
     def _store(self, session: ThreadSession, path: str) -> File | None:
         try:

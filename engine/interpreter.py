@@ -76,8 +76,9 @@ class RunResult:
     def answer(self) -> str:
         """The text of the run's last message ("" when it ended without one)."""
         for message in reversed(self.messages):
-            text = "".join(block.text.value for block in message.content
-                           if isinstance(block, TextContent))
+            text = "".join(
+                block.text.value for block in message.content if isinstance(block, TextContent)
+            )
             if text:
                 return text
         return ""
@@ -85,9 +86,13 @@ class RunResult:
     @property
     def code(self) -> list[str]:
         """The code of every cell the run executed."""
-        return [call.code_interpreter.input for step in self.steps
-                if step.step_details.type == "tool_calls"
-                for call in step.step_details.tool_calls if call.type == "code_interpreter"]
+        return [
+            call.code_interpreter.input
+            for step in self.steps
+            if step.step_details.type == "tool_calls"
+            for call in step.step_details.tool_calls
+            if call.type == "code_interpreter"
+        ]
 
 
 class AsyncInterpreter:
@@ -97,19 +102,29 @@ class AsyncInterpreter:
         self._owns_engine = owns_engine
 
     @classmethod
-    async def open(cls, model: str | ModelBackend | None = None,
-                   data_dir: str | os.PathLike[str] | None = None, *,
-                   instructions: str | None = None, settings: EngineSettings | None = None,
-                   models_config: ModelsConfig | None = None) -> AsyncInterpreter:
+    async def open(
+        cls,
+        model: str | ModelBackend | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        instructions: str | None = None,
+        settings: EngineSettings | None = None,
+        models_config: ModelsConfig | None = None,
+    ) -> AsyncInterpreter:
         """`model`: a spec, a catalogue name, a name in `models_config` or a loaded backend;
         None: the default catalogue model (ModelError saying how to pull it when absent)."""
-        engine = await Engine.open(resolve_model_arg(model, models_config), data_dir,
-                                   settings=settings, models_config=models_config)
+        engine = await Engine.open(
+            resolve_model_arg(model, models_config),
+            data_dir,
+            settings=settings,
+            models_config=models_config,
+        )
         return await cls.over(engine, instructions=instructions, owns_engine=True)
 
     @classmethod
-    async def over(cls, engine: Engine, *, instructions: str | None = None,
-                   owns_engine: bool = False) -> AsyncInterpreter:
+    async def over(
+        cls, engine: Engine, *, instructions: str | None = None, owns_engine: bool = False
+    ) -> AsyncInterpreter:
         """An interpreter on an engine that is already open (shared with a server, say)."""
         assistant = await asyncio.to_thread(_interpreter_assistant, engine, instructions)
         return cls(engine, assistant, owns_engine=owns_engine)
@@ -126,27 +141,35 @@ class AsyncInterpreter:
 
     # ------------------------------------------------------------ runs
 
-    async def run(self, prompt: str, *, files: Sequence[FileArg] = (),
-                  thread: str | None = None) -> RunResult:
+    async def run(
+        self, prompt: str, *, files: Sequence[FileArg] = (), thread: str | None = None
+    ) -> RunResult:
         handle = await self.start(prompt, files=files, thread=thread)
         await handle.wait()
         return await asyncio.to_thread(self._collect, handle.run, handle.generated_file_ids)
 
-    async def stream(self, prompt: str, *, files: Sequence[FileArg] = (),
-                     thread: str | None = None) -> AsyncIterator[RunEvent]:
+    async def stream(
+        self, prompt: str, *, files: Sequence[FileArg] = (), thread: str | None = None
+    ) -> AsyncIterator[RunEvent]:
         """The run's events as they happen (`thread.run.created` ... its terminal event)."""
         handle = await self.start(prompt, files=files, thread=thread)
         async for event in handle.events():
             yield event
 
-    async def start(self, prompt: str, *, files: Sequence[FileArg] = (),
-                    thread: str | None = None) -> RunHandle:
+    async def start(
+        self, prompt: str, *, files: Sequence[FileArg] = (), thread: str | None = None
+    ) -> RunHandle:
         """Upload the files, add the prompt to the thread (a new one by default), start."""
         uploaded = [await self.upload(path) for path in files]
-        message = MessageCreate.model_validate({
-            "role": "user", "content": prompt,
-            "attachments": [{"file_id": f.id, "tools": [{"type": "code_interpreter"}]}
-                            for f in uploaded]})
+        message = MessageCreate.model_validate(
+            {
+                "role": "user",
+                "content": prompt,
+                "attachments": [
+                    {"file_id": f.id, "tools": [{"type": "code_interpreter"}]} for f in uploaded
+                ],
+            }
+        )
         body = RunCreate(assistant_id=self.assistant.id, additional_messages=[message])
         thread_id = thread or (await self.new_thread()).id
         return await self.engine.create_run(thread_id, body)
@@ -157,15 +180,13 @@ class AsyncInterpreter:
     async def result(self, run: Run) -> RunResult:
         """The result of any finished run. Its `files` are all the run produced when it ran in
         this engine; for older runs, those its steps and messages name."""
-        return await asyncio.to_thread(self._collect, run,
-                                       self.engine.produced_files(run.id))
+        return await asyncio.to_thread(self._collect, run, self.engine.produced_files(run.id))
 
     def _collect(self, run: Run, file_ids: list[str] | None) -> RunResult:
         store = self.engine.store
         run = store.get_run(run.thread_id, run.id)
         steps = store.list_run_steps(run.thread_id, run.id, order="asc", limit=100).data
-        messages = store.list_messages(run.thread_id, run_id=run.id, order="asc",
-                                       limit=100).data
+        messages = store.list_messages(run.thread_id, run_id=run.id, order="asc", limit=100).data
         if file_ids is None:
             file_ids = _generated_file_ids(steps, messages)
         files = []
@@ -188,8 +209,9 @@ class AsyncInterpreter:
 
     def _upload(self, source: Path, purpose: str) -> File:
         with source.open("rb") as content:
-            return self.engine.store.create_file(content, source.name, purpose,
-                                                 size=source.stat().st_size)
+            return self.engine.store.create_file(
+                content, source.name, purpose, size=source.stat().st_size
+            )
 
     async def download(self, file: File | str, target: FileArg) -> Path:
         """Copy a stored file's content to `target` (a folder keeps the file's name)."""
@@ -226,8 +248,9 @@ class AsyncInterpreter:
         return await asyncio.to_thread(write_notebook, self.engine.store, thread_id, Path(path))
 
     async def messages(self, thread_id: str) -> list[Message]:
-        page = await asyncio.to_thread(self.engine.store.list_messages, thread_id, order="asc",
-                                       limit=100)
+        page = await asyncio.to_thread(
+            self.engine.store.list_messages, thread_id, order="asc", limit=100
+        )
         return page.data
 
 
@@ -242,15 +265,23 @@ def _interpreter_assistant(engine: Engine, instructions: str | None) -> Assistan
     while True:
         page = engine.store.list_assistants(order="asc", limit=100, after=after)
         for assistant in page.data:
-            if (assistant.name, assistant.model, assistant.instructions) == \
-                    (_ASSISTANT_NAME, model, instructions) and assistant.has_code_interpreter:
+            if (assistant.name, assistant.model, assistant.instructions) == (
+                _ASSISTANT_NAME,
+                model,
+                instructions,
+            ) and assistant.has_code_interpreter:
                 return assistant
         if not page.has_more:
             break
         after = page.last_id
-    return engine.store.create_assistant(AssistantCreate(
-        model=model, name=_ASSISTANT_NAME, instructions=instructions,
-        tools=[CodeInterpreterTool()]))
+    return engine.store.create_assistant(
+        AssistantCreate(
+            model=model,
+            name=_ASSISTANT_NAME,
+            instructions=instructions,
+            tools=[CodeInterpreterTool()],
+        )
+    )
 
 
 def _generated_file_ids(steps: list[RunStep], messages: list[Message]) -> list[str]:
@@ -259,47 +290,66 @@ def _generated_file_ids(steps: list[RunStep], messages: list[Message]) -> list[s
         if step.step_details.type == "tool_calls":
             for call in step.step_details.tool_calls:
                 if call.type == "code_interpreter":
-                    ids += [o.image.file_id for o in call.code_interpreter.outputs
-                            if o.type == "image"]
+                    ids += [
+                        o.image.file_id for o in call.code_interpreter.outputs if o.type == "image"
+                    ]
     for message in messages:
         for block in message.content:
             if block.type == "image_file":
                 ids.append(block.image_file.file_id)
             elif block.type == "text":
-                ids += [a.file_path.file_id for a in block.text.annotations
-                        if a.type == "file_path"]
+                ids += [
+                    a.file_path.file_id for a in block.text.annotations if a.type == "file_path"
+                ]
     return list(dict.fromkeys(ids))
 
 
-def resolve_model_arg(model: str | ModelBackend | None,
-                      models_config: ModelsConfig | None = None) -> str | ModelBackend:
+def resolve_model_arg(
+    model: str | ModelBackend | None, models_config: ModelsConfig | None = None
+) -> str | ModelBackend:
     """A catalogue name (or None, the default model) as its pulled, verified file."""
-    if model is not None and (not isinstance(model, str) or model not in CATALOGUE or (
-            models_config is not None and model in models_config.models)):
+    if model is not None and (
+        not isinstance(model, str)
+        or model not in CATALOGUE
+        or (models_config is not None and model in models_config.models)
+    ):
         return model
     try:
         return str(pulled_model(model))
     except ModelError as error:
         given = "no model was given, and" if model is None else "the model asked for:"
-        raise ModelError(f"{given} {error}; or pass a model, e.g. "
-                         "Interpreter('PATH.gguf')") from None
+        raise ModelError(
+            f"{given} {error}; or pass a model, e.g. Interpreter('PATH.gguf')"
+        ) from None
 
 
 class Interpreter:
     """The synchronous facade: the same methods, blocking, on a private event loop."""
 
-    def __init__(self, model: str | ModelBackend | None = None,
-                 data_dir: str | os.PathLike[str] | None = None,
-                 *, instructions: str | None = None, settings: EngineSettings | None = None,
-                 models_config: ModelsConfig | None = None) -> None:
+    def __init__(
+        self,
+        model: str | ModelBackend | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        instructions: str | None = None,
+        settings: EngineSettings | None = None,
+        models_config: ModelsConfig | None = None,
+    ) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever,
-                                        name="airlock-interpreter", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="airlock-interpreter", daemon=True
+        )
         self._thread.start()
         try:
-            self._core = self._call(AsyncInterpreter.open(
-                model, data_dir, instructions=instructions, settings=settings,
-                models_config=models_config))
+            self._core = self._call(
+                AsyncInterpreter.open(
+                    model,
+                    data_dir,
+                    instructions=instructions,
+                    settings=settings,
+                    models_config=models_config,
+                )
+            )
         except BaseException:
             self._stop_loop()
             raise
@@ -311,12 +361,14 @@ class Interpreter:
     def engine(self) -> Engine:
         return self._core.engine
 
-    def run(self, prompt: str, *, files: Sequence[FileArg] = (),
-            thread: str | None = None) -> RunResult:
+    def run(
+        self, prompt: str, *, files: Sequence[FileArg] = (), thread: str | None = None
+    ) -> RunResult:
         return self._call(self._core.run(prompt, files=files, thread=thread))
 
-    def stream(self, prompt: str, *, files: Sequence[FileArg] = (),
-               thread: str | None = None) -> Iterator[RunEvent]:
+    def stream(
+        self, prompt: str, *, files: Sequence[FileArg] = (), thread: str | None = None
+    ) -> Iterator[RunEvent]:
         handle = self._call(self._core.start(prompt, files=files, thread=thread))
         events = handle.events()
         try:
@@ -366,8 +418,12 @@ class Interpreter:
     def __enter__(self) -> Interpreter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 

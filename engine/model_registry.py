@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class ModelRegistry:
-    def __init__(self, default: ModelBackend, *, default_name: str = "",
-                 config: ModelsConfig | None = None) -> None:
+    def __init__(
+        self, default: ModelBackend, *, default_name: str = "", config: ModelsConfig | None = None
+    ) -> None:
         self.default = default
         self.default_name = default_name or default.name
         self.config = config
@@ -34,14 +35,16 @@ class ModelRegistry:
         if not self._names_a_model(name):
             if name not in self._unknown_logged:
                 self._unknown_logged.add(name)
-                log.warning("model %r is not known here; running it on the default model %r",
-                            name, self.default_name)
+                log.warning(
+                    "model %r is not known here; running it on the default model %r",
+                    name,
+                    self.default_name,
+                )
             return self.default
         async with self._lock:
             if name not in self._loaded:
                 # Loading a GGUF reads the weights: off the event loop.
-                self._loaded[name] = await asyncio.to_thread(load_model, name,
-                                                             config=self.config)
+                self._loaded[name] = await asyncio.to_thread(load_model, name, config=self.config)
             return self._loaded[name]
 
     def _names_a_model(self, name: str) -> bool:

@@ -33,10 +33,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Terminal statuses of a step, and what the run's open message becomes, per run outcome.
-_STEP_END = {"cancelled": "cancelled", "expired": "expired", "failed": "failed",
-             "incomplete": "cancelled", "completed": "completed"}
-_MESSAGE_REASON = {"cancelled": "run_cancelled", "expired": "run_expired",
-                   "failed": "run_failed", "incomplete": "run_cancelled"}
+_STEP_END = {
+    "cancelled": "cancelled",
+    "expired": "expired",
+    "failed": "failed",
+    "incomplete": "cancelled",
+    "completed": "completed",
+}
+_MESSAGE_REASON = {
+    "cancelled": "run_cancelled",
+    "expired": "run_expired",
+    "failed": "run_failed",
+    "incomplete": "run_cancelled",
+}
 
 
 class RunRecord:
@@ -56,7 +65,6 @@ class RunRecord:
     def run(self) -> Run:
         return self.handle.run
 
-
     async def ensure_message(self, text: str = "") -> tuple[RunStep, Message]:
         """The message being written, opened now (with the images shown since the last one)
         if there is none; `text` is added to it."""
@@ -70,21 +78,38 @@ class RunRecord:
     def add_text(self, text: str) -> None:
         assert self.open_message is not None
         step, message = self.open_message
-        self.handle.emit(message_delta(message.id, [
-            {"index": len(message.content) - 1, "type": "text", "text": {"value": text}}]))
+        self.handle.emit(
+            message_delta(
+                message.id,
+                [{"index": len(message.content) - 1, "type": "text", "text": {"value": text}}],
+            )
+        )
         self.open_message = step, _append_text(message, text)
 
     async def _open_message(self) -> None:
         created = now()
         images = [ImageFileContent(image_file=ImageFile(file_id=i)) for i in self.pending_images]
         self.pending_images = []
-        message = Message(thread_id=self.run.thread_id, created_at=created, status="in_progress",
-                          role="assistant", assistant_id=self.run.assistant_id,
-                          run_id=self.run.id, content=list(images), attachments=[])
-        step = RunStep(run_id=self.run.id, assistant_id=self.run.assistant_id,
-                       thread_id=self.run.thread_id, type="message_creation", created_at=created,
-                       step_details=MessageCreationStepDetails(
-                           message_creation=MessageCreationRef(message_id=message.id)))
+        message = Message(
+            thread_id=self.run.thread_id,
+            created_at=created,
+            status="in_progress",
+            role="assistant",
+            assistant_id=self.run.assistant_id,
+            run_id=self.run.id,
+            content=list(images),
+            attachments=[],
+        )
+        step = RunStep(
+            run_id=self.run.id,
+            assistant_id=self.run.assistant_id,
+            thread_id=self.run.thread_id,
+            type="message_creation",
+            created_at=created,
+            step_details=MessageCreationStepDetails(
+                message_creation=MessageCreationRef(message_id=message.id)
+            ),
+        )
         await self._db(self.store.add_message, message)
         await self._db(self.store.add_run_step, step)
         self._emit_object("thread.run.step.created", step)
@@ -94,14 +119,17 @@ class RunRecord:
         self._emit_object("thread.message.created", announced)
         self._emit_object("thread.message.in_progress", announced)
         for index, block in enumerate(images):
-            self.handle.emit(message_delta(message.id, [
-                {"index": index, **block.model_dump(mode="json")}]))
+            self.handle.emit(
+                message_delta(message.id, [{"index": index, **block.model_dump(mode="json")}])
+            )
         message = message.model_copy(
-            update={"content": [*images, TextContent(text=Text(value=""))]})
+            update={"content": [*images, TextContent(text=Text(value=""))]}
+        )
         self.open_message = (step, message)
 
-    async def close_message(self, *, usage: Usage | None = None,
-                             outcome: str = "completed") -> None:
+    async def close_message(
+        self, *, usage: Usage | None = None, outcome: str = "completed"
+    ) -> None:
         if self.open_message is None:
             return
         step, message = self.open_message
@@ -111,10 +139,15 @@ class RunRecord:
             if message.status == "in_progress":
                 message = message.model_copy(update={"status": "completed", "completed_at": ended})
         else:
-            message = message.model_copy(update={
-                "status": "incomplete", "incomplete_at": ended,
-                "incomplete_details": MessageIncompleteDetails.model_validate(
-                    {"reason": _MESSAGE_REASON[outcome]})})
+            message = message.model_copy(
+                update={
+                    "status": "incomplete",
+                    "incomplete_at": ended,
+                    "incomplete_details": MessageIncompleteDetails.model_validate(
+                        {"reason": _MESSAGE_REASON[outcome]}
+                    ),
+                }
+            )
         await self._db(self.store.save_message, message)
         self._emit_object(f"thread.message.{message.status}", message)
         await self.save_step(self.ended_step(step, outcome, usage or Usage()))
@@ -123,17 +156,28 @@ class RunRecord:
         if self.open_tool_step is not None:
             return self.open_tool_step
         await self.close_message()
-        step = RunStep(run_id=self.run.id, assistant_id=self.run.assistant_id,
-                       thread_id=self.run.thread_id, type="tool_calls",
-                       step_details=ToolCallsStepDetails())
+        step = RunStep(
+            run_id=self.run.id,
+            assistant_id=self.run.assistant_id,
+            thread_id=self.run.thread_id,
+            type="tool_calls",
+            step_details=ToolCallsStepDetails(),
+        )
         await self._db(self.store.add_run_step, step)
         self._emit_object("thread.run.step.created", step)
         self._emit_object("thread.run.step.in_progress", step)
         call_id = new_id("call_")
         self.call_ids[step.id] = call_id
-        self.handle.emit(step_delta(step.id, {
-            "id": call_id, "type": "code_interpreter",
-            "code_interpreter": {"input": "", "outputs": []}}))
+        self.handle.emit(
+            step_delta(
+                step.id,
+                {
+                    "id": call_id,
+                    "type": "code_interpreter",
+                    "code_interpreter": {"input": "", "outputs": []},
+                },
+            )
+        )
         self.open_tool_step = step
         return step
 
@@ -141,10 +185,24 @@ class RunRecord:
         """The code call, complete: stored before its cell runs, so that a client polling the
         step during a long cell sees what is running."""
         step = await self.ensure_tool_step()
-        self.open_tool_step = await self._db(self.store.save_run_step, step.model_copy(
-            update={"step_details": ToolCallsStepDetails.model_validate({"tool_calls": [{
-                "id": self.call_id(step), "type": "code_interpreter",
-                "code_interpreter": {"input": code, "outputs": []}}]})}))
+        self.open_tool_step = await self._db(
+            self.store.save_run_step,
+            step.model_copy(
+                update={
+                    "step_details": ToolCallsStepDetails.model_validate(
+                        {
+                            "tool_calls": [
+                                {
+                                    "id": self.call_id(step),
+                                    "type": "code_interpreter",
+                                    "code_interpreter": {"input": code, "outputs": []},
+                                }
+                            ]
+                        }
+                    )
+                }
+            ),
+        )
         return self.open_tool_step
 
     def call_id(self, step: RunStep) -> str:
@@ -153,8 +211,12 @@ class RunRecord:
     def ended_step(self, step: RunStep, outcome: str, usage: Usage | None) -> RunStep:
         status = _STEP_END[outcome]
         ended = now()
-        stamp = {"completed": "completed_at", "cancelled": "cancelled_at",
-                 "expired": "expired_at", "failed": "failed_at"}[status]
+        stamp = {
+            "completed": "completed_at",
+            "cancelled": "cancelled_at",
+            "expired": "expired_at",
+            "failed": "failed_at",
+        }[status]
         update: dict[str, Any] = {"status": status, stamp: ended, "usage": usage}
         if status == "failed":
             update["last_error"] = StepLastError(code="server_error", message="the run failed")

@@ -96,9 +96,16 @@ class RunLoop:
                 await self._finish("cancelled")
                 return
             started = now()
-            in_progress = await self._db(self.store.start_run, self.run.model_copy(update={
-                "status": "in_progress", "started_at": started,
-                "expires_at": started + int(self.limits.max_wall_seconds)}))
+            in_progress = await self._db(
+                self.store.start_run,
+                self.run.model_copy(
+                    update={
+                        "status": "in_progress",
+                        "started_at": started,
+                        "expires_at": started + int(self.limits.max_wall_seconds),
+                    }
+                ),
+            )
             if in_progress is None or self.handle.cancel_requested.is_set():
                 await self._finish("cancelled")  # cancelled before it started
                 return
@@ -112,9 +119,13 @@ class RunLoop:
         except Exception as error:  # a bug, or the store failing: fail the run, never hang
             log.exception("run %s failed", self.run.id)
             with contextlib.suppress(Exception):
-                await self._finish("failed", LastError(
-                    code="server_error", message=f"Airlock failed: {type(error).__name__}: "
-                    f"{error}"))
+                await self._finish(
+                    "failed",
+                    LastError(
+                        code="server_error",
+                        message=f"Airlock failed: {type(error).__name__}: {error}",
+                    ),
+                )
         finally:
             if timer is not None:
                 timer.cancel()
@@ -129,9 +140,11 @@ class RunLoop:
         messages = await self._db(self._all_messages)
         # A limit of 0 code calls lets the model answer, in text only.
         code_enabled = self._code_enabled() and self.limits.max_code_calls > 0
-        self.file_ids = [*self._resource_files(assistant.tool_resources),
-                         *self._resource_files(thread.tool_resources),
-                         *(f for m in messages for f in m.code_interpreter_file_ids)]
+        self.file_ids = [
+            *self._resource_files(assistant.tool_resources),
+            *self._resource_files(thread.tool_resources),
+            *(f for m in messages for f in m.code_interpreter_file_ids),
+        ]
         staged: list[StagedFile] = []
         if code_enabled and self.file_ids:
             staged = await self._stage_files()
@@ -141,8 +154,10 @@ class RunLoop:
         history = [message_to_chat(m, by_id) for m in thread_messages_for(messages, self.run)]
         if not history:
             history = [ChatMessage.user("(no message)")]
-        budget = min(self.limits.prompt_token_budget,
-                     self.run.max_prompt_tokens or self.limits.prompt_token_budget)
+        budget = min(
+            self.limits.prompt_token_budget,
+            self.run.max_prompt_tokens or self.limits.prompt_token_budget,
+        )
         if model.context_window is not None:  # room left for the reply
             budget = max(256, min(budget, model.context_window - self.limits.max_tokens_per_call))
         while True:
@@ -150,9 +165,12 @@ class RunLoop:
                 return self._stopped()
             if (reason := self._limit_reached()) is not None:
                 return "incomplete", None, reason
-            code_tool = self.coach.code_tool(code_enabled, first_call=self.code_calls == 0,
-                                             required=self._code_required(),
-                                             has_files=bool(staged))
+            code_tool = self.coach.code_tool(
+                code_enabled,
+                first_call=self.code_calls == 0,
+                required=self._code_required(),
+                has_files=bool(staged),
+            )
             conversation = fit_to_budget(system, history, self.turns, budget)
             try:
                 result = await self._call_model(model, conversation, code_tool)
@@ -165,8 +183,9 @@ class RunLoop:
             if self.stop.is_set():
                 return self._stopped()
             if result.code is None:
-                if self.coach.needs_computing(code_enabled=code_enabled, has_files=bool(staged),
-                                              code_calls=self.code_calls):
+                if self.coach.needs_computing(
+                    code_enabled=code_enabled, has_files=bool(staged), code_calls=self.code_calls
+                ):
                     await self._send_back(result, COMPUTE_FIRST)
                     continue
                 await self._answer(result)
@@ -180,8 +199,10 @@ class RunLoop:
             else:
                 self.failures_in_a_row += 1
                 if self.failures_in_a_row >= self.limits.max_consecutive_failures:
-                    message = (f"The code failed {self.failures_in_a_row} times in a row; the "
-                               f"last error: {self.coach.last_error or execution.error}")
+                    message = (
+                        f"The code failed {self.failures_in_a_row} times in a row; the "
+                        f"last error: {self.coach.last_error or execution.error}"
+                    )
                     return "failed", LastError(code="server_error", message=message), None
 
     async def _send_back(self, result: ChatResult, request: str) -> None:
@@ -194,7 +215,7 @@ class RunLoop:
 
     def _stopped(self) -> tuple[str, LastError | None, str | None]:
         if self.expired:
-            message = (f"The run exceeded its time limit of {self.limits.max_wall_seconds:g} s.")
+            message = f"The run exceeded its time limit of {self.limits.max_wall_seconds:g} s."
             return "expired", LastError(code="server_error", message=message), None
         return "cancelled", None, None
 
@@ -212,33 +233,42 @@ class RunLoop:
 
     # ------------------------------------------------------------ the model
 
-    async def _call_model(self, model: ModelBackend, conversation: list[ChatMessage],
-                          code_tool: CodeTool) -> ChatResult:
+    async def _call_model(
+        self, model: ModelBackend, conversation: list[ChatMessage], code_tool: CodeTool
+    ) -> ChatResult:
         """Stream one model call into the run's steps and message; returns its result."""
         run = self.run
         sampling = SamplingParams(
             temperature=self.coach.temperature(run.temperature, self.failures_in_a_row),
             top_p=run.top_p if run.top_p and 0 < run.top_p <= 1 else 1.0,
-            max_tokens=self._max_tokens_for_call())
+            max_tokens=self._max_tokens_for_call(),
+        )
         result: ChatResult | None = None
-        stream = model.stream(conversation, code_tool=code_tool, sampling=sampling,
-                              cancel=self.stop)
+        stream = model.stream(
+            conversation, code_tool=code_tool, sampling=sampling, cancel=self.stop
+        )
         async for item in stream:
             if isinstance(item, TextDelta) and item.text:
                 await self.record.ensure_message()
                 self.record.add_text(item.text)
             elif isinstance(item, CodeDelta) and item.code:
                 step = await self.record.ensure_tool_step()
-                self.handle.emit(step_delta(step.id, {
-                    "type": "code_interpreter", "code_interpreter": {"input": item.code}}))
+                self.handle.emit(
+                    step_delta(
+                        step.id,
+                        {"type": "code_interpreter", "code_interpreter": {"input": item.code}},
+                    )
+                )
             elif isinstance(item, ChatResult):
                 result = item
         if result is None:
             raise ModelError(f"{model.name}: the stream ended without a result")
         self.prompt_tokens_sent += result.usage.prompt_tokens
-        self._last_usage = Usage(prompt_tokens=result.usage.prompt_tokens,
-                                 completion_tokens=result.usage.completion_tokens,
-                                 total_tokens=result.usage.total_tokens)
+        self._last_usage = Usage(
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            total_tokens=result.usage.total_tokens,
+        )
         self.usage = self.usage + self._last_usage
         return result
 
@@ -281,12 +311,16 @@ class RunLoop:
         image_ids = list(outputs.image_ids.values())
         self.record.pending_images.extend(image_ids)
         self.generated.note_changes(execution)
-        call = {"id": call_id, "type": "code_interpreter",
-                "code_interpreter": {"input": result.code, "outputs": final_outputs}}
+        call = {
+            "id": call_id,
+            "type": "code_interpreter",
+            "code_interpreter": {"input": result.code, "outputs": final_outputs},
+        }
         details = ToolCallsStepDetails.model_validate({"tool_calls": [call]})
         if execution.cancelled:
-            ended = self.record.ended_step(step, "expired" if self.expired else "cancelled",
-                                     self._last_usage)
+            ended = self.record.ended_step(
+                step, "expired" if self.expired else "cancelled", self._last_usage
+            )
         else:
             ended = self.record.ended_step(step, "completed", self._last_usage)
         await self.record.save_step(ended.model_copy(update={"step_details": details}))
@@ -295,15 +329,17 @@ class RunLoop:
             # Asked again as if it had not been sent: a small model copies what it sees.
             return execution
         self.turns.append(ChatMessage.code(result.code, call_id, content=result.text))
-        self.turns.append(ChatMessage.tool(call_id, self.coach.for_model(
-            execution, hints, repeat, len(image_ids))))
+        self.turns.append(
+            ChatMessage.tool(
+                call_id, self.coach.for_model(execution, hints, repeat, len(image_ids))
+            )
+        )
         return execution
 
     async def _store_image(self, path: Path) -> str:
         return await self._db(self.generated.store_image, path)
 
-    async def _run_cell(self, code: str,
-                        outputs: CellOutputs) -> tuple[Execution, list[str]]:
+    async def _run_cell(self, code: str, outputs: CellOutputs) -> tuple[Execution, list[str]]:
         """The cell's execution, and hints from the kernel when it failed."""
         thread_session = await self._thread_session()
         async with thread_session.lock:
@@ -316,8 +352,10 @@ class RunLoop:
                 # The run's own timer interrupts the cell at the deadline (an expiry); the
                 # cell's timeout, a moment later, is only the backstop.
                 execution = await session.execute(
-                    code, timeout=max(0.5, min(timeout, remaining + 1.0)),
-                    on_output=outputs.on_output)
+                    code,
+                    timeout=max(0.5, min(timeout, remaining + 1.0)),
+                    on_output=outputs.on_output,
+                )
             finally:
                 interrupter.cancel()
                 thread_session.touch()
@@ -343,11 +381,13 @@ class RunLoop:
         if missing:
             async with thread_session.lock:
                 thread_session.touch()
-                found = await describe_files(thread_session.session, missing,
-                                             budget_chars=budget)
+                found = await describe_files(thread_session.session, missing, budget_chars=budget)
             thread_session.previews.update(found)
-        return {f.path: thread_session.previews[f.path] for f in staged
-                if f.path in thread_session.previews}
+        return {
+            f.path: thread_session.previews[f.path]
+            for f in staged
+            if f.path in thread_session.previews
+        }
 
     async def _interrupt_when_stopped(self, session: AsyncSession) -> None:
         await self.stop.wait()
@@ -376,30 +416,60 @@ class RunLoop:
         step, message = await self.record.ensure_message()
         # A run without a cell of its own may still link files of the thread's kernel.
         session = self.session or self.engine.sessions.get(
-            self.engine.session_key(self.run.thread_id)[0])
+            self.engine.session_key(self.run.thread_id)[0]
+        )
         generated = await self._db(self.generated.store_all, session)
         text = await self._db(self._links_fixed, message.text, session)
         annotations = await self._db(self.generated.annotate, text, session)
-        extra_images = [] if self.generated.images_shown else \
-            await self._db(self.generated.unlinked_saved_images, text)
+        extra_images = (
+            []
+            if self.generated.images_shown
+            else await self._db(self.generated.unlinked_saved_images, text)
+        )
         content: list[Any] = list(message.content)
         text_index = len(content) - 1
         content[text_index] = TextContent(text=Text(value=text, annotations=list(annotations)))
         if annotations:
-            self.handle.emit(message_delta(message.id, [{
-                "index": text_index, "type": "text", "text": {"annotations": [
-                    {"index": i, **a.model_dump(mode="json")} for i, a in enumerate(annotations)
-                ]}}]))
+            self.handle.emit(
+                message_delta(
+                    message.id,
+                    [
+                        {
+                            "index": text_index,
+                            "type": "text",
+                            "text": {
+                                "annotations": [
+                                    {"index": i, **a.model_dump(mode="json")}
+                                    for i, a in enumerate(annotations)
+                                ]
+                            },
+                        }
+                    ],
+                )
+            )
         for file_id in extra_images:
-            self.handle.emit(message_delta(message.id, [{
-                "index": len(content), "type": "image_file",
-                "image_file": {"file_id": file_id, "detail": "auto"}}]))
+            self.handle.emit(
+                message_delta(
+                    message.id,
+                    [
+                        {
+                            "index": len(content),
+                            "type": "image_file",
+                            "image_file": {"file_id": file_id, "detail": "auto"},
+                        }
+                    ],
+                )
+            )
             content.append(ImageFileContent(image_file=ImageFile(file_id=file_id)))
         message = message.model_copy(update={"content": content})
         if result.finish_reason == "length":
-            message = message.model_copy(update={
-                "status": "incomplete", "incomplete_at": now(),
-                "incomplete_details": MessageIncompleteDetails(reason="max_tokens")})
+            message = message.model_copy(
+                update={
+                    "status": "incomplete",
+                    "incomplete_at": now(),
+                    "incomplete_details": MessageIncompleteDetails(reason="max_tokens"),
+                }
+            )
         self.record.open_message = (step, message)
         await self.record.close_message(usage=self._last_usage)
         log.debug("run %s: %d generated file(s)", self.run.id, len(generated))
@@ -407,26 +477,41 @@ class RunLoop:
     def _links_fixed(self, text: str, session: ThreadSession | None) -> str:
         """The answer with links to files that do not exist corrected or dropped (small
         models link files they meant to write)."""
-        known = [*self.generated.changed, *(f.path for f in session.staged.values())] \
-            if session is not None else list(self.generated.changed)
-        return fix_links(text, lambda path: self.generated.file_id_for(session, path)
-                         is not None, known)
+        known = (
+            [*self.generated.changed, *(f.path for f in session.staged.values())]
+            if session is not None
+            else list(self.generated.changed)
+        )
+        return fix_links(
+            text, lambda path: self.generated.file_id_for(session, path) is not None, known
+        )
 
     # ------------------------------------------------------------ the end
 
-    async def _finish(self, status: str, last_error: LastError | None = None,
-                      incomplete_reason: str | None = None) -> None:
+    async def _finish(
+        self, status: str, last_error: LastError | None = None, incomplete_reason: str | None = None
+    ) -> None:
         await self.record.close_open(status)
         with contextlib.suppress(Exception):
             # Whatever the outcome, the files the code wrote are kept.
-            await self._db(self.generated.store_all,
-                           self.session or self.engine.sessions.get(
-                               self.engine.session_key(self.run.thread_id)[0]))
+            await self._db(
+                self.generated.store_all,
+                self.session
+                or self.engine.sessions.get(self.engine.session_key(self.run.thread_id)[0]),
+            )
         ended = now()
-        update: dict[str, Any] = {"status": status, "expires_at": None, "usage": self.usage,
-                                  "last_error": last_error}
-        stamp = {"completed": "completed_at", "cancelled": "cancelled_at",
-                 "failed": "failed_at", "incomplete": "completed_at"}.get(status)
+        update: dict[str, Any] = {
+            "status": status,
+            "expires_at": None,
+            "usage": self.usage,
+            "last_error": last_error,
+        }
+        stamp = {
+            "completed": "completed_at",
+            "cancelled": "cancelled_at",
+            "failed": "failed_at",
+            "incomplete": "completed_at",
+        }.get(status)
         if stamp:
             update[stamp] = ended
         if incomplete_reason:
@@ -435,7 +520,8 @@ class RunLoop:
         self.handle.run = self.run
         self.handle.generated_file_ids = self.generated.file_ids
         self.handle.generated_paths = {
-            path: file.id for path, file in self.generated.stored.items()}
+            path: file.id for path, file in self.generated.stored.items()
+        }
         self._emit_object(f"thread.run.{status}", self.run)
 
     # ------------------------------------------------------------ helpers
@@ -458,8 +544,7 @@ class RunLoop:
         messages: list[Message] = []
         after: str | None = None
         while True:
-            page = self.store.list_messages(self.run.thread_id, order="asc", limit=100,
-                                            after=after)
+            page = self.store.list_messages(self.run.thread_id, order="asc", limit=100, after=after)
             messages.extend(page.data)
             if not page.has_more:
                 return messages
@@ -473,9 +558,9 @@ class RunLoop:
     def _code_required(self) -> bool:
         choice = self.run.tool_choice
         return choice == "required" or (
-            isinstance(choice, ToolChoiceObject) and choice.type == "code_interpreter")
+            isinstance(choice, ToolChoiceObject) and choice.type == "code_interpreter"
+        )
 
     @staticmethod
     def _resource_files(resources: Any) -> list[str]:
         return list(resources.code_interpreter_file_ids) if resources is not None else []
-

@@ -70,14 +70,16 @@ class ThreadSession:
             try:
                 file = store.get_file(file_id)
             except NotFoundError:
-                log.warning("%s: attached file %s no longer exists; not staged", self.thread_id,
-                            file_id)
+                log.warning(
+                    "%s: attached file %s no longer exists; not staged", self.thread_id, file_id
+                )
                 continue
             name = self._free_name(file.filename, file_id)
             path = self.session.put_file(name, store.file_content_path(file_id))
             self.staged[file_id] = StagedFile(file_id, file.filename, path, file.bytes)
-        return [self.staged[file_id] for file_id in dict.fromkeys(file_ids)
-                if file_id in self.staged]
+        return [
+            self.staged[file_id] for file_id in dict.fromkeys(file_ids) if file_id in self.staged
+        ]
 
     def _free_name(self, filename: str, file_id: str) -> str:
         """The upload's own name when it is safe and free, else `stem_2.ext`, `stem_3.ext`...;
@@ -135,7 +137,8 @@ class SessionCapacityError(RuntimeError):
         super().__init__(
             f"All {cap} sandbox sessions of this server are busy running code; none is idle "
             f"to make room for another. Retry in {retry_after} s (the cap is the server's "
-            "--max-sessions).")
+            "--max-sessions)."
+        )
         self.cap = cap
         self.retry_after = retry_after
 
@@ -149,17 +152,24 @@ def default_max_sessions(config: SandboxConfig) -> int:
 
 
 class SessionManager:
-    def __init__(self, config: SandboxConfig, *, idle_seconds: float = 3600.0,
-                 pool_size: int = 0, max_sessions: int | None = None,
-                 runs_on: Callable[[], Collection[str]] | None = None,
-                 capacity_wait: float = CAPACITY_WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        *,
+        idle_seconds: float = 3600.0,
+        pool_size: int = 0,
+        max_sessions: int | None = None,
+        runs_on: Callable[[], Collection[str]] | None = None,
+        capacity_wait: float = CAPACITY_WAIT_SECONDS,
+    ) -> None:
         """`max_sessions`: the cap on live sessions (None: `default_max_sessions`);
         `runs_on()`: the keys of the sessions runs in flight use or will use (such a session
         is never evicted, and one not started yet is counted when admitting a new run)."""
         self.config = config
         self.idle_seconds = idle_seconds
-        self.max_sessions = max_sessions if max_sessions is not None else (
-            default_max_sessions(config))
+        self.max_sessions = (
+            max_sessions if max_sessions is not None else (default_max_sessions(config))
+        )
         if self.max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.runs_on: Callable[[], Collection[str]] = runs_on or (lambda: ())
@@ -180,8 +190,7 @@ class SessionManager:
     def get(self, thread_id: str) -> ThreadSession | None:
         return self._sessions.get(thread_id)
 
-    async def acquire(self, thread_id: str,
-                      config: SandboxConfig | None = None) -> ThreadSession:
+    async def acquire(self, thread_id: str, config: SandboxConfig | None = None) -> ThreadSession:
         """The session of `thread_id` (a thread, or a container several threads share),
         started now if it has none; `config` overrides the default for a new one."""
         lock = self._starting.setdefault(thread_id, asyncio.Lock())
@@ -215,8 +224,11 @@ class SessionManager:
     def _idle_victim(self, exclude: str) -> str | None:
         """The least recently used session that no cell and no run is using."""
         busy = set(self.runs_on())
-        idle = [ts for key, ts in self._sessions.items()
-                if key != exclude and not ts.lock.locked() and key not in busy]
+        idle = [
+            ts
+            for key, ts in self._sessions.items()
+            if key != exclude and not ts.lock.locked() and key not in busy
+        ]
         return min(idle, key=lambda ts: ts.last_used).thread_id if idle else None
 
     def has_room(self, thread_id: str) -> bool:
@@ -240,8 +252,12 @@ class SessionManager:
         while self.live_count >= self.max_sessions:
             victim = self._idle_victim(thread_id)
             if victim is not None:
-                log.info("ending the idle kernel of %s to make room for %s (cap %d)", victim,
-                         thread_id, self.max_sessions)
+                log.info(
+                    "ending the idle kernel of %s to make room for %s (cap %d)",
+                    victim,
+                    thread_id,
+                    self.max_sessions,
+                )
                 await self.end(victim)
                 continue
             if time.monotonic() >= deadline:
@@ -262,9 +278,11 @@ class SessionManager:
     async def reap_idle(self) -> list[str]:
         """End the sessions idle for longer than `idle_seconds`; returns their threads."""
         cutoff = time.monotonic() - self.idle_seconds
-        idle = [thread_id for thread_id, ts in self._sessions.items()
-                if ts.last_used < cutoff and not ts.lock.locked()
-                and thread_id not in self.runs_on()]
+        idle = [
+            thread_id
+            for thread_id, ts in self._sessions.items()
+            if ts.last_used < cutoff and not ts.lock.locked() and thread_id not in self.runs_on()
+        ]
         for thread_id in idle:
             log.info("ending the idle kernel of %s", thread_id)
             await self.end(thread_id)

@@ -9,8 +9,9 @@ from sandbox import Execution
 from .ids import new_id
 
 
-def code_interpreter_call(execution: Execution, image_file_ids: list[str],
-                          call_id: str | None = None) -> dict[str, Any]:
+def code_interpreter_call(
+    execution: Execution, image_file_ids: list[str], call_id: str | None = None
+) -> dict[str, Any]:
     """`{"id", "type": "code_interpreter", "code_interpreter": {"input", "outputs"}}`.
 
     Outputs are one `logs` item (stdout, stderr, the cell's value and the traceback, in order)

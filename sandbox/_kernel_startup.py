@@ -67,9 +67,7 @@ def _install_output_cap() -> None:
                 tail = tail[excess:]
                 self.cut += excess
             if self.cut:
-                self.original_write(
-                    f"\n[... {self.cut} characters of output cut by Airlock ...]\n"
-                )
+                self.original_write(f"\n[... {self.cut} characters of output cut by Airlock ...]\n")
             self.original_write(tail)
             self.reset()
 
@@ -107,8 +105,14 @@ def _enter_workspace_at_first_cell() -> None:
         ip.events.unregister("pre_execute", _enter)
         os.chdir(workspace)
         if "" not in sys.path:  # where IPython itself puts it: after the standard library
-            index = next((i for i, p in enumerate(sys.path)
-                          if os.path.basename(p) in ("site-packages", "dist-packages")), 0)
+            index = next(
+                (
+                    i
+                    for i, p in enumerate(sys.path)
+                    if os.path.basename(p) in ("site-packages", "dist-packages")
+                ),
+                0,
+            )
             sys.path.insert(index, "")
 
     ip.events.register("pre_execute", _enter)

@@ -53,8 +53,13 @@ def _prctl(option: int, value: int) -> None:
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
     _check(
-        _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
-                    ctypes.c_ulong(flags), data.encode() if data else None),
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
         f"mount {target}",
     )
 
@@ -119,8 +124,10 @@ def _install_seccomp(program: bytes) -> None:
     no-new-privs (set before); inherited by everything the kernel starts, never removable."""
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    _check(_libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                       ctypes.byref(fprog), 0, 0), "seccomp")
+    _check(
+        _libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0),
+        "seccomp",
+    )
 
 
 def _init(child: int) -> None:

@@ -37,9 +37,16 @@ OutputCallback = Callable[[StreamChunk | DisplayOutput], None]
 class OutputCollector:
     """Accumulates one cell's outputs; `handle` returns True once the kernel is idle again."""
 
-    def __init__(self, execution: Execution, *, max_output_bytes: int, max_display_bytes: int,
-                 max_displays: int, images_dir: Path,
-                 on_output: OutputCallback | None = None) -> None:
+    def __init__(
+        self,
+        execution: Execution,
+        *,
+        max_output_bytes: int,
+        max_display_bytes: int,
+        max_displays: int,
+        images_dir: Path,
+        on_output: OutputCallback | None = None,
+    ) -> None:
         self.execution = execution
         self.images_dir = images_dir
         self.on_output = on_output
@@ -93,7 +100,7 @@ class OutputCollector:
         if KERNEL_CUT_MARKER in text:
             self.execution.output_truncated = True
         if self.on_output is not None and self._live_budget > 0 and text:
-            live = text[:self._live_budget]
+            live = text[: self._live_budget]
             self._live_budget -= len(live)
             self.on_output(StreamChunk(stream_name, live))
         room = self._head_budget - self._head_used

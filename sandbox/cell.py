@@ -38,9 +38,17 @@ class CellEnd:
 
 
 class CellRun:
-    def __init__(self, kernel: KernelProcess, execution: Execution, collector: OutputCollector,
-                 *, limits: Limits, timeout: float, cancel: asyncio.Event,
-                 over_quota: Callable[[], Awaitable[bool]]) -> None:
+    def __init__(
+        self,
+        kernel: KernelProcess,
+        execution: Execution,
+        collector: OutputCollector,
+        *,
+        limits: Limits,
+        timeout: float,
+        cancel: asyncio.Event,
+        over_quota: Callable[[], Awaitable[bool]],
+    ) -> None:
         self.kernel = kernel
         self.execution = execution
         self.collector = collector
@@ -53,8 +61,9 @@ class CellRun:
         client = self.kernel.client
         assert client is not None
         iopub, shell = Channel(client.get_iopub_msg), Channel(client.get_shell_msg)
-        msg_id = client.execute(self.execution.code, store_history=True, allow_stdin=False,
-                                stop_on_error=False)
+        msg_id = client.execute(
+            self.execution.code, store_history=True, allow_stdin=False, stop_on_error=False
+        )
         probe_id = client.kernel_info()
         futures: dict[str, asyncio.Future[Any]] = {
             "iopub": asyncio.ensure_future(iopub.next()),
@@ -74,8 +83,14 @@ class CellRun:
                     "the kernel ignored"
                 )
 
-    async def _loop(self, msg_id: str, probe_id: str, futures: dict[str, asyncio.Future[Any]],
-                    iopub: Channel, shell: Channel) -> CellEnd:
+    async def _loop(
+        self,
+        msg_id: str,
+        probe_id: str,
+        futures: dict[str, asyncio.Future[Any]],
+        iopub: Channel,
+        shell: Channel,
+    ) -> CellEnd:
         kernel, limits, execution = self.kernel, self.limits, self.execution
         start = time.monotonic()
         deadline = start + self.timeout
@@ -97,10 +112,15 @@ class CellRun:
                     over_quota = True
                     interrupted_at = now
                     kernel.interrupt()
-            wake = min(next_disk_check, (interrupted_at + limits.interrupt_grace)
-                       if interrupted_at is not None else deadline)
-            done, _ = await asyncio.wait(futures.values(), timeout=max(0.0, wake - now),
-                                         return_when=asyncio.FIRST_COMPLETED)
+            wake = min(
+                next_disk_check,
+                (interrupted_at + limits.interrupt_grace)
+                if interrupted_at is not None
+                else deadline,
+            )
+            done, _ = await asyncio.wait(
+                futures.values(), timeout=max(0.0, wake - now), return_when=asyncio.FIRST_COMPLETED
+            )
             if futures["cancelled"] in done:
                 futures["cancelled"] = asyncio.get_running_loop().create_future()  # never again
                 execution.cancelled = True

@@ -74,8 +74,11 @@ class RunFolder:
         if self.home is not None:
             self._give(self.home, 0o700)
         _, info = write_connection_file(
-            str(self.connection_file), transport="ipc", ip=str(self.sock_dir / "k"),
-            key=secrets.token_hex(32).encode(), kernel_name="airlock",
+            str(self.connection_file),
+            transport="ipc",
+            ip=str(self.sock_dir / "k"),
+            key=secrets.token_hex(32).encode(),
+            kernel_name="airlock",
         )
         if self._root:
             os.chown(self.connection_file, 0, self.user.gid)
@@ -86,12 +89,18 @@ class RunFolder:
 
     @staticmethod
     def _socket_names(info: KernelConnectionInfo) -> list[str]:
-        ports = (info.get("shell_port"), info.get("iopub_port"), info.get("stdin_port"),
-                 info.get("control_port"), info.get("hb_port"))
+        ports = (
+            info.get("shell_port"),
+            info.get("iopub_port"),
+            info.get("stdin_port"),
+            info.get("control_port"),
+            info.get("hb_port"),
+        )
         return [f"k-{port}" for port in ports]
 
-    async def connectable(self, info: KernelConnectionInfo, alive: Callable[[], bool],
-                          timeout: float) -> KernelConnectionInfo:
+    async def connectable(
+        self, info: KernelConnectionInfo, alive: Callable[[], bool], timeout: float
+    ) -> KernelConnectionInfo:
         """Wait for the kernel's sockets, take sock/ back and link them into connect/; returns
         the details to connect with. KernelStartError if that fails or the kernel died."""
         names = self._socket_names(info)
@@ -119,17 +128,18 @@ class RunFolder:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name, dir_fd=connect)
                 try:
-                    os.link(name, name, src_dir_fd=sock, dst_dir_fd=connect,
-                            follow_symlinks=False)
+                    os.link(name, name, src_dir_fd=sock, dst_dir_fd=connect, follow_symlinks=False)
                     info = os.stat(name, dir_fd=connect, follow_symlinks=False)
                 except OSError as exc:
-                    raise KernelStartError(f"cannot link the kernel's socket {name}: "
-                                           f"{exc.strerror}") from None
+                    raise KernelStartError(
+                        f"cannot link the kernel's socket {name}: {exc.strerror}"
+                    ) from None
                 if not stat.S_ISSOCK(info.st_mode) or info.st_uid != self.user.uid:
                     os.unlink(name, dir_fd=connect)
                     raise KernelStartError(
                         f"refused to connect to {name}: not a socket the kernel created (type "
-                        f"{stat.filemode(info.st_mode)[0]}, owner {info.st_uid})")
+                        f"{stat.filemode(info.st_mode)[0]}, owner {info.st_uid})"
+                    )
         finally:
             os.close(connect)
 

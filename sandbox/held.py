@@ -59,8 +59,7 @@ def unlinked_files(pids: Iterable[int], device: int) -> list[HeldFile]:
             if info is None:
                 continue
             key = (info.st_dev, info.st_ino)
-            held = found.setdefault(key, HeldFile(info.st_dev, info.st_ino,
-                                                  info.st_blocks * 512))
+            held = found.setdefault(key, HeldFile(info.st_dev, info.st_ino, info.st_blocks * 512))
             held.handles.append(handle)
     return sorted(found.values(), key=lambda h: h.allocated, reverse=True)
 
@@ -75,8 +74,11 @@ def truncate(held: HeldFile) -> bool:
             continue
         try:
             info = os.fstat(fd)
-            if ((info.st_dev, info.st_ino) == (held.device, held.inode)
-                    and info.st_nlink == 0 and stat.S_ISREG(info.st_mode)):
+            if (
+                (info.st_dev, info.st_ino) == (held.device, held.inode)
+                and info.st_nlink == 0
+                and stat.S_ISREG(info.st_mode)
+            ):
                 os.ftruncate(fd, 0)
                 return True
         except OSError:

@@ -77,8 +77,12 @@ def python_info(executable: Path | None = None) -> PythonInfo:
         [str(executable), "-c", script], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     prefixes, has_ipykernel, version = json.loads(output)
-    return PythonInfo(executable, tuple(Path(p) for p in prefixes), bool(has_ipykernel),
-                      (int(version[0]), int(version[1])))
+    return PythonInfo(
+        executable,
+        tuple(Path(p) for p in prefixes),
+        bool(has_ipykernel),
+        (int(version[0]), int(version[1])),
+    )
 
 
 def _module_exists(name: str) -> bool:
@@ -129,9 +133,12 @@ class LaunchPlan:
             "workspace": str(self.workspace),
             # Home folders hidden; the host's shared scratch folders replaced by private ones
             # (no writing to the host, nothing left for the next session).
-            "hide": ([[f, "1m"] for f in home_folders()]
-                     + [[f, str(self.tmp_bytes)] for f in _SCRATCH_DIRS if os.path.isdir(f)]
-                     if level is IsolationLevel.NAMESPACES else []),
+            "hide": (
+                [[f, "1m"] for f in home_folders()]
+                + [[f, str(self.tmp_bytes)] for f in _SCRATCH_DIRS if os.path.isdir(f)]
+                if level is IsolationLevel.NAMESPACES
+                else []
+            ),
             "keep": [str(p) for p in (*self.python.prefixes, PACKAGE_DIR, self.run_dir)],
             "parent_pid": os.getpid() if level is IsolationLevel.NONE else None,
             "lifeline_fd": self.lifeline_fd,
@@ -170,23 +177,45 @@ class LaunchPlan:
         if self.privileged:
             # Root needs no user namespace; the launcher keeps just enough to switch to the
             # session's uid, then drops everything.
-            namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-                          "--unshare-cgroup-try", "--cap-drop", "ALL"]
-            namespaces += [a for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
-                           for a in ("--cap-add", cap)]
+            namespaces = [
+                "--unshare-ipc",
+                "--unshare-pid",
+                "--unshare-net",
+                "--unshare-uts",
+                "--unshare-cgroup-try",
+                "--cap-drop",
+                "ALL",
+            ]
+            namespaces += [
+                a for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP") for a in ("--cap-add", cap)
+            ]
         else:
             namespaces = ["--unshare-all", "--cap-drop", "ALL"]
         args = [
-            bwrap, *namespaces,
+            bwrap,
+            *namespaces,
             "--die-with-parent",
             "--new-session",
-            "--hostname", "sandbox",
-            "--dev", "/dev",
-            "--proc", "/proc",
-            "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
+            "--hostname",
+            "sandbox",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--perms",
+            "1777",
+            "--size",
+            str(self.tmp_bytes),
+            "--tmpfs",
+            "/tmp",
             # bwrap's /dev/shm is root's 0755: POSIX semaphores (multiprocessing) need it
             # writable; a capped tmpfs of its own, as /tmp.
-            "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", "/dev/shm",
+            "--perms",
+            "1777",
+            "--size",
+            str(self.tmp_bytes),
+            "--tmpfs",
+            "/dev/shm",
         ]
         for directory in _SYSTEM_DIRS:
             if os.path.islink(directory):
@@ -208,12 +237,21 @@ class LaunchPlan:
         for prefix in self.python.prefixes:
             args += ["--ro-bind", str(prefix), str(prefix)]
         args += [
-            "--ro-bind", str(LAUNCHER), str(SANDBOX_TOOLS / "launcher.py"),
-            "--ro-bind", str(KERNEL_STARTUP), str(SANDBOX_TOOLS / "startup.py"),
+            "--ro-bind",
+            str(LAUNCHER),
+            str(SANDBOX_TOOLS / "launcher.py"),
+            "--ro-bind",
+            str(KERNEL_STARTUP),
+            str(SANDBOX_TOOLS / "startup.py"),
             # After /tmp's tmpfs: a bind under /tmp made before it would be hidden.
-            "--bind", str(self.run_dir), str(self.run_dir),
-            "--bind", str(self.workspace), "/mnt/data",
-            "--chdir", "/",
+            "--bind",
+            str(self.run_dir),
+            str(self.run_dir),
+            "--bind",
+            str(self.workspace),
+            "/mnt/data",
+            "--chdir",
+            "/",
             "--",
         ]
         return args
@@ -226,8 +264,20 @@ class LaunchPlan:
         # unshare(1) itself must die with Airlock: its --kill-child then ends the sandbox.
         setpriv = shutil.which("setpriv")
         die_with_parent = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-        return [*die_with_parent, unshare, *user, "--net", "--mount", "--pid", "--ipc", "--uts",
-                "--fork", "--kill-child", "--mount-proc", "--"]
+        return [
+            *die_with_parent,
+            unshare,
+            *user,
+            "--net",
+            "--mount",
+            "--pid",
+            "--ipc",
+            "--uts",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--",
+        ]
 
 
 def kernel_startup_path(level: IsolationLevel) -> Path:

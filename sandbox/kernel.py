@@ -35,8 +35,14 @@ _SIGNAL_NAMES = {
 }
 
 
-def _kernel_env(limits: Limits, level: IsolationLevel, home: str, extra: dict[str, str],
-                python_bin: Path, workspace: str) -> dict[str, str]:
+def _kernel_env(
+    limits: Limits,
+    level: IsolationLevel,
+    home: str,
+    extra: dict[str, str],
+    python_bin: Path,
+    workspace: str,
+) -> dict[str, str]:
     """An explicit allowlist: nothing of the host's environment reaches the kernel."""
     env = {
         "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
@@ -131,9 +137,18 @@ async def _wait_gone(pids: list[int], *, timeout: float) -> None:
 class KernelProcess:
     """A kernel started inside the sandbox, with a client connected over private IPC sockets."""
 
-    def __init__(self, *, limits: Limits, level: IsolationLevel, python: isolation.PythonInfo,
-                 user: SandboxUser, session_dir: Path, workspace: Path,
-                 cgroup: SessionCgroup | None, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        level: IsolationLevel,
+        python: isolation.PythonInfo,
+        user: SandboxUser,
+        session_dir: Path,
+        workspace: Path,
+        cgroup: SessionCgroup | None,
+        extra_env: dict[str, str],
+    ) -> None:
         self.limits = limits
         self.level = level
         self.python = python
@@ -159,18 +174,28 @@ class KernelProcess:
         # out '' as well: nothing the code wrote can be imported while the kernel starts.
         safe_path = ["-P"] if self.python.version >= (3, 11) else []
         argv = [
-            str(self.python.executable), *safe_path, "-m", "ipykernel_launcher",
-            "-f", str(connection_file),
+            str(self.python.executable),
+            *safe_path,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            str(connection_file),
             "--HistoryManager.enabled=False",
             f"--IPKernelApp.exec_files={isolation.kernel_startup_path(level)}",
         ]
         return isolation.LaunchPlan(
-            level=level, python=self.python, run_dir=self.run_dir, workspace=self.workspace,
+            level=level,
+            python=self.python,
+            run_dir=self.run_dir,
+            workspace=self.workspace,
             argv=argv,
-            env=_kernel_env(self.limits, level, home, self.extra_env,
-                            self.python.executable.parent, workspace),
+            env=_kernel_env(
+                self.limits, level, home, self.extra_env, self.python.executable.parent, workspace
+            ),
             rlimits=_rlimits(self.limits, self.user),
-            uid=self.user.uid, gid=self.user.gid, tmp_bytes=self.limits.tmp_mb * MiB,
+            uid=self.user.uid,
+            gid=self.user.gid,
+            tmp_bytes=self.limits.tmp_mb * MiB,
             lifeline_fd=lifeline.read_end(),
         )
 
@@ -190,8 +215,11 @@ class KernelProcess:
             # Started as ourselves: the launcher inside drops to the session's uid.
             self.process = await asyncio.create_subprocess_exec(
                 *plan.command(),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                cwd=str(self.workspace), env={"PATH": "/usr/bin:/bin"},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=str(self.workspace),
+                env={"PATH": "/usr/bin:/bin"},
                 start_new_session=True,
                 pass_fds=() if plan.lifeline_fd is None else (plan.lifeline_fd,),
             )

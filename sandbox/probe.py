@@ -62,18 +62,30 @@ def _try(level: IsolationLevel, python: PythonInfo, uid: int) -> tuple[bool, str
         if level is not IsolationLevel.NONE:
             check += "; open('/mnt/data/probe', 'w').close()"
         plan = LaunchPlan(
-            level=level, python=python, run_dir=run_dir, workspace=workspace,
+            level=level,
+            python=python,
+            run_dir=run_dir,
+            workspace=workspace,
             argv=[str(python.executable), "-c", check],
-            env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, rlimits={}, uid=uid, gid=uid,
+            env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+            rlimits={},
+            uid=uid,
+            gid=uid,
             tmp_bytes=16 * 1024 * 1024,
         )
         plan.write()
         try:
             # Its own session: a Ctrl-C at the terminal must not reach the probe (it would
             # hang, then be cached as "level unavailable" and weaken every later session).
-            result = subprocess.run(plan.command(), capture_output=True, text=True, timeout=60,
-                                    env={"PATH": "/usr/bin:/bin"}, cwd="/",
-                                    start_new_session=True)
+            result = subprocess.run(
+                plan.command(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={"PATH": "/usr/bin:/bin"},
+                cwd="/",
+                start_new_session=True,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
     if result.returncode != 0:
@@ -84,11 +96,11 @@ def _try(level: IsolationLevel, python: PythonInfo, uid: int) -> tuple[bool, str
 
 _WHAT_EACH_LEVEL_HOLDS = {
     IsolationLevel.BUBBLEWRAP: "no network, read-only system, private /tmp and pids, home "
-                               "folders and other sessions hidden",
+    "folders and other sessions hidden",
     IsolationLevel.NAMESPACES: "no network, private pids and IPC, home folders hidden; the rest "
-                               "of the host file system stays readable",
+    "of the host file system stays readable",
     IsolationLevel.NONE: "resource limits and a scrubbed environment only: the code can reach "
-                         "the network and read whatever the sandbox user can read",
+    "the network and read whatever the sandbox user can read",
 }
 _MISSING_TOOL = {
     IsolationLevel.BUBBLEWRAP: ("bwrap", "install the Debian/Ubuntu package 'bubblewrap'"),
@@ -101,8 +113,11 @@ def probe(python_executable: Path | None = None) -> IsolationReport:
     python = python_info(python_executable)
     as_root = os.geteuid() == 0
     uid = _PROBE_UID if as_root else os.getuid()
-    runs_as = (f"a dedicated unprivileged uid per session (from {UID_BASE})" if as_root
-               else f"uid {os.getuid()} (Airlock's own user)")
+    runs_as = (
+        f"a dedicated unprivileged uid per session (from {UID_BASE})"
+        if as_root
+        else f"uid {os.getuid()} (Airlock's own user)"
+    )
     checks: list[LevelCheck] = []
     for level in IsolationLevel:
         tool = _MISSING_TOOL.get(level)
@@ -113,11 +128,14 @@ def probe(python_executable: Path | None = None) -> IsolationReport:
         checks.append(LevelCheck(level, ok, _WHAT_EACH_LEVEL_HOLDS[level] if ok else why))
     notes: list[str] = []
     if seccomp.unavailable():
-        notes.append(f"no seccomp filter (ptrace, namespaces, keyrings, io_uring... stay "
-                     f"allowed): {seccomp.unavailable()}")
+        notes.append(
+            f"no seccomp filter (ptrace, namespaces, keyrings, io_uring... stay "
+            f"allowed): {seccomp.unavailable()}"
+        )
     if not python.has_ipykernel:
-        notes.append(f"{python.executable} has no ipykernel: install it there "
-                     "(pip install ipykernel)")
+        notes.append(
+            f"{python.executable} has no ipykernel: install it there (pip install ipykernel)"
+        )
     return IsolationReport(tuple(checks), cgroups.available(), runs_as, python, tuple(notes))
 
 

@@ -50,13 +50,18 @@ class Quota:
 
     def over(self, *, fresh: bool = True) -> bool:
         size, count = self.usage(fresh=fresh)
-        return (self.workspace.unreadable or size > self.max_bytes
-                or count > self.limits.max_workspace_files)
+        return (
+            self.workspace.unreadable
+            or size > self.max_bytes
+            or count > self.limits.max_workspace_files
+        )
 
     def error(self, execution: Execution) -> None:
         limits = self.limits
-        message = (f"the workspace limit ({limits.max_workspace_mb} MB, "
-                   f"{limits.max_workspace_files} files) was exceeded and the cell was stopped")
+        message = (
+            f"the workspace limit ({limits.max_workspace_mb} MB, "
+            f"{limits.max_workspace_files} files) was exceeded and the cell was stopped"
+        )
         execution.error = CellError("WorkspaceFull", message, f"WorkspaceFull: {message}")
 
     def trim(self, candidates: list[FileChange]) -> tuple[int, list[str]]:
@@ -70,8 +75,11 @@ class Quota:
             if held.truncate(file):
                 size -= file.allocated
                 truncated += 1
-        removed = self.workspace.trim_to(self.max_bytes - (size - self.workspace.usage()[0]),
-                                         self.limits.max_workspace_files, candidates)
+        removed = self.workspace.trim_to(
+            self.max_bytes - (size - self.workspace.usage()[0]),
+            self.limits.max_workspace_files,
+            candidates,
+        )
         return truncated, removed
 
     def after_cell(self, execution: Execution, changes: list[FileChange]) -> list[FileChange]:
@@ -99,6 +107,8 @@ class Quota:
         """Between cells, for background processes: kill them, then trim; says what was done."""
         killed = self.kernel.kill_strays()
         truncated, removed = self.trim(self.workspace.changes())
-        return (f"[airlock] between cells the workspace limit was exceeded: {killed} background "
-                f"process(es) killed, {len(removed)} file(s) they created removed, {truncated} "
-                "unlinked file(s) still held open truncated")
+        return (
+            f"[airlock] between cells the workspace limit was exceeded: {killed} background "
+            f"process(es) killed, {len(removed)} file(s) they created removed, {truncated} "
+            "unlinked file(s) still held open truncated"
+        )

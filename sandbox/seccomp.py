@@ -35,16 +35,48 @@ def _errno_action(code: int) -> int:
 
 #: Each fails with EPERM.
 DENIED = (
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
-    "unshare", "setns",
-    "mount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick",
-    "move_mount", "open_tree", "mount_setattr",
-    "keyctl", "add_key", "request_key",
-    "bpf", "perf_event_open", "userfaultfd",
-    "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
-    "reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "vhangup",
-    "open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "uselib",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "syslog",
+    "vhangup",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "lookup_dcookie",
+    "uselib",
 )
 #: Fail with ENOSYS: callers (glibc's posix_spawn, fork) fall back to an inspectable call.
 UNSUPPORTED = ("clone3",)
@@ -69,8 +101,12 @@ _LOW_32_BITS = 0xFFFFFFFF
 
 
 class _ArgCmp(ctypes.Structure):
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
-                ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
 
 
 class SeccompUnavailable(RuntimeError):
@@ -87,8 +123,13 @@ def _library() -> ctypes.CDLL:
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
     lib.seccomp_release.argtypes = [ctypes.c_void_p]
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                           ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(_ArgCmp),
+    ]
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     return lib
 
@@ -99,6 +140,7 @@ def _compile() -> bytes:
     if not ctx:
         raise SeccompUnavailable("seccomp_init failed")
     try:
+
         def rule(action: int, name: str, *compare: _ArgCmp) -> None:
             number = lib.seccomp_syscall_resolve_name(name.encode())
             if number < 0:  # not a system call on this architecture
@@ -116,8 +158,11 @@ def _compile() -> bytes:
             rule(_errno_action(errno.EPERM), "clone", _ArgCmp(0, SCMP_CMP_MASKED_EQ, flag, flag))
         for family in sorted(set(range(_FAMILY_LIMIT)) - ALLOWED_FAMILIES):
             for call in ("socket", "socketpair"):
-                rule(_errno_action(errno.EAFNOSUPPORT), call,
-                     _ArgCmp(0, SCMP_CMP_MASKED_EQ, _LOW_32_BITS, family))
+                rule(
+                    _errno_action(errno.EAFNOSUPPORT),
+                    call,
+                    _ArgCmp(0, SCMP_CMP_MASKED_EQ, _LOW_32_BITS, family),
+                )
         with tempfile.TemporaryFile() as out:
             result = lib.seccomp_export_bpf(ctx, out.fileno())
             if result < 0:

@@ -75,9 +75,11 @@ def _name_memory_limit(error: CellError, memory_mb: int) -> CellError:
     if error.name != "MemoryError" or error.value.strip():
         return error
     if memory_mb > 0:
-        message = (f"memory limit of {memory_mb} MB exceeded: an allocation would have taken "
-                   f"the kernel's address space (RLIMIT_AS) past it; the kernel and its "
-                   f"variables are kept")
+        message = (
+            f"memory limit of {memory_mb} MB exceeded: an allocation would have taken "
+            f"the kernel's address space (RLIMIT_AS) past it; the kernel and its "
+            f"variables are kept"
+        )
     else:
         message = "out of memory: an allocation failed"
     lines = error.traceback.rstrip("\n").split("\n")
@@ -91,9 +93,16 @@ def _name_memory_limit(error: CellError, memory_mb: int) -> CellError:
 class AsyncSession:
     """One kernel + one workspace. Create with `await AsyncSession.start(...)`."""
 
-    def __init__(self, config: SandboxConfig, level: IsolationLevel, user: SandboxUser,
-                 session_dir: Path, workspace: Workspace, kernel: KernelProcess,
-                 cgroup: SessionCgroup | None) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        level: IsolationLevel,
+        user: SandboxUser,
+        session_dir: Path,
+        workspace: Workspace,
+        kernel: KernelProcess,
+        cgroup: SessionCgroup | None,
+    ) -> None:
         self.config = config
         self.isolation = level
         self.user = user
@@ -113,8 +122,9 @@ class AsyncSession:
         self._cancel: asyncio.Event | None = None
 
     @classmethod
-    async def start(cls, config: SandboxConfig | None = None, *,
-                    workspace: Path | None = None) -> AsyncSession:
+    async def start(
+        cls, config: SandboxConfig | None = None, *, workspace: Path | None = None
+    ) -> AsyncSession:
         config = config or SandboxConfig()
         # Probing runs subprocesses (once per process): keep it off the event loop.
         level = await asyncio.to_thread(choose_level, config)
@@ -140,14 +150,21 @@ class AsyncSession:
             if user.dedicated and cgroups.available() is None:
                 limits = config.limits
                 cgroup = SessionCgroup(
-                    f"u{user.uid}", memory_bytes=limits.memory_mb * MiB,
+                    f"u{user.uid}",
+                    memory_bytes=limits.memory_mb * MiB,
                     max_tasks=limits.max_processes,
                 )
-            space = Workspace(workspace or session_dir / "data",
-                              owner_uid=user.uid if user.dedicated else None)
+            space = Workspace(
+                workspace or session_dir / "data", owner_uid=user.uid if user.dedicated else None
+            )
             kernel = KernelProcess(
-                limits=config.limits, level=level, python=python_info(config.python),
-                user=user, session_dir=session_dir, workspace=space.root, cgroup=cgroup,
+                limits=config.limits,
+                level=level,
+                python=python_info(config.python),
+                user=user,
+                session_dir=session_dir,
+                workspace=space.root,
+                cgroup=cgroup,
                 extra_env=config.extra_env,
             )
             await kernel.start()
@@ -229,8 +246,9 @@ class AsyncSession:
         self._cancel.set()
         return True
 
-    async def execute(self, code: str, *, timeout: float | None = None,
-                      on_output: OutputCallback | None = None) -> Execution:
+    async def execute(
+        self, code: str, *, timeout: float | None = None, on_output: OutputCallback | None = None
+    ) -> Execution:
         """Run one cell. Never raises for anything the code does: failures are in the result.
 
         `on_output` sees each output as it arrives (on the event loop: keep it quick); the
@@ -258,16 +276,28 @@ class AsyncSession:
             await asyncio.to_thread(self._after_cell, execution)
             return execution
 
-    async def _run(self, execution: Execution, timeout: float,
-                   on_output: OutputCallback | None = None) -> None:
+    async def _run(
+        self, execution: Execution, timeout: float, on_output: OutputCallback | None = None
+    ) -> None:
         limits = self.config.limits
-        collector = OutputCollector(execution, max_output_bytes=limits.max_output_bytes,
-                                    max_display_bytes=limits.max_display_bytes,
-                                    max_displays=limits.max_displays,
-                                    images_dir=self.images_dir, on_output=on_output)
+        collector = OutputCollector(
+            execution,
+            max_output_bytes=limits.max_output_bytes,
+            max_display_bytes=limits.max_display_bytes,
+            max_displays=limits.max_displays,
+            images_dir=self.images_dir,
+            on_output=on_output,
+        )
         cancel = self._cancel = asyncio.Event()
-        run = CellRun(self.kernel, execution, collector, limits=limits, timeout=timeout,
-                      cancel=cancel, over_quota=lambda: asyncio.to_thread(self.quota.over))
+        run = CellRun(
+            self.kernel,
+            execution,
+            collector,
+            limits=limits,
+            timeout=timeout,
+            cancel=cancel,
+            over_quota=lambda: asyncio.to_thread(self.quota.over),
+        )
         try:
             end = await run.run()
         finally:
@@ -280,8 +310,10 @@ class AsyncSession:
             await self._give_up(execution, timeout, end.over_quota)
             return
         if execution.timed_out:
-            message = (f"the cell exceeded its time limit of {timeout:g} s and was "
-                       "interrupted; the kernel's state is kept")
+            message = (
+                f"the cell exceeded its time limit of {timeout:g} s and was "
+                "interrupted; the kernel's state is kept"
+            )
             traceback = execution.error.traceback if execution.error else ""
             execution.error = CellError(
                 "TimeoutError", message, f"{traceback}\nTimeoutError: {message}".lstrip()
@@ -296,8 +328,10 @@ class AsyncSession:
         if over_quota:
             reason = "the cell kept writing past the workspace limit"
         elif execution.timed_out or not execution.cancelled:
-            reason = (f"the cell exceeded its time limit of {timeout:g} s and did not stop "
-                      f"when interrupted")
+            reason = (
+                f"the cell exceeded its time limit of {timeout:g} s and did not stop "
+                f"when interrupted"
+            )
         else:
             reason = "the cell was cancelled and did not stop when interrupted"
         await self._restart(execution, reason, report=True)
@@ -311,8 +345,10 @@ class AsyncSession:
         execution.restart = KernelRestart(reason)
         if report:
             name = "TimeoutError" if "time limit" in reason else "KernelRestarted"
-            message = (f"{reason}; the kernel was restarted and all variables were lost "
-                       "(files in /mnt/data are kept)")
+            message = (
+                f"{reason}; the kernel was restarted and all variables were lost "
+                "(files in /mnt/data are kept)"
+            )
             execution.error = CellError(name, message, f"{name}: {message}")
 
     def _after_cell(self, execution: Execution) -> None:
@@ -362,8 +398,10 @@ class AsyncSession:
     async def __aenter__(self) -> AsyncSession:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
-
-

@@ -27,8 +27,7 @@ def background_loop() -> asyncio.AbstractEventLoop:
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=_loop.run_forever, name="airlock-sandbox",
-                                      daemon=True)
+            thread = threading.Thread(target=_loop.run_forever, name="airlock-sandbox", daemon=True)
             thread.start()
         return _loop
 
@@ -41,8 +40,9 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 class Session:
     """Synchronous twin of AsyncSession, for scripts and the command line."""
 
-    def __init__(self, config: SandboxConfig | None = None, *,
-                 workspace: Path | None = None) -> None:
+    def __init__(
+        self, config: SandboxConfig | None = None, *, workspace: Path | None = None
+    ) -> None:
         self._session = run_sync(AsyncSession.start(config, workspace=workspace))
 
     @classmethod
@@ -63,8 +63,9 @@ class Session:
     def images_dir(self) -> Path:
         return self._session.images_dir
 
-    def execute(self, code: str, *, timeout: float | None = None,
-                on_output: OutputCallback | None = None) -> Execution:
+    def execute(
+        self, code: str, *, timeout: float | None = None, on_output: OutputCallback | None = None
+    ) -> Execution:
         """`on_output` is called on the background loop's thread."""
         return run_sync(self._session.execute(code, timeout=timeout, on_output=on_output))
 
@@ -107,6 +108,10 @@ class Session:
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -94,8 +94,9 @@ class Workspace:
                         raise
                     os.mkdir(part, 0o700, dir_fd=fd)
                     if self.owner_uid is not None and os.geteuid() == 0:
-                        os.chown(part, self.owner_uid, self.owner_uid, dir_fd=fd,
-                                 follow_symlinks=False)
+                        os.chown(
+                            part, self.owner_uid, self.owner_uid, dir_fd=fd, follow_symlinks=False
+                        )
                     child = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
                 os.close(fd)
                 fd = child
@@ -132,9 +133,11 @@ class Workspace:
                     raise
                 continue
             try:
-                fd = os.open(relative.name,
-                             os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                             dir_fd=parent)
+                fd = os.open(
+                    relative.name,
+                    os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                    dir_fd=parent,
+                )
             except OSError as exc:
                 os.close(parent)
                 if last or not isinstance(exc, FileNotFoundError):
@@ -164,8 +167,12 @@ class Workspace:
                 if not stat.S_ISREG(existing.st_mode):
                     raise WorkspaceError(f"not a regular file: {name!r}")
             temporary = f".airlock-upload-{secrets.token_hex(8)}"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o600, dir_fd=parent)
+            fd = os.open(
+                temporary,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=parent,
+            )
             with os.fdopen(fd, "wb") as handle:
                 if isinstance(content, Path):
                     with content.open("rb") as source:
@@ -211,8 +218,12 @@ class Workspace:
                     child = os.open(part, _NOFOLLOW_DIR, dir_fd=out)
                     os.close(out)
                     out = child
-                sink = os.open(relative.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-                               | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=out)
+                sink = os.open(
+                    relative.name,
+                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o666,
+                    dir_fd=out,
+                )
             finally:
                 os.close(out)
             with os.fdopen(sink, "wb") as handle:
@@ -252,7 +263,9 @@ class Workspace:
                     continue
                 found[f"{directory}/{entry}"] = _Stat(
                     info.st_size if stat.S_ISREG(info.st_mode) else -1,
-                    info.st_mtime_ns, info.st_ino, info.st_blocks * 512,
+                    info.st_mtime_ns,
+                    info.st_ino,
+                    info.st_blocks * 512,
                 )
         return found
 

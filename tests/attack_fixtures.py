@@ -28,26 +28,32 @@ def report_for(level: IsolationLevel, ids: tuple[str, ...] | None = None) -> Sec
     return run_matrix([level], cases)
 
 
-def outcome(level: IsolationLevel, case: AttackCase,
-            ids: tuple[str, ...] | None = None) -> CaseResult:
+def outcome(
+    level: IsolationLevel, case: AttackCase, ids: tuple[str, ...] | None = None
+) -> CaseResult:
     require_level(level)
     result = report_for(level, ids).get(case.id, level)
     assert result is not None, f"{case.id} was not run"
     return result
 
 
-def assert_held(level: IsolationLevel, case: AttackCase,
-                ids: tuple[str, ...] | None = None) -> None:
+def assert_held(
+    level: IsolationLevel, case: AttackCase, ids: tuple[str, ...] | None = None
+) -> None:
     result = outcome(level, case, ids)
     assert result.outcome is Outcome.HELD, (
-        f"{case.id} at {level}: {result.outcome}: {result.detail}\n{result.output}")
+        f"{case.id} at {level}: {result.outcome}: {result.detail}\n{result.output}"
+    )
 
 
 def params(cases: tuple[AttackCase, ...] = CASES) -> list[object]:
     """One pytest param per case, known bugs marked xfail(strict=True)."""
     found: list[object] = []
     for case in cases:
-        marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case.id])]
-                 if case.id in KNOWN_BUGS else [])
+        marks = (
+            [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case.id])]
+            if case.id in KNOWN_BUGS
+            else []
+        )
         found.append(pytest.param(case, id=case.id, marks=marks))
     return found

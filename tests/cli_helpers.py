@@ -23,20 +23,31 @@ DEADLINE = 180.0
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
-    env.update({
-        "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
-        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
-        "TERM": "dumb", "NO_COLOR": "1", "COLUMNS": "120",
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+            "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+            "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "COLUMNS": "120",
+        }
+    )
     env.update(extra)
     return env
 
 
-def airlock(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*AIRLOCK, *args], capture_output=True, text=True,
-                          timeout=DEADLINE, cwd=cwd or tmp_path, env=env or cli_env(tmp_path))
+def airlock(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AIRLOCK, *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        cwd=cwd or tmp_path,
+        env=env or cli_env(tmp_path),
+    )
 
 
 def script(tmp_path: Path, name: str, *items: dict[str, str]) -> str:
@@ -65,8 +76,9 @@ class Terminal:
     """A command on a pseudo-terminal: `send` types, `expect` waits for output (a regex) and
     returns everything read up to the end of the match."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, *,
-                 timeout: float = DEADLINE) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path, *, timeout: float = DEADLINE
+    ) -> None:
         self.timeout = timeout
         import pty
         import termios
@@ -75,9 +87,16 @@ class Terminal:
         attrs = termios.tcgetattr(slave)
         attrs[3] |= termios.ISIG  # Ctrl-C (\x03) sends SIGINT to the child
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        self.process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
-                                        env=env, cwd=cwd, start_new_session=True,
-                                        preexec_fn=_set_controlling_tty)
+        self.process = subprocess.Popen(
+            args,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_set_controlling_tty,
+        )
         os.close(slave)
         self.buffer = ""
         self.seen = ""
@@ -91,8 +110,8 @@ class Terminal:
         while True:
             match = regex.search(self.buffer)
             if match:
-                consumed = self.buffer[:match.end()]
-                self.buffer = self.buffer[match.end():]
+                consumed = self.buffer[: match.end()]
+                self.buffer = self.buffer[match.end() :]
                 return consumed
             left = end - time.monotonic()
             if left <= 0 or not self._read(left):

@@ -88,8 +88,9 @@ class RecordingScripted(ScriptedBackend):
         sampling: SamplingParams | None = None,
         cancel: asyncio.Event | None = None,
     ) -> AsyncIterator[StreamItem]:
-        self.calls.append(ModelCall(list(messages), code_tool,
-                                    sampling.temperature if sampling else None))
+        self.calls.append(
+            ModelCall(list(messages), code_tool, sampling.temperature if sampling else None)
+        )
         users = [m.content for m in messages if m.role == "user"]
         last_user = users[-1] if users else ""
         # Longest matching key first, so "a b" wins over "a".
@@ -99,18 +100,23 @@ class RecordingScripted(ScriptedBackend):
                 items = self.scripts[key]
                 break
         self.items = list(items)
-        async for item in super().stream(messages, code_tool=code_tool, sampling=sampling,
-                                         cancel=cancel):
+        async for item in super().stream(
+            messages, code_tool=code_tool, sampling=sampling, cancel=cancel
+        ):
             yield item
 
 
 def settings(assist: AssistPolicy | None = None, **limits: Any) -> EngineSettings:
-    return EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS), limits=RunLimits(**limits),
-                          assist=assist or AssistPolicy())
+    return EngineSettings(
+        sandbox=SandboxConfig(limits=TEST_LIMITS),
+        limits=RunLimits(**limits),
+        assist=assist or AssistPolicy(),
+    )
 
 
-async def open_engine(backend: ScriptedBackend, data_dir: Path,
-                      engine_settings: EngineSettings | None = None) -> Engine:
+async def open_engine(
+    backend: ScriptedBackend, data_dir: Path, engine_settings: EngineSettings | None = None
+) -> Engine:
     return await Engine.open(backend, data_dir, settings=engine_settings or settings())
 
 
@@ -121,28 +127,44 @@ class Harness:
         self.engine = engine
         self.backend = backend
         self.store = engine.store
-        self.assistant: Assistant = engine.store.create_assistant(AssistantCreate(
-            model="scripted", name="test", tools=[CodeInterpreterTool()]))
+        self.assistant: Assistant = engine.store.create_assistant(
+            AssistantCreate(model="scripted", name="test", tools=[CodeInterpreterTool()])
+        )
 
     async def thread(self, **body: Any) -> Thread:
-        return await asyncio.to_thread(self.store.create_thread,
-                                       ThreadCreate.model_validate(body))
+        return await asyncio.to_thread(self.store.create_thread, ThreadCreate.model_validate(body))
 
-    async def start(self, prompt: str, script: Script | None = None, *,
-                    thread_id: str | None = None, attachments: Sequence[str] = (),
-                    assistant_id: str | None = None, **run_body: Any) -> RunHandle:
+    async def start(
+        self,
+        prompt: str,
+        script: Script | None = None,
+        *,
+        thread_id: str | None = None,
+        attachments: Sequence[str] = (),
+        assistant_id: str | None = None,
+        **run_body: Any,
+    ) -> RunHandle:
         """Add `prompt` (with its script) to the thread (a new one by default) and start a run."""
         if script is not None:
             self.backend.script(prompt, script)
         if thread_id is None:
             thread_id = (await self.thread()).id
-        message = MessageCreate.model_validate({
-            "role": "user", "content": prompt,
-            "attachments": [{"file_id": f, "tools": [{"type": "code_interpreter"}]}
-                            for f in attachments]})
-        body = RunCreate.model_validate({
-            "assistant_id": assistant_id or self.assistant.id,
-            "additional_messages": [message], **run_body})
+        message = MessageCreate.model_validate(
+            {
+                "role": "user",
+                "content": prompt,
+                "attachments": [
+                    {"file_id": f, "tools": [{"type": "code_interpreter"}]} for f in attachments
+                ],
+            }
+        )
+        body = RunCreate.model_validate(
+            {
+                "assistant_id": assistant_id or self.assistant.id,
+                "additional_messages": [message],
+                **run_body,
+            }
+        )
         return await self.engine.create_run(thread_id, body)
 
     async def run(self, prompt: str, script: Script | None = None, **kwargs: Any) -> Run:
@@ -153,8 +175,13 @@ class Harness:
         return self.store.list_run_steps(run.thread_id, run.id, order="asc", limit=100).data
 
     def messages(self, run: Run, role: str = "assistant") -> list[Message]:
-        return [m for m in self.store.list_messages(run.thread_id, run_id=run.id, order="asc",
-                                                   limit=100).data if m.role == role]
+        return [
+            m
+            for m in self.store.list_messages(
+                run.thread_id, run_id=run.id, order="asc", limit=100
+            ).data
+            if m.role == role
+        ]
 
     def tool_steps(self, run: Run) -> list[RunStep]:
         return [s for s in self.steps(run) if s.type == "tool_calls"]
@@ -164,8 +191,11 @@ class Harness:
         out = []
         for step in self.tool_steps(run):
             for call in step.step_details.tool_calls:  # type: ignore[union-attr]
-                out += [o.logs for o in call.code_interpreter.outputs  # type: ignore[union-attr]
-                        if o.type == "logs"]
+                out += [
+                    o.logs
+                    for o in call.code_interpreter.outputs  # type: ignore[union-attr]
+                    if o.type == "logs"
+                ]
         return "\n".join(out)
 
     def upload(self, name: str, content: bytes, purpose: str = "assistants") -> File:
@@ -189,8 +219,11 @@ async def collect(handle: RunHandle, deadline: float = DEADLINE) -> list[RunEven
     return await asyncio.wait_for(gather(), deadline)
 
 
-async def wait_for(predicate: Callable[[], bool | Awaitable[bool]],
-                   deadline: float = DEADLINE, what: str = "condition") -> None:
+async def wait_for(
+    predicate: Callable[[], bool | Awaitable[bool]],
+    deadline: float = DEADLINE,
+    what: str = "condition",
+) -> None:
     """Poll `predicate` (cheaply, yielding to the loop) until it holds; fail after `deadline`."""
     end = time.monotonic() + deadline
     while True:

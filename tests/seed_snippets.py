@@ -73,8 +73,9 @@ class Guide:
 
 def load_openai(seeds: Path = SEEDS) -> Guide:
     text = (seeds / OPENAI_FILE).read_text(encoding="utf-8")
-    guides = [line.strip() for line in text.splitlines()
-              if line.strip().startswith(OPENAI_GUIDE_LINE)]
+    guides = [
+        line.strip() for line in text.splitlines() if line.strip().startswith(OPENAI_GUIDE_LINE)
+    ]
     if len(guides) != 1:
         raise SeedChanged(f"{OPENAI_FILE}: {len(guides)} lines start {OPENAI_GUIDE_LINE!r}")
     # "```python <code> ```": the opening fence is followed by its language, the closing one by
@@ -82,10 +83,15 @@ def load_openai(seeds: Path = SEEDS) -> Guide:
     fences = re.findall(r"```(\w+) (.*?) ?```", guides[0])
     python = [_python_lines(code) for lang, code in fences if lang == "python"]
     # The guide labels its example run-step response `bash` too; only blocks that run curl count.
-    shell = [_shell_lines(code) for lang, code in fences
-             if lang == "bash" and code.startswith(("curl ", "# "))]
-    return Guide(_match(OPENAI_FILE, "python", python, OPENAI_PYTHON),
-                 _match(OPENAI_FILE, "curl", _commands(shell), OPENAI_CURL))
+    shell = [
+        _shell_lines(code)
+        for lang, code in fences
+        if lang == "bash" and code.startswith(("curl ", "# "))
+    ]
+    return Guide(
+        _match(OPENAI_FILE, "python", python, OPENAI_PYTHON),
+        _match(OPENAI_FILE, "curl", _commands(shell), OPENAI_CURL),
+    )
 
 
 def load_azure(seeds: Path = SEEDS) -> Guide:
@@ -93,19 +99,26 @@ def load_azure(seeds: Path = SEEDS) -> Guide:
     fences = re.findall(r"^```(\w+)\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
     python = [code for lang, code in fences if lang == "python"]
     shell = [code for lang, code in fences if lang == "console"]
-    return Guide(_match(AZURE_FILE, "python", python, AZURE_PYTHON),
-                 _match(AZURE_FILE, "curl", _commands(shell), AZURE_CURL))
+    return Guide(
+        _match(AZURE_FILE, "python", python, AZURE_PYTHON),
+        _match(AZURE_FILE, "curl", _commands(shell), AZURE_CURL),
+    )
 
 
-def _match(document: str, kind: str, snippets: list[str], anchors: dict[str, str]
-           ) -> dict[str, str]:
+def _match(
+    document: str, kind: str, snippets: list[str], anchors: dict[str, str]
+) -> dict[str, str]:
     """The snippets named by their anchors: as many as anchors, the n-th having a line that
     starts with the n-th anchor."""
-    found = [any(line.startswith(anchor) for line in snippet.splitlines())
-             for snippet, anchor in zip(snippets, anchors.values(), strict=False)]
+    found = [
+        any(line.startswith(anchor) for line in snippet.splitlines())
+        for snippet, anchor in zip(snippets, anchors.values(), strict=False)
+    ]
     if len(snippets) != len(anchors) or not all(found):
-        raise SeedChanged(f"{document}: expected {len(anchors)} {kind} snippets starting "
-                          f"{list(anchors.values())}, found {len(snippets)}: {snippets}")
+        raise SeedChanged(
+            f"{document}: expected {len(anchors)} {kind} snippets starting "
+            f"{list(anchors.values())}, found {len(snippets)}: {snippets}"
+        )
     return dict(zip(anchors, snippets, strict=True))
 
 
@@ -119,7 +132,8 @@ def _commands(blocks: list[str]) -> list[str]:
             # A comment or a curl line starts a command, unless it follows that command's comment.
             opens = line.startswith(("# ", "curl "))
             after_comment = bool(chunks) and all(
-                not old or old.startswith("#") for old in chunks[-1].split("\n"))
+                not old or old.startswith("#") for old in chunks[-1].split("\n")
+            )
             if not chunks or (opens and not after_comment):
                 chunks.append("")
             chunks[-1] += line + "\n"
@@ -154,8 +168,9 @@ def _python_lines(flat: str) -> str:
             lines.append(indent + flat[i:end])
             i = end + 1
             continue
-        elif depth == 0 and (char == " " and (_PY_STATEMENT.match(flat, i)
-                                              or flat.startswith(" #", i))):
+        elif depth == 0 and (
+            char == " " and (_PY_STATEMENT.match(flat, i) or flat.startswith(" #", i))
+        ):
             lines.append(indent + line)
             line, i = "", i + 1
             continue
@@ -179,7 +194,7 @@ def _shell_lines(flat: str) -> str:
         if quote:
             quote = "" if char == quote else quote
             if quote == '"' and char == "\\":  # an escape inside double quotes
-                out += flat[i:i + 2]
+                out += flat[i : i + 2]
                 i += 2
                 continue
         elif char in "\"'":

@@ -61,12 +61,21 @@ class RunningServer:
         return engine
 
     def client(self, api_key: str | None = None, **kwargs: Any) -> OpenAI:
-        return OpenAI(base_url=f"{self.url}/v1", api_key=api_key or self.api_key or "x",
-                      max_retries=0, **kwargs)
+        return OpenAI(
+            base_url=f"{self.url}/v1",
+            api_key=api_key or self.api_key or "x",
+            max_retries=0,
+            **kwargs,
+        )
 
     def azure_client(self, api_key: str | None = None, **kwargs: Any) -> AzureOpenAI:
-        return AzureOpenAI(azure_endpoint=self.url, api_key=api_key or self.api_key or "x",
-                           api_version="2024-05-01-preview", max_retries=0, **kwargs)
+        return AzureOpenAI(
+            azure_endpoint=self.url,
+            api_key=api_key or self.api_key or "x",
+            api_version="2024-05-01-preview",
+            max_retries=0,
+            **kwargs,
+        )
 
 
 def write_models_config(path: Path, scripts: dict[str, list[dict[str, str]]]) -> ModelsConfig:
@@ -80,27 +89,37 @@ def write_models_config(path: Path, scripts: dict[str, list[dict[str, str]]]) ->
 
 
 @contextmanager
-def running_server(data_dir: Path, *, api_key: str | None = None,
-                   script: list[dict[str, str]] | None = None,
-                   models: dict[str, list[dict[str, str]]] | None = None,
-                   settings: EngineSettings | None = None,
-                   app_options: dict[str, Any] | None = None,
-                   ) -> Iterator[RunningServer]:
+def running_server(
+    data_dir: Path,
+    *,
+    api_key: str | None = None,
+    script: list[dict[str, str]] | None = None,
+    models: dict[str, list[dict[str, str]]] | None = None,
+    settings: EngineSettings | None = None,
+    app_options: dict[str, Any] | None = None,
+) -> Iterator[RunningServer]:
     """`script`: the default model's; `models`: model names (as clients send them) each
     answered by its own script; `settings`: the engine's (test limits by default);
     `app_options`: keyword arguments of `create_app`."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    model = write_script(data_dir.parent / f"{data_dir.name}-default-script.json",
-                         script if script is not None else DEFAULT_SCRIPT)
-    models_config = (write_models_config(data_dir.parent / f"{data_dir.name}-models.toml",
-                                         models) if models else None)
+    model = write_script(
+        data_dir.parent / f"{data_dir.name}-default-script.json",
+        script if script is not None else DEFAULT_SCRIPT,
+    )
+    models_config = (
+        write_models_config(data_dir.parent / f"{data_dir.name}-models.toml", models)
+        if models
+        else None
+    )
     # A fixed cap, so that no test depends on the machine's memory (the default's source).
-    settings = settings or EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS),
-                                          max_sessions=32)
+    settings = settings or EngineSettings(
+        sandbox=SandboxConfig(limits=TEST_LIMITS), max_sessions=32
+    )
 
     async def open_engine() -> Engine:
-        return await Engine.open(model, data_dir / "store", settings=settings,
-                                 models_config=models_config)
+        return await Engine.open(
+            model, data_dir / "store", settings=settings, models_config=models_config
+        )
 
     app = create_app(open_engine, api_key=api_key, **(app_options or {}))
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only then, and
@@ -111,8 +130,9 @@ def running_server(data_dir: Path, *, api_key: str | None = None,
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name="airlock-test-server", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="airlock-test-server", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:

@@ -16,10 +16,28 @@ from sandbox import AsyncSession, IsolationLevel, SandboxConfig, seccomp
 from tests.conftest import TEST_LIMITS
 
 TEMPLATE_NAMES = {
-    "secret_path", "root_only_path", "drop_dir", "arena", "data_dir", "store_db",
-    "store_file", "tcp_port", "udp_port", "unix_socket", "abstract_name", "server_pid",
-    "runner_pid", "marker", "victim_workspace", "victim_run_dir", "victim_connection_file",
-    "victim_kernel_pid", "sessions_root", "launcher", "level", "memory_mb",
+    "secret_path",
+    "root_only_path",
+    "drop_dir",
+    "arena",
+    "data_dir",
+    "store_db",
+    "store_file",
+    "tcp_port",
+    "udp_port",
+    "unix_socket",
+    "abstract_name",
+    "server_pid",
+    "runner_pid",
+    "marker",
+    "victim_workspace",
+    "victim_run_dir",
+    "victim_connection_file",
+    "victim_kernel_pid",
+    "sessions_root",
+    "launcher",
+    "level",
+    "memory_mb",
 }
 
 
@@ -40,8 +58,10 @@ def test_every_case_has_an_attack_and_a_description() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_attack_code_is_valid_python_once_filled_in(case: AttackCase) -> None:
-    values = {name: "1" if name.endswith(("_pid", "_port", "_mb")) else f"/x/{name}"
-              for name in TEMPLATE_NAMES}
+    values = {
+        name: "1" if name.endswith(("_pid", "_port", "_mb")) else f"/x/{name}"
+        for name in TEMPLATE_NAMES
+    }
     for code in (case.code, case.followup):
         if code is not None:
             ast.parse(PRELUDE + Template(code).substitute(values))
@@ -60,8 +80,9 @@ def test_report_prints_a_matrix_by_level() -> None:
     levels = [IsolationLevel.BUBBLEWRAP, IsolationLevel.NONE]
     report = SecurityReport(levels, CASES[:2])
     report.add(CaseResult(CASES[0].id, str(CASES[0].category), levels[0], Outcome.HELD, "ok"))
-    report.add(CaseResult(CASES[0].id, str(CASES[0].category), levels[1], Outcome.BREACHED,
-                          "read it"))
+    report.add(
+        CaseResult(CASES[0].id, str(CASES[0].category), levels[1], Outcome.BREACHED, "read it")
+    )
     text = report.markdown()
     assert "| case | category | bubblewrap | none |" in text
     assert f"| {CASES[0].id} |" in text and "**BREACHED**" in text

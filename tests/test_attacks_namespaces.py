@@ -15,11 +15,26 @@ from tests.attack_fixtures import assert_held, params
 pytestmark = pytest.mark.timeout(900)
 
 SELECTED = (
-    "proc-server-environ", "proc-host-processes", "victim-workspace", "victim-connection-file",
-    "tcp-host-loopback", "udp-host-loopback", "tcp-internet", "unix-socket-abstract",
-    "kill-server", "signal-victim-kernel", "ptrace-server", "user-namespace", "io-uring",
-    "keyctl", "write-usr", "symlink-download", "engine-symlink-download", "fork-bomb",
-    "memory-bomb-children", "persist-tmp",
+    "proc-server-environ",
+    "proc-host-processes",
+    "victim-workspace",
+    "victim-connection-file",
+    "tcp-host-loopback",
+    "udp-host-loopback",
+    "tcp-internet",
+    "unix-socket-abstract",
+    "kill-server",
+    "signal-victim-kernel",
+    "ptrace-server",
+    "user-namespace",
+    "io-uring",
+    "keyctl",
+    "write-usr",
+    "symlink-download",
+    "engine-symlink-download",
+    "fork-bomb",
+    "memory-bomb-children",
+    "persist-tmp",
 )
 _CASES = tuple(cases_by_id()[i] for i in SELECTED)
 

@@ -29,8 +29,9 @@ from models.base import make_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data" / "dabench"
-needs_data = pytest.mark.skipif(not (DATA / "da-dev-questions.jsonl").is_file(),
-                                reason=f"DABench data not found at {DATA}")
+needs_data = pytest.mark.skipif(
+    not (DATA / "da-dev-questions.jsonl").is_file(), reason=f"DABench data not found at {DATA}"
+)
 
 
 def load(name: str) -> ModuleType:
@@ -111,8 +112,12 @@ def test_scoring_is_airlocks_and_the_record_round_trips() -> None:
     common.score_into(wrong, task, "mean_fare = 34.65", note="no answer line")
     assert wrong.outcome == "fail" and wrong.retries_to_success is None
     assert wrong.error == "0/1 sub-answers right (no answer line)"
-    assert wrong.detail["sub_answers"][0] == {"name": "mean_fare", "label": "34.65",
-                                              "answer": None, "correct": False}
+    assert wrong.detail["sub_answers"][0] == {
+        "name": "mean_fare",
+        "label": "34.65",
+        "answer": None,
+        "correct": False,
+    }
     assert TaskRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
 
 
@@ -125,23 +130,40 @@ class TwoReplies(ModelBackend):
         self.replies: list[tuple[str, str | None]] = [("", code), (text, None)]
         self.seen: list[tuple[list[ChatMessage], CodeTool]] = []
 
-    async def stream(self, messages: Sequence[ChatMessage], *, code_tool: CodeTool = True,
-                     sampling: SamplingParams | None = None,
-                     cancel: Any = None) -> AsyncIterator[StreamItem]:
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        code_tool: CodeTool = True,
+        sampling: SamplingParams | None = None,
+        cancel: Any = None,
+    ) -> AsyncIterator[StreamItem]:
         self.seen.append((list(messages), code_tool))
         text, code = self.replies[len(self.seen) - 1]
         yield make_result(text, code, Usage(10, 5), "stop", model=self.name)
 
 
 @needs_data
-@pytest.mark.parametrize(("code", "passes", "error"), [
-    ("import pandas as pd\ndf = pd.read_csv('/mnt/data/test_ave.csv')\n"
-     "print(round(df['Fare'].mean(), 2))", True, None),
-    ("import pandas as pd\ndf = pd.read_csv('/mnt/data/test_ave.csv')\n"
-     "print(df['fare'].mean())", False, "KeyError: 'fare'"),
-])
+@pytest.mark.parametrize(
+    ("code", "passes", "error"),
+    [
+        (
+            "import pandas as pd\ndf = pd.read_csv('/mnt/data/test_ave.csv')\n"
+            "print(round(df['Fare'].mean(), 2))",
+            True,
+            None,
+        ),
+        (
+            "import pandas as pd\ndf = pd.read_csv('/mnt/data/test_ave.csv')\n"
+            "print(df['fare'].mean())",
+            False,
+            "KeyError: 'fare'",
+        ),
+    ],
+)
 async def test_single_shot_runs_the_code_once_then_asks_for_the_answer(
-        tmp_path: Path, code: str, passes: bool, error: str | None) -> None:
+    tmp_path: Path, code: str, passes: bool, error: str | None
+) -> None:
     task = common.load_selection(DATA, every=None, ids=["0"], limit=None)[0]
     model = TwoReplies(code, "@mean_fare[34.65]" if passes else "@mean_fare[nan]")
     record = common.new_record(single.SUITE, task)
@@ -172,21 +194,41 @@ def test_the_model_sees_the_head_and_the_longer_tail_of_a_long_output() -> None:
 @needs_data
 def test_a_smolagents_result_becomes_a_record_like_airlocks() -> None:
     task = common.load_selection(DATA, every=None, ids=["0"], limit=None)[0]
-    step = {"step": 1, "model_output": "Thought: ...", "observations": None, "seconds": 3.0,
-            "code": "print(df['fare'])", "error": "InterpreterError: KeyError: 'fare'"}
-    fixed = {**step, "step": 2, "code": "final_answer('@mean_fare[34.65]')", "error": None,
-             "observations": "Last output: @mean_fare[34.65]"}
-    result = {"output": "@mean_fare[34.65]", "state": "success", "max_steps": 20,
-              "steps": [step, fixed], "tokens_in": 900, "tokens_out": 80, "agent_s": 9.0,
-              "model_s": 7.5, "smolagents": "1.26.0"}
+    step = {
+        "step": 1,
+        "model_output": "Thought: ...",
+        "observations": None,
+        "seconds": 3.0,
+        "code": "print(df['fare'])",
+        "error": "InterpreterError: KeyError: 'fare'",
+    }
+    fixed = {
+        **step,
+        "step": 2,
+        "code": "final_answer('@mean_fare[34.65]')",
+        "error": None,
+        "observations": "Last output: @mean_fare[34.65]",
+    }
+    result = {
+        "output": "@mean_fare[34.65]",
+        "state": "success",
+        "max_steps": 20,
+        "steps": [step, fixed],
+        "tokens_in": 900,
+        "tokens_out": 80,
+        "agent_s": 9.0,
+        "model_s": 7.5,
+        "smolagents": "1.26.0",
+    }
     record = common.new_record(peer.SUITE, task)
     peer.fill_from_agent(record, task, result)
     assert record.outcome == "pass" and record.attempts == 2
     assert record.retries_to_success == 1 and record.execution_s == pytest.approx(1.5)
     assert record.detail["cells"][0]["error"].endswith("KeyError: 'fare'")
     late = common.new_record(peer.SUITE, task)
-    peer.fill_from_agent(late, task, {**result, "state": "max_steps_error",
-                                      "output": "The mean fare is 34.65"})
+    peer.fill_from_agent(
+        late, task, {**result, "state": "max_steps_error", "output": "The mean fare is 34.65"}
+    )
     assert late.outcome == "fail" and "max_steps_error" in (late.error or "")
     stopped = common.new_record(peer.SUITE, task)
     peer.fill_partial(stopped, [step])  # a run stopped for its time keeps its cells
@@ -199,31 +241,50 @@ def write_run(path: Path, suite: str, outcomes: dict[str, tuple[int, int, float]
     writer = ResultsWriter(path / "results.jsonl")
     for task_id, (right, total, wall) in outcomes.items():
         passed = right == total
-        writer.append(TaskRecord(task_id=task_id, suite=suite, attempts=1, wall_s=wall,
-                                 outcome="pass" if passed else "fail",
-                                 retries_to_success=0 if passed and wall != 50.0 else None,
-                                 detail={"right": right, "total": total}))
+        writer.append(
+            TaskRecord(
+                task_id=task_id,
+                suite=suite,
+                attempts=1,
+                wall_s=wall,
+                outcome="pass" if passed else "fail",
+                retries_to_success=0 if passed and wall != 50.0 else None,
+                detail={"right": right, "total": total},
+            )
+        )
     return path
 
 
 def test_the_comparison_counts_only_common_questions(tmp_path: Path) -> None:
-    airlock = write_run(tmp_path / "a", "dabench", {"0": (1, 1, 10.0), "10": (2, 2, 20.0),
-                                                    "20": (0, 1, 30.0), "30": (1, 1, 5.0)})
-    single_run = write_run(tmp_path / "s", "dabench-single-shot",
-                           {"0": (1, 1, 4.0), "10": (1, 2, 6.0), "20": (0, 1, 8.0)})
-    peer_run = write_run(tmp_path / "p", "dabench-smolagents",
-                         {"0": (0, 1, 40.0), "10": (2, 2, 50.0), "20": (1, 1, 60.0)})
+    airlock = write_run(
+        tmp_path / "a",
+        "dabench",
+        {"0": (1, 1, 10.0), "10": (2, 2, 20.0), "20": (0, 1, 30.0), "30": (1, 1, 5.0)},
+    )
+    single_run = write_run(
+        tmp_path / "s",
+        "dabench-single-shot",
+        {"0": (1, 1, 4.0), "10": (1, 2, 6.0), "20": (0, 1, 8.0)},
+    )
+    peer_run = write_run(
+        tmp_path / "p",
+        "dabench-smolagents",
+        {"0": (0, 1, 40.0), "10": (2, 2, 50.0), "20": (1, 1, 60.0)},
+    )
     out = tmp_path / "cmp.md"
-    assert compare.main([str(airlock), str(single_run / "results.jsonl"), str(peer_run),
-                         "--markdown", str(out)]) == 0
+    assert (
+        compare.main(
+            [str(airlock), str(single_run / "results.jsonl"), str(peer_run), "--markdown", str(out)]
+        )
+        == 0
+    )
     text = out.read_text()
     assert "| question | dabench | dabench-single-shot | dabench-smolagents |" in text
     assert "| 30 (not in totals) | pass 1/1 1c 5s | - | - |" in text
     assert "| 10 | pass 2/2 1c 20s | fail 1/2 1c 6s | pass* 2/2 1c 50s |" in text
     # ABQ on the 3 common questions: 2/3, 1/3, 2/3; UASQ 3/4, 2/4, 3/4.
     assert "| dabench | 66.67% (2/3) | 66.67% | 75.00% | 3/4 | 20.0 | 1 | 0 |" in text
-    assert "| dabench-smolagents | 66.67% (2/3) | 66.67% | 75.00% | 3/4 | 50.0 | 1 | 1 |" \
-        in text
+    assert "| dabench-smolagents | 66.67% (2/3) | 66.67% | 75.00% | 3/4 | 50.0 | 1 | 1 |" in text
     assert "| dabench-single-shot | 33.33% (1/3) |" in text
     assert "| dabench-single-shot | -33.3 | -16.7 | -25.0 | - | 10 |" in text
     assert "| dabench-smolagents | +0.0 | +0.0 | +0.0 | 20 | 0 |" in text

@@ -18,13 +18,20 @@ from engine.bench import BenchError, SuiteOptions, TaskRecord, read_records, run
 from engine.bench.records import ResultsWriter
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = ("import typer; from engine.cli.bench_command import bench; app = typer.Typer(); "
-       "app.command('bench')(bench); app()")
+CLI = (
+    "import typer; from engine.cli.bench_command import bench; app = typer.Typer(); "
+    "app.command('bench')(bench); app()"
+)
 
 
 def oracle_row(task_id: str, body: str, test: str, entry: str = "f") -> dict[str, str]:
-    return {"task_id": task_id, "prompt": f"def {entry}(x):\n", "canonical_solution": body,
-            "test": test, "entry_point": entry}
+    return {
+        "task_id": task_id,
+        "prompt": f"def {entry}(x):\n",
+        "canonical_solution": body,
+        "test": test,
+        "entry_point": entry,
+    }
 
 
 def write_oracle_tasks(path: Path, *, crash: bool = True) -> Path:
@@ -35,8 +42,14 @@ def write_oracle_tasks(path: Path, *, crash: bool = True) -> Path:
         oracle_row("T/2", "    return -x\n", "def check(c):\n    assert c(5) == -5\n"),
     ]
     if crash:
-        rows.insert(1, oracle_row("T/crash", "    return x\n",
-                                  "import os\ndef check(c):\n    os.kill(os.getpid(), 9)\n"))
+        rows.insert(
+            1,
+            oracle_row(
+                "T/crash",
+                "    return x\n",
+                "import os\ndef check(c):\n    os.kill(os.getpid(), 9)\n",
+            ),
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
@@ -47,10 +60,23 @@ def lines_of(path: Path) -> list[dict[str, object]]:
 
 def bench_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
-    env.update({"PYTHONPATH": str(REPO), "XDG_CONFIG_HOME": str(cwd / "xdg-config"),
-                "XDG_DATA_HOME": str(cwd / "xdg-data"), "NO_COLOR": "1", "COLUMNS": "200"})
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=240)
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "XDG_CONFIG_HOME": str(cwd / "xdg-config"),
+            "XDG_DATA_HOME": str(cwd / "xdg-data"),
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=240,
+    )
 
 
 def test_results_file_skips_a_line_cut_short(tmp_path: Path) -> None:
@@ -69,8 +95,9 @@ def test_results_file_skips_a_line_cut_short(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_a_task_that_kills_its_kernel_is_its_own_failure(tmp_path: Path) -> None:
     data = write_oracle_tasks(tmp_path / "tasks.jsonl")
-    result = await run_suite("humaneval-oracle", SuiteOptions(data=data), out=tmp_path / "out",
-                             workers=2, progress=False)
+    result = await run_suite(
+        "humaneval-oracle", SuiteOptions(data=data), out=tmp_path / "out", workers=2, progress=False
+    )
     by_id = {r.task_id: r for r in result.records}
     assert [r.task_id for r in result.records] == ["T/0", "T/crash", "T/1", "T/2"]
     crash = by_id["T/crash"]
@@ -86,8 +113,14 @@ async def test_a_task_that_kills_its_kernel_is_its_own_failure(tmp_path: Path) -
     assert (summary["pass"], summary["fail"], summary["error"]) == (3, 1, 0)
     assert summary["kernel_restarts"] == 1
     out = tmp_path / "out"
-    for name in ("results.jsonl", "summary.md", "summary.json", "config.json",
-                 "wall_time.png", "attempts.png"):
+    for name in (
+        "results.jsonl",
+        "summary.md",
+        "summary.json",
+        "config.json",
+        "wall_time.png",
+        "attempts.png",
+    ):
         assert (out / name).is_file(), name
     assert (out / "wall_time.png").read_bytes().startswith(b"\x89PNG")
     assert "| pass / fail / error | 3 / 1 / 0 |" in (out / "summary.md").read_text()
@@ -105,18 +138,38 @@ async def test_a_task_that_kills_its_kernel_is_its_own_failure(tmp_path: Path) -
 def test_resume_through_the_cli_runs_only_the_missing_tasks(tmp_path: Path) -> None:
     data = write_oracle_tasks(tmp_path / "tasks.jsonl", crash=False)
     out = tmp_path / "out"
-    first = bench_cli("humaneval-oracle", "--data", str(data), "--limit", "2", "--out",
-                      str(out), "--no-progress", cwd=tmp_path)
+    first = bench_cli(
+        "humaneval-oracle",
+        "--data",
+        str(data),
+        "--limit",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert first.returncode == 0, first.stderr
     assert [r["task_id"] for r in lines_of(out / "results.jsonl")] == ["T/0", "T/1"]
     assert "| pass / fail / error | 2 / 0 / 0 |" in first.stdout
 
-    again = bench_cli("humaneval-oracle", "--data", str(data), "--out", str(out),
-                      "--no-progress", cwd=tmp_path)
+    again = bench_cli(
+        "humaneval-oracle", "--data", str(data), "--out", str(out), "--no-progress", cwd=tmp_path
+    )
     assert again.returncode == 2 and "--resume" in again.stderr  # never overwrites results
 
-    resumed = bench_cli("humaneval-oracle", "--data", str(data), "--out", str(out),
-                        "--resume", "--workers", "2", "--no-progress", cwd=tmp_path)
+    resumed = bench_cli(
+        "humaneval-oracle",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--resume",
+        "--workers",
+        "2",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert resumed.returncode == 0, resumed.stderr
     lines = lines_of(out / "results.jsonl")
     assert sorted(str(r["task_id"]) for r in lines) == ["T/0", "T/1", "T/2"]  # each once
@@ -128,8 +181,12 @@ def test_resume_through_the_cli_runs_only_the_missing_tasks(tmp_path: Path) -> N
 
 async def test_missing_data_and_unknown_suite_are_errors(tmp_path: Path) -> None:
     with pytest.raises(BenchError, match="no HumanEval data at"):
-        await run_suite("humaneval-oracle", SuiteOptions(data=tmp_path / "none.jsonl"),
-                        out=tmp_path / "out", progress=False)
+        await run_suite(
+            "humaneval-oracle",
+            SuiteOptions(data=tmp_path / "none.jsonl"),
+            out=tmp_path / "out",
+            progress=False,
+        )
     with pytest.raises(BenchError, match="unknown suite"):
         await run_suite("nope", SuiteOptions(), out=tmp_path / "out", progress=False)
 
@@ -138,8 +195,13 @@ async def test_results_of_another_suite_are_not_mixed_in(tmp_path: Path) -> None
     data = write_oracle_tasks(tmp_path / "tasks.jsonl")
     ResultsWriter(tmp_path / "out" / "results.jsonl").append(TaskRecord("T/0", "perf", "pass"))
     with pytest.raises(BenchError, match="another suite"):
-        await run_suite("humaneval-oracle", SuiteOptions(data=data), out=tmp_path / "out",
-                        resume=True, progress=False)
+        await run_suite(
+            "humaneval-oracle",
+            SuiteOptions(data=data),
+            out=tmp_path / "out",
+            resume=True,
+            progress=False,
+        )
 
 
 def test_cli_refuses_a_bad_executor_and_suite(tmp_path: Path) -> None:

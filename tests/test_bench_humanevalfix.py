@@ -38,8 +38,11 @@ async def test_three_tasks_correct_after_exactly_one_retry() -> None:
     assert summary["failures"] == []
     assert summary["correct_after_one_retry"] == 3
     assert summary["timeout_tasks"] == ["Python/10"]
-    assert summary["first_errors"] == {"AssertionError": 1, "TimeoutError": 1,
-                                       "ZeroDivisionError": 1}
+    assert summary["first_errors"] == {
+        "AssertionError": 1,
+        "TimeoutError": 1,
+        "ZeroDivisionError": 1,
+    }
     for result in summary["results"]:
         assert result["correct"] and result["status"] == "completed"
         assert result["engine_s"] > 0 and result["raw_s"] > 0
@@ -51,10 +54,16 @@ async def test_three_tasks_correct_after_exactly_one_retry() -> None:
 def test_marker_picks_the_script() -> None:
     bench = load_bench()
     task = bench.Task("Python/7", "f", "buggy", "fixed")
-    assert bench.FixBackend.task_of([ChatMessage.system("s"), ChatMessage.user(task.prompt)]) \
+    assert (
+        bench.FixBackend.task_of([ChatMessage.system("s"), ChatMessage.user(task.prompt)])
         == "Python/7"
+    )
     assert bench.FixBackend.task_of([ChatMessage.user("no marker")]) is None
     assert bench.error_name("x\nKeyboardInterrupt: \nTimeoutError: too long") == "TimeoutError"
-    assert bench.error_name("AssertionError            Traceback (most recent call last)\n"
-                            "AssertionError: ") == "AssertionError"
+    assert (
+        bench.error_name(
+            "AssertionError            Traceback (most recent call last)\nAssertionError: "
+        )
+        == "AssertionError"
+    )
     assert bench.error_name("all good\n") is None

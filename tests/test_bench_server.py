@@ -38,15 +38,22 @@ def test_smoke_run_completes_every_run(capsys: pytest.CaptureFixture[str]) -> No
     assert latency["get_round_trip"]["n"] >= 50
     # A kept-alive connection must not wait for delayed ACKs (~40 ms each without NODELAY).
     assert latency["get_round_trip"]["median_ms"] < 30
-    assert set(latency["poll"]) == {"fresh_20ms", "reused_20ms", "fresh_sdk_default",
-                                    "reused_sdk_default"}
+    assert set(latency["poll"]) == {
+        "fresh_20ms",
+        "reused_20ms",
+        "fresh_sdk_default",
+        "reused_sdk_default",
+    }
     for case, parts in latency["poll"].items():
         assert parts["total"]["n"] == 2, case
         assert ("thread_create" in parts) == case.startswith("fresh"), case
     for parts in latency["stream"].values():
         assert parts["first_code_delta"]["n"] == 2
-        assert parts["first_event"]["median_ms"] <= parts["first_code_delta"]["median_ms"] \
+        assert (
+            parts["first_event"]["median_ms"]
+            <= parts["first_code_delta"]["median_ms"]
             <= parts["run_completed_event"]["median_ms"]
+        )
     bench.print_tables(results)
     out = capsys.readouterr().out
     assert "throughput" in out and "NOT ALL RUNS COMPLETED" not in out
@@ -64,8 +71,9 @@ def test_int_lists() -> None:
 @pytest.mark.slow
 def test_capped_smoke_run_stays_under_the_cap(capsys: pytest.CaptureFixture[str]) -> None:
     bench = load_bench()
-    results = bench.run_benchmark(iterations=0, concurrency=[], runs=4, pools=[], capped=[2],
-                                  capped_clients=4)
+    results = bench.run_benchmark(
+        iterations=0, concurrency=[], runs=4, pools=[], capped=[2], capped_clients=4
+    )
     assert results["all_completed"]
     [capped] = results["capped"]
     assert capped["completed"] == capped["runs"] == 4 and capped["clients"] == 4

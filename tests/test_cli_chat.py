@@ -13,8 +13,7 @@ import pytest
 
 from tests.cli_helpers import AIRLOCK, Terminal, cli_env, code, script, text
 
-EDITORS = ["readline"] + (["prompt_toolkit"] if importlib.util.find_spec("prompt_toolkit")
-                          else [])
+EDITORS = ["readline"] + (["prompt_toolkit"] if importlib.util.find_spec("prompt_toolkit") else [])
 PROMPT = r"you> ?"
 #: Bound for each thing to appear (a kernel start at most): generous, but short of the 60 s
 #: cell that the Ctrl-C test interrupts.
@@ -41,24 +40,37 @@ def type_line(term: Terminal, line: str) -> None:
     term.send("\r")
 
 
-def chat(tmp_path: Path, terminals: list[Terminal], editor: str, model: str,
-         *args: str) -> Terminal:
+def chat(
+    tmp_path: Path, terminals: list[Terminal], editor: str, model: str, *args: str
+) -> Terminal:
     env = cli_env(tmp_path, AIRLOCK_LINE_EDITOR=editor)
-    terminal = Terminal([*AIRLOCK, "chat", "--model", model, "--data-dir",
-                         str(tmp_path / "store"), *args], env, tmp_path, timeout=WAIT)
+    terminal = Terminal(
+        [*AIRLOCK, "chat", "--model", model, "--data-dir", str(tmp_path / "store"), *args],
+        env,
+        tmp_path,
+        timeout=WAIT,
+    )
     terminals.append(terminal)
     return terminal
 
 
 def test_chat_answers_keeps_the_kernel_and_does_slash_commands(
-        tmp_path: Path, terminals: list[Terminal], editor: str) -> None:
+    tmp_path: Path, terminals: list[Terminal], editor: str
+) -> None:
     data = tmp_path / "numbers.csv"
     data.write_text("n\n1\n2\n")
-    model = script(tmp_path, "chat",
-                   code("import os", "n = globals().get('n', 0) + 1", "print('turn', n)",
-                        "print(sorted(os.listdir('/mnt/data')))",
-                        "open('/mnt/data/latest.txt', 'w').write(str(n))"),
-                   text("Done with this turn: [latest.txt](sandbox:/mnt/data/latest.txt)."))
+    model = script(
+        tmp_path,
+        "chat",
+        code(
+            "import os",
+            "n = globals().get('n', 0) + 1",
+            "print('turn', n)",
+            "print(sorted(os.listdir('/mnt/data')))",
+            "open('/mnt/data/latest.txt', 'w').write(str(n))",
+        ),
+        text("Done with this turn: [latest.txt](sandbox:/mnt/data/latest.txt)."),
+    )
     term = chat(tmp_path, terminals, editor, model)
     term.expect(PROMPT)
     type_line(term, "/files")
@@ -109,11 +121,15 @@ def test_chat_answers_keeps_the_kernel_and_does_slash_commands(
     assert sum(c.cell_type == "code" for c in parsed.cells) == 2
 
 
-def test_ctrl_c_cancels_the_run_not_the_program(tmp_path: Path, terminals: list[Terminal],
-                                                editor: str) -> None:
-    model = script(tmp_path, "slow",
-                   code("import time", "print('sleeping now', flush=True)", "time.sleep(60)"),
-                   text("I slept."))
+def test_ctrl_c_cancels_the_run_not_the_program(
+    tmp_path: Path, terminals: list[Terminal], editor: str
+) -> None:
+    model = script(
+        tmp_path,
+        "slow",
+        code("import time", "print('sleeping now', flush=True)", "time.sleep(60)"),
+        text("I slept."),
+    )
     term = chat(tmp_path, terminals, editor, model)
     term.expect(PROMPT)
     type_line(term, "sleep for a minute")

@@ -18,14 +18,32 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     tmp_path = tmp_path_factory.mktemp("data")
     data = tmp_path / "input.csv"
     data.write_text("a,b\n1,2\n")
-    model = script(tmp_path, "fill",
-                   code("import pandas as pd", "import matplotlib.pyplot as plt",
-                        "df = pd.read_csv('/mnt/data/input.csv')",
-                        "df.to_csv('/mnt/data/result.csv', index=False)",
-                        "plt.plot(df.a, df.b)", "plt.show()", "print('rows:', len(df))"),
-                   text("Done: [result](sandbox:/mnt/data/result.csv)."))
-    result = run_json(tmp_path, "Copy the table", "--file", str(data), "--model", model,
-                      "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "store"))
+    model = script(
+        tmp_path,
+        "fill",
+        code(
+            "import pandas as pd",
+            "import matplotlib.pyplot as plt",
+            "df = pd.read_csv('/mnt/data/input.csv')",
+            "df.to_csv('/mnt/data/result.csv', index=False)",
+            "plt.plot(df.a, df.b)",
+            "plt.show()",
+            "print('rows:', len(df))",
+        ),
+        text("Done: [result](sandbox:/mnt/data/result.csv)."),
+    )
+    result = run_json(
+        tmp_path,
+        "Copy the table",
+        "--file",
+        str(data),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "out"),
+        "--data-dir",
+        str(tmp_path / "store"),
+    )
     return tmp_path, result
 
 
@@ -33,8 +51,9 @@ def store_args(tmp_path: Path) -> list[str]:
     return ["--data-dir", str(tmp_path / "store")]
 
 
-def test_files_list_show_download_delete(filled: tuple[Path, dict[str, Any]],
-                                         tmp_path: Path) -> None:
+def test_files_list_show_download_delete(
+    filled: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     base, _ = filled
     listed = airlock(base, "files", "list", "--json", *store_args(base))
     assert listed.returncode == 0, listed.stderr
@@ -47,17 +66,28 @@ def test_files_list_show_download_delete(filled: tuple[Path, dict[str, Any]],
     assert "result.csv" in table.stdout and files["result.csv"]["id"] in table.stdout
     file_id = files["result.csv"]["id"]
     shown = airlock(base, "files", "show", file_id, *store_args(base))
-    assert shown.returncode == 0 and "result.csv" in shown.stdout and "assistants_output" in \
-        shown.stdout
+    assert (
+        shown.returncode == 0
+        and "result.csv" in shown.stdout
+        and "assistants_output" in shown.stdout
+    )
     target = tmp_path / "copy.csv"
     got = airlock(base, "files", "download", file_id, "--out", str(target), *store_args(base))
     assert got.returncode == 0, got.stderr
     assert target.read_text() == "a,b\n1,2\n"
     # Into a folder: the file's own name; with no --out: the current folder.
-    assert airlock(base, "files", "download", file_id, "--out", str(tmp_path),
-                   *store_args(base)).returncode == 0
-    assert airlock(base, "files", "download", files["input.csv"]["id"], *store_args(base),
-                   cwd=tmp_path).returncode == 0
+    assert (
+        airlock(
+            base, "files", "download", file_id, "--out", str(tmp_path), *store_args(base)
+        ).returncode
+        == 0
+    )
+    assert (
+        airlock(
+            base, "files", "download", files["input.csv"]["id"], *store_args(base), cwd=tmp_path
+        ).returncode
+        == 0
+    )
     assert (tmp_path / "result.csv").is_file() and (tmp_path / "input.csv").is_file()
     image = next(f for name, f in files.items() if name.startswith("image-"))
     deleted = airlock(base, "files", "delete", image["id"], *store_args(base))
@@ -67,8 +97,9 @@ def test_files_list_show_download_delete(filled: tuple[Path, dict[str, Any]],
     assert gone.stderr.strip().splitlines() == [f"error: No file found with id '{image['id']}'."]
 
 
-def test_threads_list_show_export_delete(filled: tuple[Path, dict[str, Any]],
-                                         tmp_path: Path) -> None:
+def test_threads_list_show_export_delete(
+    filled: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     base, result = filled
     thread = result["run"]["thread_id"]
     listed = airlock(base, "threads", "list", *store_args(base))
@@ -78,8 +109,9 @@ def test_threads_list_show_export_delete(filled: tuple[Path, dict[str, Any]],
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.index("Copy the table") < shown.stdout.index("Done: result")
     notebook, report = tmp_path / "t.ipynb", tmp_path / "t.md"
-    exported = airlock(base, "export", thread, "--ipynb", str(notebook), "--md", str(report),
-                       *store_args(base))
+    exported = airlock(
+        base, "export", thread, "--ipynb", str(notebook), "--md", str(report), *store_args(base)
+    )
     assert exported.returncode == 0, exported.stderr
     parsed = nbformat.read(str(notebook), as_version=4)
     nbformat.validate(parsed)

@@ -25,8 +25,9 @@ def test_sample_data_is_deterministic_and_self_made() -> None:
 
 def test_demo_without_a_model_runs_the_scripted_analysis(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    done = airlock(tmp_path, "demo", "--out", str(out), "--scripted",
-                   "--data-dir", str(tmp_path / "store"))
+    done = airlock(
+        tmp_path, "demo", "--out", str(out), "--scripted", "--data-dir", str(tmp_path / "store")
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     shown = done.stdout
     assert "SCRIPTED DEMO" in shown and "not a model" in shown

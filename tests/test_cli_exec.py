@@ -11,21 +11,30 @@ AIRLOCK = [sys.executable, "-m", "engine"]
 
 
 def airlock(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*AIRLOCK, *args], capture_output=True, text=True, input=stdin,
-                          timeout=300, cwd=Path(__file__).parent.parent)
+    return subprocess.run(
+        [*AIRLOCK, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+        cwd=Path(__file__).parent.parent,
+    )
 
 
 def test_exec_json_runs_cells_in_one_session(tmp_path: Path) -> None:
     data = tmp_path / "my data.csv"
     data.write_text("x,y\n1,2\n3,4\n")
     first = tmp_path / "one.py"
-    first.write_text("import pandas as pd\ndf = pd.read_csv('/mnt/data/my data.csv')\n"
-                     "df.to_csv('/mnt/data/out.csv')\nprint(df.x.sum())")
+    first.write_text(
+        "import pandas as pd\ndf = pd.read_csv('/mnt/data/my data.csv')\n"
+        "df.to_csv('/mnt/data/out.csv')\nprint(df.x.sum())"
+    )
     second = tmp_path / "two.py"
     second.write_text("import matplotlib.pyplot as plt\nplt.plot(df.y)")
     out = tmp_path / "out"
-    done = airlock("exec", "--json", "--file", str(data), "--out", str(out),
-                   str(first), str(second))
+    done = airlock(
+        "exec", "--json", "--file", str(data), "--out", str(out), str(first), str(second)
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["isolation"] in ("bubblewrap", "namespaces", "none")
@@ -37,8 +46,9 @@ def test_exec_json_runs_cells_in_one_session(tmp_path: Path) -> None:
     assert call["code_interpreter"]["outputs"] == [{"type": "logs", "logs": "4\n"}]
     assert [f["path"] for f in one["files"]] == ["/mnt/data/out.csv"]
     assert (out / "out.csv").read_text().startswith(",x,y")
-    image_outputs = [o for o in two["tool_call"]["code_interpreter"]["outputs"]
-                     if o["type"] == "image"]
+    image_outputs = [
+        o for o in two["tool_call"]["code_interpreter"]["outputs"] if o["type"] == "image"
+    ]
     assert len(image_outputs) == 1
     assert image_outputs[0]["image"]["file_id"].startswith("file-")
     assert Path(two["images"][0]["path"]).read_bytes().startswith(b"\x89PNG")

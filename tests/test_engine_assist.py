@@ -38,8 +38,9 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
 
     async def make(assist: AssistPolicy | None = None, **limits: Any) -> Harness:
         backend = RecordingScripted()
-        engine = await open_engine(backend, tmp_path / f"data{len(opened)}",
-                                   settings(assist, **limits))
+        engine = await open_engine(
+            backend, tmp_path / f"data{len(opened)}", settings(assist, **limits)
+        )
         opened.append(Harness(engine, backend))
         return opened[-1]
 
@@ -78,24 +79,38 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
 # ---------------------------------------------------------------- in a real kernel
 
 
-async def test_files_are_described_from_inside_the_sandbox(session: AsyncSession,
-                                                           tmp_path: Path) -> None:
+async def test_files_are_described_from_inside_the_sandbox(
+    session: AsyncSession, tmp_path: Path
+) -> None:
     import pandas as pd
 
     session.put_file("sales.csv", SALES)
     book = tmp_path / "book.xlsx"
     with pd.ExcelWriter(book) as writer:
         pd.DataFrame({"a": [1, 2]}).to_excel(writer, sheet_name="first", index=False)
-        pd.DataFrame({"Total Cost": [3.5], "item": ["x"]}).to_excel(writer, sheet_name="second",
-                                                                    index=False)
+        pd.DataFrame({"Total Cost": [3.5], "item": ["x"]}).to_excel(
+            writer, sheet_name="second", index=False
+        )
     session.put_file("book.xlsx", book)
-    session.put_file("records.json", json.dumps(
-        [{"id": 1, "user": {"name": "a"}}, {"id": 2, "user": {"name": "b"}}]).encode())
+    session.put_file(
+        "records.json",
+        json.dumps([{"id": 1, "user": {"name": "a"}}, {"id": 2, "user": {"name": "b"}}]).encode(),
+    )
     session.put_file("notes.txt", b"first line\nsecond line\n")
     session.put_file("blob.bin", bytes(range(256)))
-    session.put_file("broken.csv", b"\xff\xfe\x00garbage\x00\n\"unclosed")
-    paths = [f"/mnt/data/{n}" for n in ("sales.csv", "book.xlsx", "records.json", "notes.txt",
-                                        "blob.bin", "broken.csv", "gone.csv")]
+    session.put_file("broken.csv", b'\xff\xfe\x00garbage\x00\n"unclosed')
+    paths = [
+        f"/mnt/data/{n}"
+        for n in (
+            "sales.csv",
+            "book.xlsx",
+            "records.json",
+            "notes.txt",
+            "blob.bin",
+            "broken.csv",
+            "gone.csv",
+        )
+    ]
 
     described = await describe_files(session, paths, budget_chars=4000)
 
@@ -119,7 +134,8 @@ async def test_files_are_described_from_inside_the_sandbox(session: AsyncSession
 async def test_hints_name_what_exists_after_an_error(session: AsyncSession) -> None:
     session.put_file("sales.csv", SALES)
     setup = await session.execute(
-        "import pandas as pd\nsales_df = pd.read_csv('/mnt/data/sales.csv')\ntotal = 3")
+        "import pandas as pd\nsales_df = pd.read_csv('/mnt/data/sales.csv')\ntotal = 3"
+    )
     assert setup.ok
 
     key = await session.execute("sales_df.groupby('region')['Revenue'].sum()")
@@ -127,13 +143,15 @@ async def test_hints_name_what_exists_after_an_error(session: AsyncSession) -> N
     assert any("'Region'" in h and "sales_df" in h for h in hints), hints
     digest = error_digest(key, hints, max_chars=2000)
     assert digest.startswith(
-        "Error on line 1 of your code: sales_df.groupby('region')['Revenue'].sum()")
+        "Error on line 1 of your code: sales_df.groupby('region')['Revenue'].sum()"
+    )
     assert "KeyError: 'region'" in digest and "(raised inside pandas" in digest
     assert len(digest) < len(key.error.traceback if key.error else "")
 
     name = await session.execute("x = 1\nprint(totl)")
-    assert "did you mean total?" in error_digest(name, await error_hints(session, ""),
-                                                 max_chars=2000)
+    assert "did you mean total?" in error_digest(
+        name, await error_hints(session, ""), max_chars=2000
+    )
     attribute = await session.execute("sales_df.revenue.sum()")
     assert "'Revenue'" in "\n".join(await error_hints(session, "")), attribute.error
     missing = await session.execute("open('/mnt/data/sale.csv')")
@@ -141,10 +159,14 @@ async def test_hints_name_what_exists_after_an_error(session: AsyncSession) -> N
 
 
 async def test_a_filter_that_selects_nothing_is_named(session: AsyncSession) -> None:
-    await session.execute("import pandas as pd\nnews = pd.DataFrame({'source': ['abc-news', "
-                          "'abc-news', 'cnn'], 'neg': [0.1, 0.2, 0.3]})")
-    cell = ("abc = news[news['source'] == 'ABC News']\n"
-            "from scipy.stats import pearsonr\npearsonr(abc['neg'], abc['neg'])")
+    await session.execute(
+        "import pandas as pd\nnews = pd.DataFrame({'source': ['abc-news', "
+        "'abc-news', 'cnn'], 'neg': [0.1, 0.2, 0.3]})"
+    )
+    cell = (
+        "abc = news[news['source'] == 'ABC News']\n"
+        "from scipy.stats import pearsonr\npearsonr(abc['neg'], abc['neg'])"
+    )
     failed = await session.execute(cell)
     assert failed.error is not None
     hints = await error_hints(session, cell)
@@ -160,14 +182,21 @@ async def test_a_filter_that_selects_nothing_is_named(session: AsyncSession) -> 
 # ---------------------------------------------------------------- through the run loop
 
 
-async def test_the_model_sees_the_data_and_must_compute_first(
-        make_harness: HarnessFactory) -> None:
+async def test_the_model_sees_the_data_and_must_compute_first(make_harness: HarnessFactory) -> None:
     h = await make_harness()
     file = h.upload("sales.csv", SALES)
     prompt = "which region sold most?"
-    run = await h.run(prompt, [code("import pandas as pd\nprint(pd.read_csv("
-                                    "'/mnt/data/sales.csv').groupby('Region').Revenue.sum())"),
-                               text("South.")], attachments=[file.id])
+    run = await h.run(
+        prompt,
+        [
+            code(
+                "import pandas as pd\nprint(pd.read_csv("
+                "'/mnt/data/sales.csv').groupby('Region').Revenue.sum())"
+            ),
+            text("South."),
+        ],
+        attachments=[file.id],
+    )
     assert run.status == "completed"
     first, second = h.backend.calls_for(prompt)
     system = first.messages[0].content
@@ -178,12 +207,15 @@ async def test_the_model_sees_the_data_and_must_compute_first(
 
 
 async def test_the_model_gets_a_digest_and_the_user_the_whole_traceback(
-        make_harness: HarnessFactory) -> None:
+    make_harness: HarnessFactory,
+) -> None:
     h = await make_harness()
     file = h.upload("sales.csv", SALES)
     prompt = "digest"
-    cell = ("import pandas as pd\nsales = pd.read_csv('/mnt/data/sales.csv')\n"
-            "print(sales['revenue'].sum())")
+    cell = (
+        "import pandas as pd\nsales = pd.read_csv('/mnt/data/sales.csv')\n"
+        "print(sales['revenue'].sum())"
+    )
     run = await h.run(prompt, [code(cell), text("gave up")], attachments=[file.id])
     logs = h.logs(run)
     # The user sees the whole traceback through pandas, and what the model was told.
@@ -195,13 +227,14 @@ async def test_the_model_gets_a_digest_and_the_user_the_whole_traceback(
     assert "pandas/core" not in told and told.count("closest to") == 1
 
 
-async def test_a_clean_cell_that_computed_nan_is_questioned(
-        make_harness: HarnessFactory) -> None:
+async def test_a_clean_cell_that_computed_nan_is_questioned(make_harness: HarnessFactory) -> None:
     h = await make_harness()
     file = h.upload("sales.csv", SALES)
     prompt = "nan check"
-    cell = ("import pandas as pd\nsales = pd.read_csv('/mnt/data/sales.csv')\n"
-            "print(sales[sales['Region'] == 'north']['Revenue'].mean())")
+    cell = (
+        "import pandas as pd\nsales = pd.read_csv('/mnt/data/sales.csv')\n"
+        "print(sales[sales['Region'] == 'north']['Revenue'].mean())"
+    )
     run = await h.run(prompt, [code(cell), text("nan")], attachments=[file.id])
     assert run.status == "completed"
     told = h.backend.calls_for(prompt)[1].messages[-1].content
@@ -211,14 +244,18 @@ async def test_a_clean_cell_that_computed_nan_is_questioned(
 
 
 async def test_a_guess_before_any_clean_cell_is_sent_back_once(
-        make_harness: HarnessFactory) -> None:
+    make_harness: HarnessFactory,
+) -> None:
     h = await make_harness()
     file = h.upload("sales.csv", SALES)
     prompt = "total revenue?"
     run = await h.run(prompt, [text("About 30.")], attachments=[file.id])
     assert run.status == "completed"
-    calls = [c for c in h.backend.calls
-             if any(m.role == "user" and m.content.startswith(prompt) for m in c.messages)]
+    calls = [
+        c
+        for c in h.backend.calls
+        if any(m.role == "user" and m.content.startswith(prompt) for m in c.messages)
+    ]
     assert len(calls) == 2  # the nudge once, then the answer stands
     assert calls[1].messages[-1].role == "user"
     assert calls[1].messages[-1].content == COMPUTE_FIRST
@@ -231,8 +268,9 @@ async def test_a_repeated_failing_cell_is_not_run_again(make_harness: HarnessFac
     bad = "marker = open('/mnt/data/count', 'a').write('x')\n1 / 0"
     # The scripted model answers by position: a repeat left out of the conversation is asked
     # again at the same position, so the script repeats itself there too.
-    run = await h.run(prompt, [code(bad), code("# again\n" + bad), code("print('ok')"),
-                               text("done")])
+    run = await h.run(
+        prompt, [code(bad), code("# again\n" + bad), code("print('ok')"), text("done")]
+    )
     assert run.status == "completed"
     steps = h.tool_steps(run)
     assert len(steps) == 4
@@ -256,7 +294,8 @@ async def test_a_repeated_failing_cell_is_not_run_again(make_harness: HarnessFac
 
 
 async def test_a_clean_cell_sent_again_is_not_run_and_the_model_must_answer(
-        make_harness: HarnessFactory) -> None:
+    make_harness: HarnessFactory,
+) -> None:
     h = await make_harness()
     prompt = "clean repeat"
     cell = "open('/mnt/data/count', 'a').write('x')\nprint('done')"
@@ -276,8 +315,7 @@ async def test_a_clean_cell_sent_again_is_not_run_and_the_model_must_answer(
     assert message_text_of(h, run) == cell
 
 
-async def test_answer_lines_written_into_code_are_taken_out(
-        make_harness: HarnessFactory) -> None:
+async def test_answer_lines_written_into_code_are_taken_out(make_harness: HarnessFactory) -> None:
     h = await make_harness()
     prompt = "answer lines"
     run = await h.run(prompt, [code("x = 6 * 7\n@answer[x]"), text("@answer[42]")])
@@ -291,23 +329,38 @@ async def test_answer_lines_written_into_code_are_taken_out(
 
 
 async def test_a_run_temperature_is_kept_and_each_lever_can_be_turned_off(
-        make_harness: HarnessFactory) -> None:
-    off = AssistPolicy(file_preview_chars=0, error_digest=False, skip_repeated_cells=False,
-                       code_first_with_files=False, compute_nudges=0,
-                       salvage_answer_lines=False, answer_reminder=False, temperature=1.0,
-                       answer_temperature=1.0, retry_temperature_step=0)
+    make_harness: HarnessFactory,
+) -> None:
+    off = AssistPolicy(
+        file_preview_chars=0,
+        error_digest=False,
+        skip_repeated_cells=False,
+        code_first_with_files=False,
+        compute_nudges=0,
+        salvage_answer_lines=False,
+        answer_reminder=False,
+        temperature=1.0,
+        answer_temperature=1.0,
+        retry_temperature_step=0,
+    )
     h = await make_harness(off)
     file = h.upload("sales.csv", SALES)
     prompt = "levers off"
-    run = await h.run(prompt, [code("1 / 0"), code("1 / 0"), code("print(1)"), text("1")],
-                      attachments=[file.id], temperature=0.9)
+    run = await h.run(
+        prompt,
+        [code("1 / 0"), code("1 / 0"), code("print(1)"), text("1")],
+        attachments=[file.id],
+        temperature=0.9,
+    )
     assert run.status == "completed"
     calls = h.backend.calls_for(prompt)
     assert [c.temperature for c in calls] == [pytest.approx(0.9)] * 4
     assert calls[0].code_tool is True
     assert "'Revenue'" not in calls[0].messages[0].content
-    assert "Traceback" in calls[1].messages[-1].content or \
-        "ZeroDivisionError" in calls[1].messages[-1].content
+    assert (
+        "Traceback" in calls[1].messages[-1].content
+        or "ZeroDivisionError" in calls[1].messages[-1].content
+    )
     assert "not run" not in h.logs(run)  # the repeat ran
     assert calls[3].messages[-1].content.strip() == "1"
 
@@ -337,28 +390,39 @@ def test_policy_rejects_nonsense() -> None:
 def test_links_to_files_that_do_not_exist_are_corrected_or_dropped() -> None:
     existing = {"/mnt/data/out/chart.png", "/mnt/data/sales.csv"}
     known = ["/mnt/data/out/chart.png", "/mnt/data/sales.csv"]
-    text = ("See [the chart](sandbox:/mnt/data/chart.png), [data](sandbox:/mnt/data/sales.csv)"
-            ", [summary](sandbox:/mnt/data/summary.csv) and sandbox:/mnt/data/gone.txt.")
+    text = (
+        "See [the chart](sandbox:/mnt/data/chart.png), [data](sandbox:/mnt/data/sales.csv)"
+        ", [summary](sandbox:/mnt/data/summary.csv) and sandbox:/mnt/data/gone.txt."
+    )
     fixed = fix_links(text, existing.__contains__, known)
-    assert fixed == ("See [the chart](sandbox:/mnt/data/out/chart.png), "
-                     "[data](sandbox:/mnt/data/sales.csv), summary (no such file was made) "
-                     "and /mnt/data/gone.txt (no such file was made).")
+    assert fixed == (
+        "See [the chart](sandbox:/mnt/data/out/chart.png), "
+        "[data](sandbox:/mnt/data/sales.csv), summary (no such file was made) "
+        "and /mnt/data/gone.txt (no such file was made)."
+    )
     assert fix_links("no links here", existing.__contains__, known) == "no links here"
 
 
 async def test_the_answer_links_only_files_that_exist(make_harness: HarnessFactory) -> None:
     h = await make_harness()
     prompt = "links"
-    run = await h.run(prompt, [
-        code("import os\nos.makedirs('/mnt/data/out', exist_ok=True)\n"
-             "open('/mnt/data/out/table.csv', 'w').write('a\\n1\\n')"),
-        text("Here: [table](sandbox:/mnt/data/table.csv) and [plot](sandbox:/mnt/data/p.png)")])
+    run = await h.run(
+        prompt,
+        [
+            code(
+                "import os\nos.makedirs('/mnt/data/out', exist_ok=True)\n"
+                "open('/mnt/data/out/table.csv', 'w').write('a\\n1\\n')"
+            ),
+            text("Here: [table](sandbox:/mnt/data/table.csv) and [plot](sandbox:/mnt/data/p.png)"),
+        ],
+    )
     assert run.status == "completed"
     [message] = h.messages(run)
     body = message.content[-1]
     assert isinstance(body, TextContent)
-    assert body.text.value == ("Here: [table](sandbox:/mnt/data/out/table.csv) and "
-                               "plot (no such file was made)")
+    assert body.text.value == (
+        "Here: [table](sandbox:/mnt/data/out/table.csv) and plot (no such file was made)"
+    )
     [annotation] = body.text.annotations
     assert annotation.text == "sandbox:/mnt/data/out/table.csv"  # type: ignore[union-attr]
     assert h.file_bytes(annotation.file_path.file_id) == b"a\n1\n"  # type: ignore[union-attr]

@@ -20,10 +20,16 @@ def test_cut_middle_keeps_head_and_tail_and_says_what_was_cut() -> None:
 
 def test_a_long_traceback_keeps_its_last_line() -> None:
     frames = "".join(f'  File "x.py", line {i}, in f\n    f()\n' for i in range(3000))
-    execution = Execution(code="f()", streams=[StreamChunk("stdout", "x" * 50_000)],
-                          error=CellError("RecursionError", "maximum recursion depth exceeded",
-                                          f"Traceback (most recent call last):\n{frames}"
-                                          "RecursionError: maximum recursion depth exceeded"))
+    execution = Execution(
+        code="f()",
+        streams=[StreamChunk("stdout", "x" * 50_000)],
+        error=CellError(
+            "RecursionError",
+            "maximum recursion depth exceeded",
+            f"Traceback (most recent call last):\n{frames}"
+            "RecursionError: maximum recursion depth exceeded",
+        ),
+    )
     described = describe_execution(execution, max_chars=4000)
     assert len(described) < 4400
     assert described.rstrip().endswith("RecursionError: maximum recursion depth exceeded")
@@ -31,8 +37,11 @@ def test_a_long_traceback_keeps_its_last_line() -> None:
 
 
 def test_a_restart_tells_the_model_its_variables_are_gone() -> None:
-    execution = Execution(code="boom()", restart=KernelRestart("memory limit of 768 MB exceeded"),
-                          error=CellError("KernelRestarted", "restarted", "KernelRestarted: x"))
+    execution = Execution(
+        code="boom()",
+        restart=KernelRestart("memory limit of 768 MB exceeded"),
+        error=CellError("KernelRestarted", "restarted", "KernelRestarted: x"),
+    )
     described = describe_execution(execution, max_chars=4000)
     assert "memory limit of 768 MB exceeded" in described
     assert "variable" in described and "gone" in described
@@ -44,12 +53,17 @@ def test_silent_cells_are_described_as_such() -> None:
 
 def test_fit_to_budget_shortens_old_outputs_before_dropping_messages() -> None:
     system = ChatMessage.system("sys")
-    history = [ChatMessage.user("first question " * 50), ChatMessage.assistant("answer " * 50),
-               ChatMessage.user("the question")]
+    history = [
+        ChatMessage.user("first question " * 50),
+        ChatMessage.assistant("answer " * 50),
+        ChatMessage.user("the question"),
+    ]
     turns: list[ChatMessage] = []
     for i in range(4):
-        turns += [ChatMessage.code(f"print({i})", f"call_{i}"),
-                  ChatMessage.tool(f"call_{i}", f"output {i} " + "word " * 2000)]
+        turns += [
+            ChatMessage.code(f"print({i})", f"call_{i}"),
+            ChatMessage.tool(f"call_{i}", f"output {i} " + "word " * 2000),
+        ]
     fitted = fit_to_budget(system, history, turns, budget=3000)
     tools = [m for m in fitted if m.role == "tool"]
     assert len(tools) == 4  # no code call loses its output: the model could not follow
@@ -60,8 +74,11 @@ def test_fit_to_budget_shortens_old_outputs_before_dropping_messages() -> None:
 
 
 def test_fit_to_budget_drops_oldest_messages_last_and_keeps_the_question() -> None:
-    history = [ChatMessage.user("old " * 3000), ChatMessage.assistant("reply " * 3000),
-               ChatMessage.user("newest")]
+    history = [
+        ChatMessage.user("old " * 3000),
+        ChatMessage.assistant("reply " * 3000),
+        ChatMessage.user("newest"),
+    ]
     fitted = fit_to_budget(ChatMessage.system("sys"), history, [], budget=500)
     assert [m.content for m in fitted[1:]] == ["newest"]
 
@@ -72,7 +89,7 @@ def test_links_become_annotations_with_exact_indexes() -> None:
     annotations = file_path_annotations(text, ids.get)
     assert [a.file_path.file_id for a in annotations] == ["file-csv", "file-png"]
     for annotation in annotations:
-        assert text[annotation.start_index:annotation.end_index] == annotation.text
+        assert text[annotation.start_index : annotation.end_index] == annotation.text
     assert annotations[0].text == "sandbox:/mnt/data/out.csv"
     assert annotations[1].text == "sandbox:/mnt/data/my%20plot.png"  # the comma is not in it
 

@@ -47,9 +47,11 @@ from engine.schemas import (
 )
 from engine.store import NotFoundError, Store
 
-TRACEBACK = ("---------------------------------------------------------------------------\n"
-             "ZeroDivisionError                         Traceback (most recent call last)\n"
-             "Cell In[2], line 1\n----> 1 1/0\n\nZeroDivisionError: division by zero")
+TRACEBACK = (
+    "---------------------------------------------------------------------------\n"
+    "ZeroDivisionError                         Traceback (most recent call last)\n"
+    "Cell In[2], line 1\n----> 1 1/0\n\nZeroDivisionError: division by zero"
+)
 
 
 def image_bytes(fmt: str = "PNG") -> bytes:
@@ -76,28 +78,48 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def code_call(code: str, *outputs: LogsOutput | ImageOutput) -> CodeInterpreterToolCall:
     return CodeInterpreterToolCall(
-        code_interpreter=CodeInterpreterCall(input=code, outputs=list(outputs)))
+        code_interpreter=CodeInterpreterCall(input=code, outputs=list(outputs))
+    )
 
 
 def add_tool_step(store: Store, run: Run, *calls: CodeInterpreterToolCall) -> None:
-    store.add_run_step(RunStep(run_id=run.id, assistant_id=run.assistant_id,
-                               thread_id=run.thread_id, type="tool_calls",
-                               status="completed",
-                               step_details=ToolCallsStepDetails(tool_calls=list(calls))))
+    store.add_run_step(
+        RunStep(
+            run_id=run.id,
+            assistant_id=run.assistant_id,
+            thread_id=run.thread_id,
+            type="tool_calls",
+            status="completed",
+            step_details=ToolCallsStepDetails(tool_calls=list(calls)),
+        )
+    )
 
 
 def add_answer(store: Store, run: Run, text: str, image_id: str | None = None) -> Message:
     content: list[TextContent | ImageFileContent] = [TextContent(text=Text(value=text))]
     if image_id is not None:
         content.append(ImageFileContent(image_file=ImageFile(file_id=image_id)))
-    message = store.add_message(Message(thread_id=run.thread_id, role="assistant",
-                                        content=list(content), run_id=run.id,
-                                        assistant_id=run.assistant_id))
-    store.add_run_step(RunStep(
-        run_id=run.id, assistant_id=run.assistant_id, thread_id=run.thread_id,
-        type="message_creation", status="completed",
-        step_details=MessageCreationStepDetails(
-            message_creation=MessageCreationRef(message_id=message.id))))
+    message = store.add_message(
+        Message(
+            thread_id=run.thread_id,
+            role="assistant",
+            content=list(content),
+            run_id=run.id,
+            assistant_id=run.assistant_id,
+        )
+    )
+    store.add_run_step(
+        RunStep(
+            run_id=run.id,
+            assistant_id=run.assistant_id,
+            thread_id=run.thread_id,
+            type="message_creation",
+            status="completed",
+            step_details=MessageCreationStepDetails(
+                message_creation=MessageCreationRef(message_id=message.id)
+            ),
+        )
+    )
     return message
 
 
@@ -108,20 +130,24 @@ def finish(store: Store, run: Run, **changes: object) -> Run:
 @pytest.fixture
 def built(store: Store) -> Built:
     """A thread with one finished run: logs, a traceback, a plot, and an answer."""
-    assistant = store.create_assistant(
-        AssistantCreate(model="m", tools=[CodeInterpreterTool()]))
+    assistant = store.create_assistant(AssistantCreate(model="m", tools=[CodeInterpreterTool()]))
     data = store.create_file(b"a,b\n1,2\n", "data.csv", "assistants")
     attached = Attachment(file_id=data.id, tools=[AttachmentTool(type="code_interpreter")])
-    thread = store.create_thread(ThreadCreate(messages=[MessageCreate(
-        role="user", content="Plot the data", attachments=[attached])]))
+    thread = store.create_thread(
+        ThreadCreate(
+            messages=[MessageCreate(role="user", content="Plot the data", attachments=[attached])]
+        )
+    )
     run = store.create_run(thread.id, RunCreate(assistant_id=assistant.id))
     png = image_bytes()
     plot = store.create_file(png, "plot.png", "assistants_output")
     add_tool_step(store, run, code_call("print('hello')", LogsOutput(logs="hello\n")))
-    add_tool_step(store, run,
-                  code_call("1/0", LogsOutput(logs="before\n" + TRACEBACK)),
-                  code_call("plt.plot([1, 2])",
-                            ImageOutput(image=ImageOutputFile(file_id=plot.id))))
+    add_tool_step(
+        store,
+        run,
+        code_call("1/0", LogsOutput(logs="before\n" + TRACEBACK)),
+        code_call("plt.plot([1, 2])", ImageOutput(image=ImageOutputFile(file_id=plot.id))),
+    )
     add_answer(store, run, "Here is the plot.", plot.id)
     run = finish(store, run)
     return Built(store, thread.id, assistant.id, run, png, plot.id)
@@ -131,8 +157,13 @@ def test_notebook_cells_follow_the_thread(built: Built) -> None:
     notebook = thread_notebook(built.store, built.thread_id)
     nbformat.validate(notebook)
     kinds = [(cell.cell_type, cell.source.splitlines()[0]) for cell in notebook.cells]
-    assert kinds == [("markdown", "**User:**"), ("code", "print('hello')"), ("code", "1/0"),
-                     ("code", "plt.plot([1, 2])"), ("markdown", "**Assistant:**")]
+    assert kinds == [
+        ("markdown", "**User:**"),
+        ("code", "print('hello')"),
+        ("code", "1/0"),
+        ("code", "plt.plot([1, 2])"),
+        ("markdown", "**Assistant:**"),
+    ]
     assert "Plot the data" in notebook.cells[0].source
     assert "`data.csv`" in notebook.cells[0].source
     assert [c.execution_count for c in notebook.cells if c.cell_type == "code"] == [1, 2, 3]
@@ -142,10 +173,12 @@ def test_notebook_cells_follow_the_thread(built: Built) -> None:
 
 
 def test_outputs_are_streams_errors_and_embedded_images(built: Built) -> None:
-    cells = [c for c in thread_notebook(built.store, built.thread_id).cells
-             if c.cell_type == "code"]
+    cells = [
+        c for c in thread_notebook(built.store, built.thread_id).cells if c.cell_type == "code"
+    ]
     assert [dict(o) for o in cells[0].outputs] == [
-        {"output_type": "stream", "name": "stdout", "text": "hello\n"}]
+        {"output_type": "stream", "name": "stdout", "text": "hello\n"}
+    ]
     stdout, error = cells[1].outputs
     assert (stdout.output_type, stdout.text) == ("stream", "before\n")
     assert error.output_type == "error"
@@ -181,8 +214,13 @@ def test_jpeg_and_svg_images_keep_their_types(built: Built) -> None:
     svg = store.create_file(svg_text.encode(), "chart.svg", "assistants_output")
     store.create_message(built.thread_id, MessageCreate(role="user", content="More"))
     run = store.create_run(built.thread_id, RunCreate(assistant_id=built.assistant_id))
-    add_tool_step(store, run, code_call("show()", *(
-        ImageOutput(image=ImageOutputFile(file_id=f.id)) for f in (jpeg, svg))))
+    add_tool_step(
+        store,
+        run,
+        code_call(
+            "show()", *(ImageOutput(image=ImageOutputFile(file_id=f.id)) for f in (jpeg, svg))
+        ),
+    )
     notebook = thread_notebook(store, built.thread_id)
     nbformat.validate(notebook)
     first, second = notebook.cells[-1].outputs
@@ -208,24 +246,41 @@ def test_a_run_without_answer_still_comes_before_a_later_question(built: Built) 
     store = built.store
     failed = store.create_run(built.thread_id, RunCreate(assistant_id=built.assistant_id))
     add_tool_step(store, failed, code_call("boom()", LogsOutput(logs="NameError: boom\n")))
-    store.save_run(failed.model_copy(update={
-        "status": "failed",
-        "last_error": LastError(code="server_error", message="model went away")}))
-    store.add_message(Message(thread_id=built.thread_id, role="user",
-                              created_at=failed.created_at + 3,
-                              content=[TextContent(text=Text(value="Again?"))]))
+    store.save_run(
+        failed.model_copy(
+            update={
+                "status": "failed",
+                "last_error": LastError(code="server_error", message="model went away"),
+            }
+        )
+    )
+    store.add_message(
+        Message(
+            thread_id=built.thread_id,
+            role="user",
+            created_at=failed.created_at + 3,
+            content=[TextContent(text=Text(value="Again?"))],
+        )
+    )
     cells = thread_notebook(store, built.thread_id).cells
     assert [c.source for c in cells[5:]] == [
-        "boom()", f"*Run {failed.id} failed: model went away*", "**User:**\n\nAgain?"]
+        "boom()",
+        f"*Run {failed.id} failed: model went away*",
+        "**User:**\n\nAgain?",
+    ]
     assert cells[5].outputs[0].output_type == "error"
     assert cells[5].execution_count == 4
 
 
 def test_additional_messages_come_before_their_run(built: Built) -> None:
     store = built.store
-    run = store.create_run(built.thread_id, RunCreate(
-        assistant_id=built.assistant_id,
-        additional_messages=[MessageCreate(role="user", content="Extra")]))
+    run = store.create_run(
+        built.thread_id,
+        RunCreate(
+            assistant_id=built.assistant_id,
+            additional_messages=[MessageCreate(role="user", content="Extra")],
+        ),
+    )
     add_tool_step(store, run, code_call("x = 1"))
     sources = [c.source for c in thread_notebook(store, built.thread_id).cells]
     assert sources[5:] == ["**User:**\n\nExtra", "x = 1"]
@@ -262,8 +317,10 @@ def test_markdown_report(built: Built, tmp_path: Path) -> None:
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links == ["thread_files/01_plot.png"] * 2  # the output, then the answer's image
     assert (path.parent / links[0]).read_bytes() == built.png
-    order = [text.index(s) for s in ("Plot the data", "print('hello')", "1/0",
-                                     "plt.plot", "Here is the plot.")]
+    order = [
+        text.index(s)
+        for s in ("Plot the data", "print('hello')", "1/0", "plt.plot", "Here is the plot.")
+    ]
     assert order == sorted(order)
 
 
@@ -279,15 +336,34 @@ def test_markdown_cuts_long_output_and_survives_backticks(built: Built) -> None:
     assert "*[image plot.png]*" in text  # no images_dir: named, not saved
 
 
-@pytest.mark.parametrize(("logs", "expected"), [
-    ("plain\n", ("plain\n", None)),
-    ("x\nTraceback (most recent call last):\n  File \"a\"\nValueError: bad\n",
-     ("x\n", ("ValueError", "bad",
-              "Traceback (most recent call last):\n  File \"a\"\nValueError: bad"))),
-    ("  Cell In[1]\n    1/\n      ^\nSyntaxError: invalid syntax",
-     ("", ("SyntaxError", "invalid syntax",
-           "  Cell In[1]\n    1/\n      ^\nSyntaxError: invalid syntax"))),
-    ("note: ValueError: is fine here\n", ("note: ValueError: is fine here\n", None)),
-])
+@pytest.mark.parametrize(
+    ("logs", "expected"),
+    [
+        ("plain\n", ("plain\n", None)),
+        (
+            'x\nTraceback (most recent call last):\n  File "a"\nValueError: bad\n',
+            (
+                "x\n",
+                (
+                    "ValueError",
+                    "bad",
+                    'Traceback (most recent call last):\n  File "a"\nValueError: bad',
+                ),
+            ),
+        ),
+        (
+            "  Cell In[1]\n    1/\n      ^\nSyntaxError: invalid syntax",
+            (
+                "",
+                (
+                    "SyntaxError",
+                    "invalid syntax",
+                    "  Cell In[1]\n    1/\n      ^\nSyntaxError: invalid syntax",
+                ),
+            ),
+        ),
+        ("note: ValueError: is fine here\n", ("note: ValueError: is fine here\n", None)),
+    ],
+)
 def test_split_logs(logs: str, expected: tuple[str, object]) -> None:
     assert split_logs(logs) == expected

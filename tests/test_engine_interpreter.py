@@ -47,8 +47,9 @@ def backend() -> RecordingScripted:
 
 @pytest.fixture
 def interpreter(backend: RecordingScripted, tmp_path: Path) -> Iterator[Interpreter]:
-    with Interpreter(backend, tmp_path / "data", settings=settings(),
-                     instructions="Be brief.") as opened:
+    with Interpreter(
+        backend, tmp_path / "data", settings=settings(), instructions="Be brief."
+    ) as opened:
         yield opened
 
 
@@ -59,11 +60,13 @@ def numbers(tmp_path: Path) -> Path:
     return path
 
 
-def test_run_returns_everything_the_run_produced(interpreter: Interpreter,
-                                                 backend: RecordingScripted, numbers: Path,
-                                                 tmp_path: Path) -> None:
-    backend.script("Double the numbers", [
-        code(PLOT_AND_CSV), text("Total 10. [doubled](sandbox:/mnt/data/doubled.csv)")])
+def test_run_returns_everything_the_run_produced(
+    interpreter: Interpreter, backend: RecordingScripted, numbers: Path, tmp_path: Path
+) -> None:
+    backend.script(
+        "Double the numbers",
+        [code(PLOT_AND_CSV), text("Total 10. [doubled](sandbox:/mnt/data/doubled.csv)")],
+    )
     result = interpreter.run("Double the numbers", files=[numbers])
 
     assert isinstance(result, RunResult)
@@ -100,8 +103,9 @@ def test_run_returns_everything_the_run_produced(interpreter: Interpreter,
     assert "df.assign(double" in sources and "Double the numbers" in sources
 
 
-def test_thread_keeps_state_between_runs(interpreter: Interpreter,
-                                         backend: RecordingScripted) -> None:
+def test_thread_keeps_state_between_runs(
+    interpreter: Interpreter, backend: RecordingScripted
+) -> None:
     backend.script("set", [code("value = 41"), text("set")])
     backend.script("use", [code("print(value + 1)"), text("used")])
     first = interpreter.run("set")
@@ -113,7 +117,11 @@ def test_thread_keeps_state_between_runs(interpreter: Interpreter,
     seen = [m.content for m in backend.calls_for("use")[0].messages if m.role == "user"]
     assert seen == ["set", "use"]
     assert [m.role for m in interpreter.messages(first.thread_id)] == [
-        "user", "assistant", "user", "assistant"]
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
     # A new run without `thread=` is a fresh thread with a fresh kernel.
     backend.script("fresh", [code("print('value' in globals())"), text("ok")])
     fresh = interpreter.run("fresh")
@@ -121,25 +129,32 @@ def test_thread_keeps_state_between_runs(interpreter: Interpreter,
     assert first_logs(fresh).strip() == "False"
 
 
-def test_stream_yields_the_run_events(interpreter: Interpreter,
-                                      backend: RecordingScripted) -> None:
+def test_stream_yields_the_run_events(interpreter: Interpreter, backend: RecordingScripted) -> None:
     backend.script("stream it", [code("print(1 + 1)"), text("Two.")])
     events = list(interpreter.stream("stream it"))
     names = [e.event for e in events]
     assert names[:3] == ["thread.run.created", "thread.run.queued", "thread.run.in_progress"]
     assert names[-1] == "thread.run.completed"
     assert "thread.run.step.delta" in names and "thread.message.delta" in names
-    assert "".join(e.data["delta"]["content"][0]["text"].get("value", "")
-                   for e in events if e.event == "thread.message.delta") == "Two."
+    assert (
+        "".join(
+            e.data["delta"]["content"][0]["text"].get("value", "")
+            for e in events
+            if e.event == "thread.message.delta"
+        )
+        == "Two."
+    )
     # The run is stored as the stream said it ended.
     run_id = events[0].data["id"]
-    result = interpreter.result(interpreter.engine.store.get_run(events[0].data["thread_id"],
-                                                                 run_id))
+    result = interpreter.result(
+        interpreter.engine.store.get_run(events[0].data["thread_id"], run_id)
+    )
     assert result.status == "completed" and result.answer == "Two."
 
 
-def test_stream_left_early_does_not_break_the_interpreter(interpreter: Interpreter,
-                                                          backend: RecordingScripted) -> None:
+def test_stream_left_early_does_not_break_the_interpreter(
+    interpreter: Interpreter, backend: RecordingScripted
+) -> None:
     backend.script("leave early", [code("print('x')"), text("done")])
     stream: Any = interpreter.stream("leave early")
     first = next(stream)
@@ -155,19 +170,28 @@ def test_close_twice_is_harmless(backend: RecordingScripted, tmp_path: Path) -> 
     interpreter.close()
 
 
-async def test_async_interpreter(backend: RecordingScripted, tmp_path: Path,
-                                 numbers: Path) -> None:
-    backend.script("async sum", [
-        code("import pandas as pd\ns = int(pd.read_csv('/mnt/data/numbers.csv')['n'].sum())\n"
-             "print(s)"), text("Ten.")])
+async def test_async_interpreter(backend: RecordingScripted, tmp_path: Path, numbers: Path) -> None:
+    backend.script(
+        "async sum",
+        [
+            code(
+                "import pandas as pd\ns = int(pd.read_csv('/mnt/data/numbers.csv')['n'].sum())\n"
+                "print(s)"
+            ),
+            text("Ten."),
+        ],
+    )
     backend.script("async again", [code("print(s * 2)"), text("Twenty.")])
-    async with await AsyncInterpreter.open(backend, tmp_path / "data",
-                                           settings=settings()) as interpreter:
+    async with await AsyncInterpreter.open(
+        backend, tmp_path / "data", settings=settings()
+    ) as interpreter:
         result = await interpreter.run("async sum", files=[numbers])
         assert result.status == "completed" and result.answer == "Ten."
         assert result.code == [backend.scripts["async sum"][0]["code"]]
-        names = [event.event async for event in
-                 interpreter.stream("async again", thread=result.thread_id)]
+        names = [
+            event.event
+            async for event in interpreter.stream("async again", thread=result.thread_id)
+        ]
         assert names[0] == "thread.run.created" and names[-1] == "thread.run.completed"
         messages = await interpreter.messages(result.thread_id)
         assert messages[-1].content[0].text.value == "Twenty."  # type: ignore[union-attr]
@@ -180,10 +204,12 @@ async def test_async_interpreter(backend: RecordingScripted, tmp_path: Path,
     assert interpreter.engine.sessions.active_threads == []
 
 
-def test_result_files_include_written_files_not_linked(interpreter: Interpreter,
-                                                       backend: RecordingScripted) -> None:
-    backend.script("write quietly", [code("open('/mnt/data/quiet.csv', 'w').write('q')"),
-                                     text("Done.")])
+def test_result_files_include_written_files_not_linked(
+    interpreter: Interpreter, backend: RecordingScripted
+) -> None:
+    backend.script(
+        "write quietly", [code("open('/mnt/data/quiet.csv', 'w').write('q')"), text("Done.")]
+    )
     result = interpreter.run("write quietly")
     assert "quiet.csv" in [f.filename for f in result.files]
     # result() of the same run, later, knows them too.
@@ -191,35 +217,41 @@ def test_result_files_include_written_files_not_linked(interpreter: Interpreter,
 
 
 def test_reopening_a_data_folder_reuses_its_interpreter_assistant(
-        backend: RecordingScripted, tmp_path: Path) -> None:
+    backend: RecordingScripted, tmp_path: Path
+) -> None:
     ids = []
     for instructions in ("Be brief.", "Be brief.", "Be thorough."):
-        with Interpreter(backend, tmp_path / "data", settings=settings(),
-                         instructions=instructions) as opened:
+        with Interpreter(
+            backend, tmp_path / "data", settings=settings(), instructions=instructions
+        ) as opened:
             ids.append(opened._core.assistant.id)
             count = len(opened.engine.store.list_assistants().data)
     assert ids[0] == ids[1] != ids[2]
     assert count == 2
 
 
-def test_result_files_leave_out_linked_uploads(interpreter: Interpreter,
-                                               backend: RecordingScripted, numbers: Path) -> None:
-    backend.script("link input", [code("print(1)"),
-                                  text("Your [input](sandbox:/mnt/data/numbers.csv).")])
+def test_result_files_leave_out_linked_uploads(
+    interpreter: Interpreter, backend: RecordingScripted, numbers: Path
+) -> None:
+    backend.script(
+        "link input", [code("print(1)"), text("Your [input](sandbox:/mnt/data/numbers.csv).")]
+    )
     result = interpreter.run("link input", files=[numbers])
     assert result.messages[0].content[-1].text.annotations  # type: ignore[union-attr]
     assert [f.filename for f in result.files] == []
 
 
 def test_no_model_means_the_pulled_default_and_says_how_to_pull_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from models import ModelError
 
     monkeypatch.setenv("AIRLOCK_MODELS_DIR", str(tmp_path / "models"))
     with pytest.raises(ModelError) as caught:
         Interpreter(data_dir=tmp_path / "data")
-    assert str(caught.value).startswith("no model was given, and model qwen2.5-coder-1.5b is "
-                                        "not pulled")
+    assert str(caught.value).startswith(
+        "no model was given, and model qwen2.5-coder-1.5b is not pulled"
+    )
     assert "airlock models pull qwen2.5-coder-1.5b" in str(caught.value)
     with pytest.raises(ModelError, match=r"model qwen2\.5-coder-0\.5b is not pulled"):
         Interpreter("qwen2.5-coder-0.5b", tmp_path / "data")

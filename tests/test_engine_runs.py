@@ -39,11 +39,13 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
     """`await make_harness(**run_limits)`: an engine (own data folder) with those limits."""
     opened: list[Harness] = []
 
-    async def make(data_dir: Path | None = None, assist: AssistPolicy | None = None,
-                   **limits: Any) -> Harness:
+    async def make(
+        data_dir: Path | None = None, assist: AssistPolicy | None = None, **limits: Any
+    ) -> Harness:
         backend = RecordingScripted()
-        engine = await open_engine(backend, data_dir or tmp_path / f"data{len(opened)}",
-                                   settings(assist, **limits))
+        engine = await open_engine(
+            backend, data_dir or tmp_path / f"data{len(opened)}", settings(assist, **limits)
+        )
         harness = Harness(engine, backend)
         opened.append(harness)
         return harness
@@ -62,6 +64,7 @@ def _marker_written(h: Harness, thread_id: str, name: str) -> Callable[[], bool]
     def check() -> bool:
         session = h.engine.sessions.get(thread_id)
         return session is not None and session.session.workspace.host_path(name).exists()
+
     return check
 
 
@@ -153,8 +156,10 @@ async def test_max_code_calls_ends_the_run_incomplete(make_harness: HarnessFacto
 
 async def test_consecutive_failures_fail_the_run(make_harness: HarnessFactory) -> None:
     h = await make_harness(max_consecutive_failures=2)
-    run = await h.run("always failing", [code("1 / 0"), code("undefined_name"),
-                                         code("print('never')"), text("never")])
+    run = await h.run(
+        "always failing",
+        [code("1 / 0"), code("undefined_name"), code("print('never')"), text("never")],
+    )
     assert run.status == "failed"
     assert run.failed_at is not None and run.expires_at is None
     assert run.last_error is not None
@@ -183,7 +188,8 @@ async def test_wall_time_expires_the_run(make_harness: HarnessFactory) -> None:
 
 
 async def test_wall_time_cuts_the_cell_as_expiry_not_as_a_cell_timeout(
-        make_harness: HarnessFactory) -> None:
+    make_harness: HarnessFactory,
+) -> None:
     h = await make_harness(max_wall_seconds=8)
     # Start the run late in a second (started_at is truncated), and the sleeping cell just
     # after a whole second: the whole-second arithmetic then leaves the cell ~0.5 s less than
@@ -197,8 +203,11 @@ async def test_wall_time_cuts_the_cell_as_expiry_not_as_a_cell_timeout(
 
 async def test_max_completion_tokens_ends_the_run_incomplete(h: Harness) -> None:
     long_code = "total = 0\n" + "\n".join(f"total += {i}  # adding number {i}" for i in range(40))
-    run = await h.run("count tokens", [code(long_code), code("print(total)"), text("done")],
-                      max_completion_tokens=20)
+    run = await h.run(
+        "count tokens",
+        [code(long_code), code("print(total)"), text("done")],
+        max_completion_tokens=20,
+    )
     assert run.status == "incomplete"
     assert run.incomplete_details is not None
     assert run.incomplete_details.reason == "max_completion_tokens"
@@ -228,8 +237,10 @@ print('written')
 
 
 async def test_shown_plot_and_linked_csv_get_files_and_annotations(h: Harness) -> None:
-    answer = ("Here is the [csv](sandbox:/mnt/data/out.csv) and a "
-              "[missing one](sandbox:/mnt/data/nope.csv).")
+    answer = (
+        "Here is the [csv](sandbox:/mnt/data/out.csv) and a "
+        "[missing one](sandbox:/mnt/data/nope.csv)."
+    )
     run = await h.run("plot and csv", [code(PLOT_AND_CSV), text(answer)])
     assert run.status == "completed"
 
@@ -248,11 +259,12 @@ async def test_shown_plot_and_linked_csv_get_files_and_annotations(h: Harness) -
     [text_block] = [b for b in message.content if isinstance(b, TextContent)]
     # A link to a file that was never made is taken out (engine.annotations.fix_links).
     assert text_block.text.value == answer.replace(
-        "[missing one](sandbox:/mnt/data/nope.csv)", "missing one (no such file was made)")
+        "[missing one](sandbox:/mnt/data/nope.csv)", "missing one (no such file was made)"
+    )
     [annotation] = text_block.text.annotations
     assert annotation.type == "file_path"
     link = "sandbox:/mnt/data/out.csv"
-    assert answer[annotation.start_index:annotation.end_index] == link
+    assert answer[annotation.start_index : annotation.end_index] == link
     assert annotation.text == link
     csv_id = annotation.file_path.file_id
     assert h.file_bytes(csv_id) == b"a,b\n1,2\n3,4\n"
@@ -261,8 +273,10 @@ async def test_shown_plot_and_linked_csv_get_files_and_annotations(h: Harness) -
 
 
 async def test_saved_plot_not_shown_becomes_an_image_block(h: Harness) -> None:
-    saved = ("import matplotlib.pyplot as plt\nfig = plt.figure()\nplt.plot([1, 2])\n"
-             "fig.savefig('/mnt/data/plot.png')\nplt.close(fig)\nprint('saved')")
+    saved = (
+        "import matplotlib.pyplot as plt\nfig = plt.figure()\nplt.plot([1, 2])\n"
+        "fig.savefig('/mnt/data/plot.png')\nplt.close(fig)\nprint('saved')"
+    )
     run = await h.run("save a plot", [code(saved), text("Saved the plot.")])
     assert run.status == "completed"
     [step] = h.tool_steps(run)
@@ -277,14 +291,16 @@ async def test_saved_plot_not_shown_becomes_an_image_block(h: Harness) -> None:
 
 
 async def test_linked_saved_plot_is_annotated_not_duplicated(h: Harness) -> None:
-    saved = ("import matplotlib.pyplot as plt\nfig = plt.figure()\nplt.plot([1, 2])\n"
-             "fig.savefig('/mnt/data/plot.png')\nplt.close(fig)")
+    saved = (
+        "import matplotlib.pyplot as plt\nfig = plt.figure()\nplt.plot([1, 2])\n"
+        "fig.savefig('/mnt/data/plot.png')\nplt.close(fig)"
+    )
     answer = "See [plot](sandbox:/mnt/data/plot.png)."
     run = await h.run("link a plot", [code(saved), text(answer)])
     [message] = h.messages(run)
     assert not [b for b in message.content if isinstance(b, ImageFileContent)]
     [annotation] = message.content[-1].text.annotations  # type: ignore[union-attr]
-    assert answer[annotation.start_index:annotation.end_index] == "sandbox:/mnt/data/plot.png"
+    assert answer[annotation.start_index : annotation.end_index] == "sandbox:/mnt/data/plot.png"
 
 
 # ---------------------------------------------------------------- 5. state and isolation
@@ -292,18 +308,24 @@ async def test_linked_saved_plot_is_annotated_not_duplicated(h: Harness) -> None
 
 async def test_state_kept_across_runs_and_threads_isolated(h: Harness) -> None:
     thread_a = (await h.thread()).id
-    run1 = await h.run("set state", [
-        code("secret = 12345\nopen('/mnt/data/a_only.txt', 'w').write('A')"), text("set")],
-        thread_id=thread_a)
+    run1 = await h.run(
+        "set state",
+        [code("secret = 12345\nopen('/mnt/data/a_only.txt', 'w').write('A')"), text("set")],
+        thread_id=thread_a,
+    )
     assert run1.status == "completed"
-    run2 = await h.run("get state", [code("print(secret * 2)"), text("got")],
-                       thread_id=thread_a)
+    run2 = await h.run("get state", [code("print(secret * 2)"), text("got")], thread_id=thread_a)
     assert run2.status == "completed"
     assert "24690" in h.logs(run2)
 
-    run_b = await h.run("other thread", [
-        code("import os\nprint('exists:', os.path.exists('/mnt/data/a_only.txt'))"),
-        code("print(secret)"), text("done")])
+    run_b = await h.run(
+        "other thread",
+        [
+            code("import os\nprint('exists:', os.path.exists('/mnt/data/a_only.txt'))"),
+            code("print(secret)"),
+            text("done"),
+        ],
+    )
     assert run_b.thread_id != thread_a
     logs_b = h.logs(run_b)
     assert "exists: False" in logs_b
@@ -323,8 +345,10 @@ async def test_concurrent_runs_on_two_threads(h: Harness) -> None:
 
 # ---------------------------------------------------------------- 6. cancel mid-cell
 
-SLEEPY = ("import pathlib, time\nkept = 7\npathlib.Path('/mnt/data/started').write_text('x')\n"
-          "time.sleep(60)")
+SLEEPY = (
+    "import pathlib, time\nkept = 7\npathlib.Path('/mnt/data/started').write_text('x')\n"
+    "time.sleep(60)"
+)
 
 
 async def test_cancel_mid_cell_interrupts_and_keeps_state(h: Harness) -> None:
@@ -347,8 +371,9 @@ async def test_cancel_mid_cell_interrupts_and_keeps_state(h: Harness) -> None:
     assert names[-1] == "thread.run.cancelled"
     assert "thread.run.cancelling" in names
 
-    after = await h.run("after cancel", [code("print('kept is', kept)"), text("ok")],
-                        thread_id=thread_id)
+    after = await h.run(
+        "after cancel", [code("print('kept is', kept)"), text("ok")], thread_id=thread_id
+    )
     assert after.status == "completed"
     assert "kept is 7" in h.logs(after)
 
@@ -364,9 +389,14 @@ async def test_cancel_of_a_finished_run_is_refused(h: Harness) -> None:
 
 async def test_kernel_death_is_reported_to_the_model(h: Harness) -> None:
     prompt = "kill the kernel"
-    run = await h.run(prompt, [
-        code("x = 1\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
-        code("print('alive again', 'x' in globals())"), text("Recovered.")])
+    run = await h.run(
+        prompt,
+        [
+            code("x = 1\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+            code("print('alive again', 'x' in globals())"),
+            text("Recovered."),
+        ],
+    )
     assert run.status == "completed"
     calls = h.backend.calls_for(prompt)
     assert len(calls) == 3
@@ -381,28 +411,41 @@ async def test_kernel_death_is_reported_to_the_model(h: Harness) -> None:
 
 
 async def test_restart_over_the_same_data_folder_keeps_everything(
-        make_harness: HarnessFactory, tmp_path: Path) -> None:
+    make_harness: HarnessFactory, tmp_path: Path
+) -> None:
     data_dir = tmp_path / "persist"
     h = await make_harness(data_dir)
     upload = h.upload("input.txt", b"hello")
-    run = await h.run("persist me", [
-        code("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
-             "open('/mnt/data/result.txt', 'w').write('R')"),
-        text("[result](sandbox:/mnt/data/result.txt)")], attachments=[upload.id])
+    run = await h.run(
+        "persist me",
+        [
+            code(
+                "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
+                "open('/mnt/data/result.txt', 'w').write('R')"
+            ),
+            text("[result](sandbox:/mnt/data/result.txt)"),
+        ],
+        attachments=[upload.id],
+    )
     assert run.status == "completed"
 
     def snapshot(harness: Harness) -> dict[str, Any]:
         store = harness.store
         threads = store.list_threads(limit=100).data
-        out: dict[str, Any] = {"assistants": store.list_assistants(limit=100).data,
-                               "threads": threads,
-                               "files": store.list_files(limit=100).data}
+        out: dict[str, Any] = {
+            "assistants": store.list_assistants(limit=100).data,
+            "threads": threads,
+            "files": store.list_files(limit=100).data,
+        }
         for thread in threads:
             runs = store.list_runs(thread.id, limit=100).data
             out[thread.id] = {
-                "messages": store.list_messages(thread.id, limit=100).data, "runs": runs,
-                "steps": {r.id: store.list_run_steps(thread.id, r.id, limit=100).data
-                          for r in runs}}
+                "messages": store.list_messages(thread.id, limit=100).data,
+                "runs": runs,
+                "steps": {
+                    r.id: store.list_run_steps(thread.id, r.id, limit=100).data for r in runs
+                },
+            }
         out["contents"] = {f.id: harness.file_bytes(f.id) for f in out["files"]}
         return out
 
@@ -434,13 +477,24 @@ async def test_assistant_thread_and_message_files_are_staged(h: Harness) -> None
     t_file = h.upload("thread.txt", b"from the thread")
     m1 = h.upload("data.csv", b"first,csv")
     m2 = h.upload("data.csv", b"second,csv")
-    assistant = h.store.create_assistant(AssistantCreate.model_validate({
-        "model": "scripted", "tools": [CodeInterpreterTool()],
-        "tool_resources": {"code_interpreter": {"file_ids": [a_file.id]}}}))
+    assistant = h.store.create_assistant(
+        AssistantCreate.model_validate(
+            {
+                "model": "scripted",
+                "tools": [CodeInterpreterTool()],
+                "tool_resources": {"code_interpreter": {"file_ids": [a_file.id]}},
+            }
+        )
+    )
     thread = await h.thread(tool_resources={"code_interpreter": {"file_ids": [t_file.id]}})
     prompt = "list the files"
-    run = await h.run(prompt, [code(LIST_FILES), text("Listed.")], thread_id=thread.id,
-                      assistant_id=assistant.id, attachments=[m1.id, m2.id])
+    run = await h.run(
+        prompt,
+        [code(LIST_FILES), text("Listed.")],
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        attachments=[m1.id, m2.id],
+    )
     assert run.status == "completed"
     logs = h.logs(run)
     assert "['assistant.txt', 'data.csv', 'data_2.csv', 'thread.txt']" in logs
@@ -452,8 +506,12 @@ async def test_assistant_thread_and_message_files_are_staged(h: Harness) -> None
     first = h.backend.calls_for(prompt)[0]
     system = first.messages[0]
     assert system.role == "system"
-    for path in ("/mnt/data/assistant.txt", "/mnt/data/thread.txt", "/mnt/data/data.csv",
-                 "/mnt/data/data_2.csv"):
+    for path in (
+        "/mnt/data/assistant.txt",
+        "/mnt/data/thread.txt",
+        "/mnt/data/data.csv",
+        "/mnt/data/data_2.csv",
+    ):
         assert path in system.content
     assert "'data.csv'" in system.content
     assert "/mnt/data/data_2.csv" in first.user_prompt  # the message says what it attached
@@ -463,9 +521,14 @@ async def test_assistant_thread_and_message_files_are_staged(h: Harness) -> None
 
 async def test_link_to_an_uploaded_file_points_at_the_upload(h: Harness) -> None:
     upload = h.upload("report.txt", b"original")
-    run = await h.run("link the upload", [
-        code("print(open('/mnt/data/report.txt').read())"),
-        text("[report](sandbox:/mnt/data/report.txt)")], attachments=[upload.id])
+    run = await h.run(
+        "link the upload",
+        [
+            code("print(open('/mnt/data/report.txt').read())"),
+            text("[report](sandbox:/mnt/data/report.txt)"),
+        ],
+        attachments=[upload.id],
+    )
     [message] = h.messages(run)
     [annotation] = message.content[-1].text.annotations  # type: ignore[union-attr]
     assert annotation.file_path.file_id == upload.id  # type: ignore[union-attr]
@@ -486,12 +549,20 @@ async def test_stream_order_matches_the_spec(h: Harness) -> None:
         if not (collapsed and collapsed[-1] == name and name.endswith(".delta")):
             collapsed.append(name)
     assert collapsed == [
-        "thread.run.created", "thread.run.queued", "thread.run.in_progress",
-        "thread.run.step.created", "thread.run.step.in_progress", "thread.run.step.delta",
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.step.delta",
         "thread.run.step.completed",
-        "thread.run.step.created", "thread.run.step.in_progress",
-        "thread.message.created", "thread.message.in_progress", "thread.message.delta",
-        "thread.message.completed", "thread.run.step.completed",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+        "thread.message.delta",
+        "thread.message.completed",
+        "thread.run.step.completed",
         "thread.run.completed",
     ]
 
@@ -524,8 +595,7 @@ async def test_stream_order_matches_the_spec(h: Harness) -> None:
     message_id = created_message["id"]
     text_deltas = [e.data for e in events if e.event == "thread.message.delta"]
     assert all(d["id"] == message_id for d in text_deltas)
-    assert "".join(d["delta"]["content"][0]["text"].get("value", "")
-                   for d in text_deltas) == answer
+    assert "".join(d["delta"]["content"][0]["text"].get("value", "") for d in text_deltas) == answer
     assert all(d["delta"]["content"][0]["index"] == 0 for d in text_deltas)
     assert events[-1].data["status"] == "completed"
     assert events[-1].data["usage"]["total_tokens"] > 0
@@ -536,17 +606,21 @@ async def test_stream_order_matches_the_spec(h: Harness) -> None:
 
 async def test_message_delta_carries_annotations_once(h: Harness) -> None:
     answer = "File: [out](sandbox:/mnt/data/o.txt)"
-    handle = await h.start("annotated stream", [
-        code("open('/mnt/data/o.txt', 'w').write('o')"), text(answer)])
+    handle = await h.start(
+        "annotated stream", [code("open('/mnt/data/o.txt', 'w').write('o')"), text(answer)]
+    )
     events = await collect(handle)
     annotation_deltas = [
-        a for e in events if e.event == "thread.message.delta"
+        a
+        for e in events
+        if e.event == "thread.message.delta"
         for block in e.data["delta"]["content"]
-        for a in block.get("text", {}).get("annotations", [])]
+        for a in block.get("text", {}).get("annotations", [])
+    ]
     assert len(annotation_deltas) == 1
     delta = annotation_deltas[0]
     assert delta["index"] == 0 and delta["type"] == "file_path"
-    assert answer[delta["start_index"]:delta["end_index"]] == "sandbox:/mnt/data/o.txt"
+    assert answer[delta["start_index"] : delta["end_index"]] == "sandbox:/mnt/data/o.txt"
 
 
 # ---------------------------------------------------------------- 11. active run, idle expiry
@@ -562,15 +636,19 @@ async def test_second_run_on_a_busy_thread_is_refused(h: Harness) -> None:
     assert run.status == "cancelled"
     # The refused run left nothing behind.
     assert [r.id for r in h.store.list_runs(thread_id, limit=10).data] == [run.id]
-    prompts = [message_text(m) for m in h.store.list_messages(thread_id, limit=10).data
-               if m.role == "user"]
+    prompts = [
+        message_text(m) for m in h.store.list_messages(thread_id, limit=10).data if m.role == "user"
+    ]
     assert prompts == ["busy"]
 
 
 async def test_idle_session_is_reaped_and_the_next_run_starts_fresh(h: Harness) -> None:
     upload = h.upload("keep.txt", b"kept content")
-    run1 = await h.run("before idle", [code("marker = 'here'\nprint(open('/mnt/data/keep.txt')"
-                                            ".read())"), text("ok")], attachments=[upload.id])
+    run1 = await h.run(
+        "before idle",
+        [code("marker = 'here'\nprint(open('/mnt/data/keep.txt').read())"), text("ok")],
+        attachments=[upload.id],
+    )
     assert "kept content" in h.logs(run1)
     thread_id = run1.thread_id
     old = h.engine.sessions.get(thread_id)
@@ -581,9 +659,14 @@ async def test_idle_session_is_reaped_and_the_next_run_starts_fresh(h: Harness) 
     assert h.engine.sessions.get(thread_id) is None
     h.engine.sessions.idle_seconds = 3600.0
 
-    run2 = await h.run("after idle", [
-        code("print('marker' in globals())\nprint(open('/mnt/data/keep.txt').read())"),
-        text("ok")], thread_id=thread_id)
+    run2 = await h.run(
+        "after idle",
+        [
+            code("print('marker' in globals())\nprint(open('/mnt/data/keep.txt').read())"),
+            text("ok"),
+        ],
+        thread_id=thread_id,
+    )
     assert run2.status == "completed"
     logs = h.logs(run2)
     assert "False" in logs and "kept content" in logs
@@ -616,43 +699,58 @@ async def test_files_written_by_a_cancelled_run_are_kept(h: Harness) -> None:
     assert [f.filename for f in outputs] == ["started"]
 
 
-@pytest.mark.parametrize("second_run_codes", [
-    pytest.param(True, id="after-a-cell"),
-    pytest.param(False, id="text-only"),
-])
-async def test_link_to_a_file_of_an_earlier_run_is_annotated(h: Harness,
-                                                             second_run_codes: bool) -> None:
-    run1 = await h.run("write it", [code("open('/mnt/data/early.txt', 'w').write('E1')"),
-                                    text("written")])
+@pytest.mark.parametrize(
+    "second_run_codes",
+    [
+        pytest.param(True, id="after-a-cell"),
+        pytest.param(False, id="text-only"),
+    ],
+)
+async def test_link_to_a_file_of_an_earlier_run_is_annotated(
+    h: Harness, second_run_codes: bool
+) -> None:
+    run1 = await h.run(
+        "write it", [code("open('/mnt/data/early.txt', 'w').write('E1')"), text("written")]
+    )
     answer = "Earlier: [early](sandbox:/mnt/data/early.txt)."
     script = [code("print('looking')"), text(answer)] if second_run_codes else [text(answer)]
     run2 = await h.run("link it", script, thread_id=run1.thread_id)
     [message] = h.messages(run2)
     [annotation] = message.content[-1].text.annotations  # type: ignore[union-attr]
-    assert answer[annotation.start_index:annotation.end_index] == \
-        "sandbox:/mnt/data/early.txt"
+    assert answer[annotation.start_index : annotation.end_index] == "sandbox:/mnt/data/early.txt"
     assert h.file_bytes(annotation.file_path.file_id) == b"E1"  # type: ignore[union-attr]
 
 
 async def test_escaped_link_names_the_file_with_a_space(h: Harness) -> None:
     answer = "Get [it](sandbox:/mnt/data/my%20file.csv)!"
-    run = await h.run("space", [code("open('/mnt/data/my file.csv', 'w').write('s')"),
-                                text(answer)])
+    run = await h.run(
+        "space", [code("open('/mnt/data/my file.csv', 'w').write('s')"), text(answer)]
+    )
     [message] = h.messages(run)
     [annotation] = message.content[-1].text.annotations  # type: ignore[union-attr]
-    assert answer[annotation.start_index:annotation.end_index] == \
-        "sandbox:/mnt/data/my%20file.csv"
+    assert (
+        answer[annotation.start_index : annotation.end_index] == "sandbox:/mnt/data/my%20file.csv"
+    )
     assert h.file_bytes(annotation.file_path.file_id) == b"s"  # type: ignore[union-attr]
 
 
 async def test_link_to_an_upload_changed_by_an_earlier_run_gives_its_current_content(
-        h: Harness) -> None:
+    h: Harness,
+) -> None:
     upload = h.upload("data.csv", b"old")
-    run1 = await h.run("change upload", [code("open('/mnt/data/data.csv', 'w').write('new')"),
-                                         text("changed")], attachments=[upload.id])
-    run2 = await h.run("link upload", [code("print(open('/mnt/data/data.csv').read())"),
-                                       text("[data](sandbox:/mnt/data/data.csv)")],
-                       thread_id=run1.thread_id)
+    run1 = await h.run(
+        "change upload",
+        [code("open('/mnt/data/data.csv', 'w').write('new')"), text("changed")],
+        attachments=[upload.id],
+    )
+    run2 = await h.run(
+        "link upload",
+        [
+            code("print(open('/mnt/data/data.csv').read())"),
+            text("[data](sandbox:/mnt/data/data.csv)"),
+        ],
+        thread_id=run1.thread_id,
+    )
     assert "new" in h.logs(run2)
     [message] = h.messages(run2)
     [annotation] = message.content[-1].text.annotations  # type: ignore[union-attr]
@@ -660,13 +758,22 @@ async def test_link_to_an_upload_changed_by_an_earlier_run_gives_its_current_con
 
 
 async def test_a_new_attachment_does_not_clobber_a_file_the_code_wrote(h: Harness) -> None:
-    run1 = await h.run("write data", [code("open('/mnt/data/data.csv', 'w').write('mine')"),
-                                      text("ok")])
+    run1 = await h.run(
+        "write data", [code("open('/mnt/data/data.csv', 'w').write('mine')"), text("ok")]
+    )
     upload = h.upload("data.csv", b"uploaded")
-    run2 = await h.run("attach later", [
-        code("import os\nprint(sorted(os.listdir('/mnt/data')))\n"
-             "print(open('/mnt/data/data.csv').read(), open('/mnt/data/data_2.csv').read())"),
-        text("ok")], thread_id=run1.thread_id, attachments=[upload.id])
+    run2 = await h.run(
+        "attach later",
+        [
+            code(
+                "import os\nprint(sorted(os.listdir('/mnt/data')))\n"
+                "print(open('/mnt/data/data.csv').read(), open('/mnt/data/data_2.csv').read())"
+            ),
+            text("ok"),
+        ],
+        thread_id=run1.thread_id,
+        attachments=[upload.id],
+    )
     logs = h.logs(run2)
     assert "['data.csv', 'data_2.csv']" in logs
     assert "mine uploaded" in logs
@@ -675,8 +782,12 @@ async def test_a_new_attachment_does_not_clobber_a_file_the_code_wrote(h: Harnes
 
 
 async def test_run_instructions_reach_the_model(h: Harness) -> None:
-    await h.run("instructed", [text("ok")], instructions="Answer in French.",
-                additional_instructions="Be terse.")
+    await h.run(
+        "instructed",
+        [text("ok")],
+        instructions="Answer in French.",
+        additional_instructions="Be terse.",
+    )
     system = h.backend.calls_for("instructed")[0].messages[0]
     assert "Answer in French." in system.content and "Be terse." in system.content
 
@@ -699,20 +810,21 @@ async def test_a_deleted_attachment_does_not_break_the_thread(h: Harness) -> Non
     upload = h.upload("gone.txt", b"x")
     thread = await h.thread(tool_resources={"code_interpreter": {"file_ids": [upload.id]}})
     h.store.delete_file(upload.id)
-    run = await h.run("missing file", [code("print('still works')"), text("ok")],
-                      thread_id=thread.id)
+    run = await h.run(
+        "missing file", [code("print('still works')"), text("ok")], thread_id=thread.id
+    )
     assert run.status == "completed", run.last_error
 
 
 async def test_max_code_calls_zero_runs_no_code(make_harness: HarnessFactory) -> None:
     h = await make_harness(max_code_calls=0)
-    run = await h.run("zero calls", [code("open('/mnt/data/ran', 'w').write('1')"),
-                                     text("ok")])
+    run = await h.run("zero calls", [code("open('/mnt/data/ran', 'w').write('1')"), text("ok")])
     assert h.tool_steps(run) == []
 
 
-async def test_engine_close_ends_a_run_in_flight(make_harness: HarnessFactory,
-                                                tmp_path: Path) -> None:
+async def test_engine_close_ends_a_run_in_flight(
+    make_harness: HarnessFactory, tmp_path: Path
+) -> None:
     data_dir = tmp_path / "closing"
     h = await make_harness(data_dir)
     handle = await h.start("closing", [code(SLEEPY), text("never")])
@@ -724,8 +836,11 @@ async def test_engine_close_ends_a_run_in_flight(make_harness: HarnessFactory,
     assert handle.finished and handle.run.status == "cancelled"
     h2 = await make_harness(data_dir)
     assert h2.store.get_run(thread_id, handle.run.id).status == "cancelled"
-    run = await h2.run("after reopen", [code("print('fresh kernel', 'kept' in globals())"),
-                                        text("ok")], thread_id=thread_id)
+    run = await h2.run(
+        "after reopen",
+        [code("print('fresh kernel', 'kept' in globals())"), text("ok")],
+        thread_id=thread_id,
+    )
     assert "fresh kernel False" in h2.logs(run)
 
 
@@ -746,7 +861,7 @@ async def test_a_cancelled_run_never_goes_back_in_progress(h: Harness) -> None:
     await h.engine.cancel_run(handle.run.thread_id, handle.run.id)
     await finished(handle)
     names = [e.event for e in await collect(handle)]
-    after_cancel = names[names.index("thread.run.cancelling"):]
+    after_cancel = names[names.index("thread.run.cancelling") :]
     assert "thread.run.in_progress" not in after_cancel
 
 
@@ -754,7 +869,8 @@ async def test_a_cancelled_run_never_goes_back_in_progress(h: Harness) -> None:
 
 
 async def test_long_output_is_cut_for_the_model_but_kept_in_the_step(
-        make_harness: HarnessFactory) -> None:
+    make_harness: HarnessFactory,
+) -> None:
     # Without the answer reminder that ends a clean cell's description (see test_engine_assist).
     h = await make_harness(max_output_chars=400, assist=AssistPolicy(answer_reminder=False))
     cell = "print('HEAD')\nprint('x' * 5000)\nprint('TAIL')"
@@ -778,7 +894,8 @@ async def test_long_traceback_keeps_its_end_for_the_model(make_harness: HarnessF
 
 
 async def test_old_thread_messages_are_dropped_to_fit_the_budget(
-        make_harness: HarnessFactory) -> None:
+    make_harness: HarnessFactory,
+) -> None:
     h = await make_harness(prompt_token_budget=400)
     thread_id = (await h.thread()).id
     for name in ("alpha", "beta"):
@@ -796,22 +913,32 @@ async def test_truncation_strategy_last_messages(h: Harness) -> None:
     thread_id = (await h.thread()).id
     await h.run("one", [text("first reply")], thread_id=thread_id)
     await h.run("two", [text("second reply")], thread_id=thread_id)
-    await h.run("three", [text("ok")], thread_id=thread_id,
-                truncation_strategy={"type": "last_messages", "last_messages": 2})
+    await h.run(
+        "three",
+        [text("ok")],
+        thread_id=thread_id,
+        truncation_strategy={"type": "last_messages", "last_messages": 2},
+    )
     [call] = h.backend.calls_for("three")
     assert [(m.role, m.content) for m in call.messages[1:]] == [
-        ("assistant", "second reply"), ("user", "three")]
+        ("assistant", "second reply"),
+        ("user", "three"),
+    ]
 
 
 # ---------------------------------------------------------------- links that must not leak
 
 
 async def test_links_outside_the_workspace_get_no_annotation(h: Harness) -> None:
-    cell = ("import os\nos.makedirs('/mnt/data/sub', exist_ok=True)\n"
-            "open('/mnt/data/sub/x.csv', 'w').write('sx')\n"
-            "os.symlink('/etc/passwd', '/mnt/data/link')")
-    answer = ("a [s](sandbox:/mnt/data/sub/x.csv) b sandbox:/mnt/data/../../../etc/passwd "
-              "c [l](sandbox:/mnt/data/link) d sandbox:/mnt/data/sub")
+    cell = (
+        "import os\nos.makedirs('/mnt/data/sub', exist_ok=True)\n"
+        "open('/mnt/data/sub/x.csv', 'w').write('sx')\n"
+        "os.symlink('/etc/passwd', '/mnt/data/link')"
+    )
+    answer = (
+        "a [s](sandbox:/mnt/data/sub/x.csv) b sandbox:/mnt/data/../../../etc/passwd "
+        "c [l](sandbox:/mnt/data/link) d sandbox:/mnt/data/sub"
+    )
     run = await h.run("escape", [code(cell), text(answer)])
     assert run.status == "completed"
     [message] = h.messages(run)
@@ -829,23 +956,31 @@ async def test_a_pooled_kernel_serves_a_thread(tmp_path: Path) -> None:
     from tests.conftest import TEST_LIMITS
 
     backend = RecordingScripted()
-    engine = await open_engine(backend, tmp_path / "pool", EngineSettings(
-        sandbox=SandboxConfig(limits=TEST_LIMITS), kernel_pool_size=1))
+    engine = await open_engine(
+        backend,
+        tmp_path / "pool",
+        EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS), kernel_pool_size=1),
+    )
     try:
         h = Harness(engine, backend)
         upload = h.upload("p.txt", b"pooled")
-        run = await h.run("pool", [code("print(open('/mnt/data/p.txt').read())"), text("ok")],
-                          attachments=[upload.id])
+        run = await h.run(
+            "pool",
+            [code("print(open('/mnt/data/p.txt').read())"), text("ok")],
+            attachments=[upload.id],
+        )
         assert run.status == "completed" and "pooled" in h.logs(run)
     finally:
         await engine.aclose()
 
 
 async def test_cancel_of_a_cell_that_ignores_interrupts(h: Harness) -> None:
-    stubborn = ("import pathlib, time\nlost = 1\n"
-                "pathlib.Path('/mnt/data/started').write_text('x')\n"
-                "while True:\n    try:\n        time.sleep(60)\n    except KeyboardInterrupt:\n"
-                "        pass")
+    stubborn = (
+        "import pathlib, time\nlost = 1\n"
+        "pathlib.Path('/mnt/data/started').write_text('x')\n"
+        "while True:\n    try:\n        time.sleep(60)\n    except KeyboardInterrupt:\n"
+        "        pass"
+    )
     handle = await h.start("stubborn", [code(stubborn), text("never")])
     thread_id = handle.run.thread_id
     await wait_for(_marker_written(h, thread_id, "started"), what="the cell to start")
@@ -854,7 +989,8 @@ async def test_cancel_of_a_cell_that_ignores_interrupts(h: Harness) -> None:
     run = await finished(handle, 60)
     assert time.monotonic() - started < 45
     assert run.status == "cancelled"
-    after = await h.run("after stubborn", [code("print('lost' in globals())"), text("ok")],
-                        thread_id=thread_id)
+    after = await h.run(
+        "after stubborn", [code("print('lost' in globals())"), text("ok")], thread_id=thread_id
+    )
     assert after.status == "completed"
     assert "False" in h.logs(after)

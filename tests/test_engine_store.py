@@ -96,17 +96,26 @@ def sha256_of(path: Path) -> str:
 
 def disk_entries(data_dir: Path) -> tuple[list[str], list[str]]:
     files = data_dir / "files"
-    return (sorted(p.name for p in files.iterdir() if p.is_file()),
-            sorted(p.name for p in (files / ".partial").iterdir()))
+    return (
+        sorted(p.name for p in files.iterdir() if p.is_file()),
+        sorted(p.name for p in (files / ".partial").iterdir()),
+    )
 
 
 def make_assistant(store: Store, **fields: object) -> str:
-    body = AssistantCreate.model_validate({"model": "local", "instructions": "be brief",
-                                           "tools": [{"type": "code_interpreter"}], **fields})
+    body = AssistantCreate.model_validate(
+        {
+            "model": "local",
+            "instructions": "be brief",
+            "tools": [{"type": "code_interpreter"}],
+            **fields,
+        }
+    )
     return store.create_assistant(body).id
 
 
 # ---------------------------------------------------------------- the data folder
+
 
 def test_data_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRLOCK_DATA_DIR", str(tmp_path / "env"))
@@ -144,11 +153,16 @@ def test_database_is_sqlite_in_wal_mode(store: Store) -> None:
 
 # ---------------------------------------------------------------- files
 
+
 def test_file_round_trip(store: Store, data_dir: Path) -> None:
     created = store.create_file(io.BytesIO(b"a,b\n1,2\n"), "dir/data.csv", "assistants")
     assert created.id.startswith("file-")
     assert (created.bytes, created.filename, created.purpose, created.status) == (
-        8, "data.csv", "assistants", "processed")
+        8,
+        "data.csv",
+        "assistants",
+        "processed",
+    )
     assert store.get_file(created.id) == created
     with store.open_file_content(created.id) as content:
         assert content.read() == b"a,b\n1,2\n"
@@ -157,7 +171,10 @@ def test_file_round_trip(store: Store, data_dir: Path) -> None:
     assert [f.id for f in store.list_files(purpose="assistants_output").data] == [output.id]
 
     assert store.delete_file(created.id).model_dump() == {
-        "id": created.id, "object": "file", "deleted": True}
+        "id": created.id,
+        "object": "file",
+        "deleted": True,
+    }
     for call in (store.get_file, store.open_file_content, store.delete_file):
         with pytest.raises(NotFoundError, match=created.id):
             call(created.id)
@@ -194,8 +211,9 @@ def test_size_limit_default_is_512_mb() -> None:
     assert MAX_FILE_BYTES == 512 * 1024 * 1024
 
 
-def test_claimed_size_over_the_limit_is_refused_before_reading(store: Store,
-                                                               data_dir: Path) -> None:
+def test_claimed_size_over_the_limit_is_refused_before_reading(
+    store: Store, data_dir: Path
+) -> None:
     class Untouchable(io.RawIOBase):
         def read(self, size: int = -1, /) -> bytes:
             raise AssertionError("read an upload that was already too large")
@@ -230,6 +248,7 @@ def test_a_failing_stream_leaves_nothing(store: Store, data_dir: Path) -> None:
 
 # ---------------------------------------------------------------- assistants and threads
 
+
 def test_assistant_round_trip_and_partial_update(store: Store) -> None:
     file = store.create_file(b"1", "a.csv", "assistants")
     assistant_id = make_assistant(store, name="bot", metadata={"k": "v"}, file_ids=[file.id])
@@ -237,10 +256,18 @@ def test_assistant_round_trip_and_partial_update(store: Store) -> None:
     assert assistant.tool_resources is not None
     assert assistant.tool_resources.code_interpreter_file_ids == [file.id]
 
-    updated = store.update_assistant(assistant_id, AssistantUpdate.model_validate(
-        {"name": "renamed", "description": None, "model": None, "temperature": 0.2}))
+    updated = store.update_assistant(
+        assistant_id,
+        AssistantUpdate.model_validate(
+            {"name": "renamed", "description": None, "model": None, "temperature": 0.2}
+        ),
+    )
     assert (updated.name, updated.model, updated.instructions, updated.temperature) == (
-        "renamed", "local", "be brief", 0.2)
+        "renamed",
+        "local",
+        "be brief",
+        0.2,
+    )
     assert updated.metadata == {"k": "v"} and updated.created_at == assistant.created_at
     assert store.get_assistant(assistant_id) == updated
 
@@ -258,9 +285,14 @@ def test_unknown_file_ids_are_refused(store: Store) -> None:
 
 
 def test_thread_with_messages_is_all_or_nothing(store: Store) -> None:
-    bad = ThreadCreate.model_validate({"messages": [
-        {"role": "user", "content": "first"},
-        {"role": "user", "content": "second", "file_ids": ["file-missing"]}]})
+    bad = ThreadCreate.model_validate(
+        {
+            "messages": [
+                {"role": "user", "content": "first"},
+                {"role": "user", "content": "second", "file_ids": ["file-missing"]},
+            ]
+        }
+    )
     with pytest.raises(NotFoundError):
         store.create_thread(bad)
     assert store.list_threads().data == []
@@ -270,10 +302,22 @@ def test_thread_with_messages_is_all_or_nothing(store: Store) -> None:
 
 def test_thread_round_trip_update_and_cascading_delete(store: Store) -> None:
     file = store.create_file(b"1", "a.csv", "assistants")
-    thread = store.create_thread(ThreadCreate.model_validate({
-        "messages": [{"role": "user", "content": "hi", "attachments": [
-            {"file_id": file.id, "tools": [{"type": "code_interpreter"}]}]}],
-        "metadata": {"user": "ana"}}))
+    thread = store.create_thread(
+        ThreadCreate.model_validate(
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "hi",
+                        "attachments": [
+                            {"file_id": file.id, "tools": [{"type": "code_interpreter"}]}
+                        ],
+                    }
+                ],
+                "metadata": {"user": "ana"},
+            }
+        )
+    )
     assert store.get_thread(thread.id) == thread and thread.metadata == {"user": "ana"}
     [message] = store.list_messages(thread.id).data
     assert message.code_interpreter_file_ids == [file.id] and message.text == "hi"
@@ -288,8 +332,15 @@ def test_thread_round_trip_update_and_cascading_delete(store: Store) -> None:
     with pytest.raises(InvalidRequestError, match=r"has run run_\w+ queued"):
         store.delete_thread(thread.id)
     store.save_run(run.model_copy(update={"status": "completed"}))
-    store.add_run_step(RunStep(run_id=run.id, thread_id=thread.id, assistant_id=assistant_id,
-                               type="tool_calls", step_details=ToolCallsStepDetails()))
+    store.add_run_step(
+        RunStep(
+            run_id=run.id,
+            thread_id=thread.id,
+            assistant_id=assistant_id,
+            type="tool_calls",
+            step_details=ToolCallsStepDetails(),
+        )
+    )
     assert store.delete_thread(thread.id).object == "thread.deleted"
     for call in (store.get_thread, store.list_messages, store.list_runs):
         with pytest.raises(NotFoundError):
@@ -301,6 +352,7 @@ def test_thread_round_trip_update_and_cascading_delete(store: Store) -> None:
 
 
 # ---------------------------------------------------------------- messages
+
 
 def test_messages_per_thread(store: Store) -> None:
     one, two = store.create_thread(), store.create_thread()
@@ -327,14 +379,41 @@ def test_run_loop_messages_and_run_filter(store: Store) -> None:
     # A client may not add messages while the run is active; the run loop may.
     with pytest.raises(InvalidRequestError):
         store.create_message(thread.id, MessageCreate(role="user", content="more"))
-    reply = store.add_message(Message(thread_id=thread.id, role="assistant", status="in_progress",
-                                      run_id=run.id, assistant_id=assistant_id))
+    reply = store.add_message(
+        Message(
+            thread_id=thread.id,
+            role="assistant",
+            status="in_progress",
+            run_id=run.id,
+            assistant_id=assistant_id,
+        )
+    )
     text = "Saved [csv](sandbox:/mnt/data/out.csv)."
-    done = reply.model_copy(update={"status": "completed", "completed_at": now(), "content": [
-        ImageFileContent.model_validate({"image_file": {"file_id": "file-plot"}}),
-        TextContent(text=Text.model_validate({"value": text, "annotations": [{
-            "type": "file_path", "text": "sandbox:/mnt/data/out.csv", "start_index": 12,
-            "end_index": 37, "file_path": {"file_id": "file-out"}}]}))]})
+    done = reply.model_copy(
+        update={
+            "status": "completed",
+            "completed_at": now(),
+            "content": [
+                ImageFileContent.model_validate({"image_file": {"file_id": "file-plot"}}),
+                TextContent(
+                    text=Text.model_validate(
+                        {
+                            "value": text,
+                            "annotations": [
+                                {
+                                    "type": "file_path",
+                                    "text": "sandbox:/mnt/data/out.csv",
+                                    "start_index": 12,
+                                    "end_index": 37,
+                                    "file_path": {"file_id": "file-out"},
+                                }
+                            ],
+                        }
+                    )
+                ),
+            ],
+        }
+    )
     store.save_message(done)
     assert store.get_message(thread.id, reply.id) == done
     assert [m.id for m in store.list_messages(thread.id, run_id=run.id).data] == [reply.id]
@@ -344,16 +423,29 @@ def test_run_loop_messages_and_run_filter(store: Store) -> None:
 
 # ---------------------------------------------------------------- runs and steps
 
+
 def test_run_inherits_the_assistant_and_takes_overrides(store: Store) -> None:
     thread = store.create_thread()
     assistant_id = make_assistant(store, temperature=0.3)
-    run = store.create_run(thread.id, RunCreate.model_validate({
-        "assistant_id": assistant_id, "additional_instructions": "use pandas",
-        "additional_messages": [{"role": "user", "content": "extra"}],
-        "metadata": {"a": "b"}, "max_completion_tokens": 500}))
+    run = store.create_run(
+        thread.id,
+        RunCreate.model_validate(
+            {
+                "assistant_id": assistant_id,
+                "additional_instructions": "use pandas",
+                "additional_messages": [{"role": "user", "content": "extra"}],
+                "metadata": {"a": "b"},
+                "max_completion_tokens": 500,
+            }
+        ),
+    )
     assert run.id.startswith("run_") and run.status == "queued"
     assert (run.model, run.instructions, run.temperature, run.top_p) == (
-        "local", "be brief\n\nuse pandas", 0.3, 1.0)
+        "local",
+        "be brief\n\nuse pandas",
+        0.3,
+        1.0,
+    )
     assert [t.type for t in run.tools] == ["code_interpreter"]
     assert run.expires_at is not None and run.expires_at >= run.created_at + 600
     assert (run.metadata, run.max_completion_tokens, run.usage) == ({"a": "b"}, 500, None)
@@ -367,8 +459,10 @@ def test_run_inherits_the_assistant_and_takes_overrides(store: Store) -> None:
     with pytest.raises(NotFoundError):
         store.get_run("thread_other", run.id)
 
-    override = store.create_run(store.create_thread().id, RunCreate(
-        assistant_id=assistant_id, model="other", instructions="replace", tools=[]))
+    override = store.create_run(
+        store.create_thread().id,
+        RunCreate(assistant_id=assistant_id, model="other", instructions="replace", tools=[]),
+    )
     assert (override.model, override.instructions, override.tools) == ("other", "replace", [])
 
 
@@ -377,8 +471,11 @@ def test_cancel(store: Store) -> None:
     run = store.create_run(thread.id, RunCreate(assistant_id=make_assistant(store)))
     assert store.cancel_run(thread.id, run.id).status == "cancelling"
     assert store.cancel_run(thread.id, run.id).status == "cancelling"
-    store.save_run(store.get_run(thread.id, run.id).model_copy(
-        update={"status": "cancelled", "cancelled_at": now(), "expires_at": None}))
+    store.save_run(
+        store.get_run(thread.id, run.id).model_copy(
+            update={"status": "cancelled", "cancelled_at": now(), "expires_at": None}
+        )
+    )
     with pytest.raises(InvalidRequestError, match="cancelled"):
         store.cancel_run(thread.id, run.id)
     assert store.active_run(thread.id) is None
@@ -386,10 +483,15 @@ def test_cancel(store: Store) -> None:
 
 def test_create_thread_and_run(store: Store) -> None:
     file = store.create_file(b"1", "a.csv", "assistants")
-    thread, run = store.create_thread_and_run(ThreadAndRunCreate.model_validate({
-        "assistant_id": make_assistant(store),
-        "thread": {"messages": [{"role": "user", "content": "go"}]},
-        "tool_resources": {"code_interpreter": {"file_ids": [file.id]}}}))
+    thread, run = store.create_thread_and_run(
+        ThreadAndRunCreate.model_validate(
+            {
+                "assistant_id": make_assistant(store),
+                "thread": {"messages": [{"role": "user", "content": "go"}]},
+                "tool_resources": {"code_interpreter": {"file_ids": [file.id]}},
+            }
+        )
+    )
     assert run.thread_id == thread.id and thread.tool_resources is not None
     assert thread.tool_resources.code_interpreter_file_ids == [file.id]
     assert [m.text for m in store.list_messages(thread.id).data] == ["go"]
@@ -402,16 +504,34 @@ def test_run_steps_round_trip(store: Store) -> None:
     thread = store.create_thread()
     assistant_id = make_assistant(store)
     run = store.create_run(thread.id, RunCreate(assistant_id=assistant_id))
-    step = store.add_run_step(RunStep(run_id=run.id, thread_id=thread.id,
-                                      assistant_id=assistant_id, type="tool_calls",
-                                      step_details=ToolCallsStepDetails()))
-    call = CodeInterpreterToolCall.model_validate({"code_interpreter": {
-        "input": "print(2+2)", "outputs": [{"type": "logs", "logs": "4\n"},
-                                           {"type": "image", "image": {"file_id": "file-p"}}]}})
-    finished = step.model_copy(update={
-        "status": "completed", "completed_at": now(),
-        "usage": Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15),
-        "step_details": ToolCallsStepDetails(tool_calls=[call])})
+    step = store.add_run_step(
+        RunStep(
+            run_id=run.id,
+            thread_id=thread.id,
+            assistant_id=assistant_id,
+            type="tool_calls",
+            step_details=ToolCallsStepDetails(),
+        )
+    )
+    call = CodeInterpreterToolCall.model_validate(
+        {
+            "code_interpreter": {
+                "input": "print(2+2)",
+                "outputs": [
+                    {"type": "logs", "logs": "4\n"},
+                    {"type": "image", "image": {"file_id": "file-p"}},
+                ],
+            }
+        }
+    )
+    finished = step.model_copy(
+        update={
+            "status": "completed",
+            "completed_at": now(),
+            "usage": Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15),
+            "step_details": ToolCallsStepDetails(tool_calls=[call]),
+        }
+    )
     store.save_run_step(finished)
     assert store.get_run_step(thread.id, run.id, step.id) == finished
     stored = store.get_run_step(thread.id, run.id, step.id).step_details
@@ -420,12 +540,21 @@ def test_run_steps_round_trip(store: Store) -> None:
     assert isinstance(stored_call, CodeInterpreterToolCall)
     assert stored_call.code_interpreter.outputs[0] == LogsOutput(logs="4\n")
 
-    message_step = store.add_run_step(RunStep(
-        run_id=run.id, thread_id=thread.id, assistant_id=assistant_id, type="message_creation",
-        step_details=MessageCreationStepDetails.model_validate(
-            {"message_creation": {"message_id": "msg_1"}})))
+    message_step = store.add_run_step(
+        RunStep(
+            run_id=run.id,
+            thread_id=thread.id,
+            assistant_id=assistant_id,
+            type="message_creation",
+            step_details=MessageCreationStepDetails.model_validate(
+                {"message_creation": {"message_id": "msg_1"}}
+            ),
+        )
+    )
     assert [s.id for s in store.list_run_steps(thread.id, run.id, order="asc").data] == [
-        step.id, message_step.id]
+        step.id,
+        message_step.id,
+    ]
     with pytest.raises(NotFoundError, match="step_nope"):
         store.get_run_step(thread.id, run.id, "step_nope")
     with pytest.raises(NotFoundError):
@@ -435,6 +564,7 @@ def test_run_steps_round_trip(store: Store) -> None:
 
 
 # ---------------------------------------------------------------- pagination
+
 
 def test_pagination(store: Store) -> None:
     ids = [make_assistant(store, name=f"a{i}") for i in range(7)]  # same second, order by seq
@@ -466,16 +596,23 @@ def test_pagination(store: Store) -> None:
     empty = store.list_assistants(after=ids[0])
     assert (empty.data, empty.first_id, empty.last_id, empty.has_more) == ([], None, None, False)
 
-    for bad in ({"limit": 0}, {"limit": 101}, {"order": "sideways"}, {"after": "asst_nope"},
-                {"before": "asst_nope"}):
+    for bad in (
+        {"limit": 0},
+        {"limit": 101},
+        {"order": "sideways"},
+        {"after": "asst_nope"},
+        {"before": "asst_nope"},
+    ):
         with pytest.raises(InvalidRequestError):
             store.list_assistants(**bad)  # type: ignore[arg-type]
 
 
 def test_message_pages_stay_in_their_thread(store: Store) -> None:
     one, two = store.create_thread(), store.create_thread()
-    mine = [store.create_message(one.id, MessageCreate(role="user", content=str(i))).id
-            for i in range(4)]
+    mine = [
+        store.create_message(one.id, MessageCreate(role="user", content=str(i))).id
+        for i in range(4)
+    ]
     other = store.create_message(two.id, MessageCreate(role="user", content="x")).id
     page = store.list_messages(one.id, order="asc", limit=2, after=mine[1])
     assert [m.id for m in page.data] == mine[2:] and not page.has_more
@@ -485,16 +622,25 @@ def test_message_pages_stay_in_their_thread(store: Store) -> None:
 
 # ---------------------------------------------------------------- persistence and threads
 
+
 def test_everything_survives_a_reopen(data_dir: Path) -> None:
     with Store(data_dir) as store:
         file = store.create_file(b"kept", "k.txt", "assistants")
         assistant = store.get_assistant(make_assistant(store, file_ids=[file.id]))
-        thread = store.create_thread(ThreadCreate.model_validate(
-            {"messages": [{"role": "user", "content": "hello"}]}))
+        thread = store.create_thread(
+            ThreadCreate.model_validate({"messages": [{"role": "user", "content": "hello"}]})
+        )
         run = store.create_run(thread.id, RunCreate(assistant_id=assistant.id))
-        run = store.save_run(run.model_copy(update={
-            "status": "completed", "completed_at": now(), "expires_at": None,
-            "usage": Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3)}))
+        run = store.save_run(
+            run.model_copy(
+                update={
+                    "status": "completed",
+                    "completed_at": now(),
+                    "expires_at": None,
+                    "usage": Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3),
+                }
+            )
+        )
         messages = store.list_messages(thread.id)
     with Store(data_dir) as reopened:
         assert reopened.recovered_runs == []
@@ -513,8 +659,10 @@ def test_concurrent_writers_from_many_threads(store: Store) -> None:
 
     def write(worker: int) -> list[str]:
         barrier.wait()
-        return [store.create_message(thread.id, MessageCreate(
-            role="user", content=f"{worker}-{i}")).id for i in range(50)]
+        return [
+            store.create_message(thread.id, MessageCreate(role="user", content=f"{worker}-{i}")).id
+            for i in range(50)
+        ]
 
     with ThreadPoolExecutor(8) as pool:
         written = [mid for ids in pool.map(write, range(8)) for mid in ids]
@@ -553,16 +701,24 @@ def test_an_upload_in_progress_does_not_block_other_calls(store: Store) -> None:
 
 # ---------------------------------------------------------------- crash recovery
 
+
 def _active_run_with_open_children(store: Store, status: str) -> tuple[str, str, str, str]:
     thread = store.create_thread()
     assistant_id = make_assistant(store)
     run = store.create_run(thread.id, RunCreate(assistant_id=assistant_id))
     store.save_run(run.model_copy(update={"status": status, "started_at": now()}))
-    step = store.add_run_step(RunStep(run_id=run.id, thread_id=thread.id,
-                                      assistant_id=assistant_id, type="tool_calls",
-                                      step_details=ToolCallsStepDetails()))
-    message = store.add_message(Message(thread_id=thread.id, role="assistant", run_id=run.id,
-                                        status="in_progress"))
+    step = store.add_run_step(
+        RunStep(
+            run_id=run.id,
+            thread_id=thread.id,
+            assistant_id=assistant_id,
+            type="tool_calls",
+            step_details=ToolCallsStepDetails(),
+        )
+    )
+    message = store.add_message(
+        Message(thread_id=thread.id, role="assistant", run_id=run.id, status="in_progress")
+    )
     return thread.id, run.id, step.id, message.id
 
 
@@ -570,8 +726,7 @@ def test_runs_left_active_end_on_start_up(data_dir: Path) -> None:
     with Store(data_dir) as store:
         running = _active_run_with_open_children(store, "in_progress")
         queued_thread = store.create_thread()
-        queued = store.create_run(queued_thread.id,
-                                  RunCreate(assistant_id=make_assistant(store)))
+        queued = store.create_run(queued_thread.id, RunCreate(assistant_id=make_assistant(store)))
         cancelling = _active_run_with_open_children(store, "cancelling")
         done_thread = store.create_thread()
         done = store.create_run(done_thread.id, RunCreate(assistant_id=make_assistant(store)))
@@ -626,12 +781,19 @@ def test_orphaned_content_is_swept(data_dir: Path) -> None:
 
 def _child(code: str, data_dir: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "DATA_DIR": str(data_dir)}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_run_of_a_killed_process_fails_on_next_start(data_dir: Path) -> None:
-    child = _child("""
+    child = _child(
+        """
         import os, signal
         from engine.schemas import AssistantCreate, RunCreate
         from engine.store import Store
@@ -642,7 +804,9 @@ def test_run_of_a_killed_process_fails_on_next_start(data_dir: Path) -> None:
         store.save_run(run.model_copy(update={"status": "in_progress"}))
         print(thread.id, run.id, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-    """, data_dir)
+    """,
+        data_dir,
+    )
     out, _ = child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL
     thread_id, run_id = out.split()
@@ -652,7 +816,8 @@ def test_run_of_a_killed_process_fails_on_next_start(data_dir: Path) -> None:
 
 
 def test_kill_mid_upload_leaves_a_consistent_store(data_dir: Path) -> None:
-    child = _child("""
+    child = _child(
+        """
         import os, sys
         from engine.store import Store
         store = Store(os.environ["DATA_DIR"])
@@ -668,7 +833,9 @@ def test_kill_mid_upload_leaves_a_consistent_store(data_dir: Path) -> None:
 
         store.create_file(body(), "partial.bin", "assistants")
         print("finished", flush=True)
-    """, data_dir)
+    """,
+        data_dir,
+    )
     assert child.stdout is not None
     done_id = child.stdout.readline().strip()
     assert child.stdout.readline().strip() == "streaming"
@@ -693,16 +860,26 @@ def test_kill_mid_upload_leaves_a_consistent_store(data_dir: Path) -> None:
 def test_run_round_trip_with_every_field(store: Store) -> None:
     thread = store.create_thread()
     run = store.create_run(thread.id, RunCreate(assistant_id=make_assistant(store)))
-    full = Run.model_validate({
-        **run.model_dump(), "status": "incomplete", "started_at": 1, "completed_at": 2,
-        "incomplete_details": {"reason": "max_code_calls"},
-        "last_error": {"code": "rate_limit_exceeded", "message": "slow down"},
-        "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {
-            "tool_calls": [{"id": "call_1", "function": {"name": "f", "arguments": "{}"}}]}},
-        "tool_choice": {"type": "code_interpreter"},
-        "truncation_strategy": {"type": "last_messages", "last_messages": 4},
-        "response_format": {"type": "json_object"},
-        "usage": {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11}})
+    full = Run.model_validate(
+        {
+            **run.model_dump(),
+            "status": "incomplete",
+            "started_at": 1,
+            "completed_at": 2,
+            "incomplete_details": {"reason": "max_code_calls"},
+            "last_error": {"code": "rate_limit_exceeded", "message": "slow down"},
+            "required_action": {
+                "type": "submit_tool_outputs",
+                "submit_tool_outputs": {
+                    "tool_calls": [{"id": "call_1", "function": {"name": "f", "arguments": "{}"}}]
+                },
+            },
+            "tool_choice": {"type": "code_interpreter"},
+            "truncation_strategy": {"type": "last_messages", "last_messages": 4},
+            "response_format": {"type": "json_object"},
+            "usage": {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11},
+        }
+    )
     store.save_run(full)
     assert store.get_run(thread.id, run.id) == full
     assert [r.id for r in store.list_runs(thread.id).data] == [run.id]

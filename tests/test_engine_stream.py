@@ -47,8 +47,9 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 async def test_merged_deltas_equal_the_stored_steps_and_message(engine: Engine) -> None:
     store = engine.store
     assistant = store.create_assistant(AssistantCreate(model="m", tools=[CodeInterpreterTool()]))
-    thread = store.create_thread(ThreadCreate.model_validate(
-        {"messages": [{"role": "user", "content": "plot and save"}]}))
+    thread = store.create_thread(
+        ThreadCreate.model_validate({"messages": [{"role": "user", "content": "plot and save"}]})
+    )
     handle = await engine.create_run(thread.id, RunCreate(assistant_id=assistant.id))
     steps: dict[str, dict[str, Any]] = {}
     messages: dict[str, dict[str, Any]] = {}
@@ -96,7 +97,8 @@ async def test_merged_deltas_equal_the_stored_steps_and_message(engine: Engine) 
     kinds = [block["type"] for block in expected_content]
     assert kinds == ["image_file", "text"]  # the plot shown during the run opens the answer
     annotation = expected_content[1]["text"]["annotations"][0]
-    assert ANSWER[annotation["start_index"]:annotation["end_index"]] == \
-        "sandbox:/mnt/data/table.csv"
+    assert (
+        ANSWER[annotation["start_index"] : annotation["end_index"]] == "sandbox:/mnt/data/table.csv"
+    )
     with store.open_file_content(annotation["file_path"]["file_id"]) as saved:
         assert saved.read() == b"a,b\n1,2\n"

@@ -78,21 +78,28 @@ async def test_an_idle_kernel_is_ended_and_the_next_call_is_told(tmp_path: Path)
 
 
 async def test_an_auto_mode_client_gets_a_session_over_http_and_per_request_is_refused(
-        keyed_http: HttpServer) -> None:
+    keyed_http: HttpServer,
+) -> None:
     from httpx2 import AsyncClient
     from mcp.client.streamable_http import streamable_http_client
 
     headers = {"Authorization": f"Bearer {KEY}"}
-    async with AsyncClient(headers=headers) as http, \
-            Client(streamable_http_client(keyed_http.url, http_client=http)) as client:
+    async with (
+        AsyncClient(headers=headers) as http,
+        Client(streamable_http_client(keyed_http.url, http_client=http)) as client,
+    ):
         assert client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
         await client.call_tool("run_python", {"code": "n = 3"})
         result = await client.call_tool("run_python", {"code": "n * 14"})
         assert text_of(result) == "42"
 
-    async with AsyncClient(headers=headers) as http, \
-            Client(streamable_http_client(keyed_http.url, http_client=http),
-                   mode=MODERN_PROTOCOL_VERSIONS[-1]) as modern:
+    async with (
+        AsyncClient(headers=headers) as http,
+        Client(
+            streamable_http_client(keyed_http.url, http_client=http),
+            mode=MODERN_PROTOCOL_VERSIONS[-1],
+        ) as modern,
+    ):
         with pytest.raises(MCPError) as refused:
             await modern.call_tool("run_python", {"code": "1"})
         assert refused.value.code == UNSUPPORTED_PROTOCOL_VERSION
@@ -100,8 +107,12 @@ async def test_an_auto_mode_client_gets_a_session_over_http_and_per_request_is_r
 
 
 async def test_over_stdio_either_era_keeps_one_kernel(tmp_path: Path) -> None:
-    params = StdioServerParameters(command=AIRLOCK[0], args=[*AIRLOCK[1:], *server_args()],
-                                   env=cli_env(tmp_path), cwd=str(REPO))
+    params = StdioServerParameters(
+        command=AIRLOCK[0],
+        args=[*AIRLOCK[1:], *server_args()],
+        env=cli_env(tmp_path),
+        cwd=str(REPO),
+    )
     async with Client(params) as client:  # 'auto': the per-request era when offered
         assert client.protocol_version in MODERN_PROTOCOL_VERSIONS
         await client.call_tool("run_python", {"code": "n = 3"})
@@ -133,7 +144,8 @@ async def test_a_cancelled_call_interrupts_its_cell(transport: str, tmp_path: Pa
     async with contextlib.AsyncExitStack() as stack:
         if transport == "stdio":
             session = await stack.enter_async_context(
-                stdio_session(tmp_path, "--cell-timeout", "300"))
+                stdio_session(tmp_path, "--cell-timeout", "300")
+            )
         else:
             server = stack.enter_context(http_server(tmp_path, "--cell-timeout", "300"))
             session = await stack.enter_async_context(http_session(server.url))
@@ -153,8 +165,7 @@ def test_serving_beyond_loopback_needs_a_key(tmp_path: Path) -> None:
 
 async def test_the_sandbox_flags_apply(tmp_path: Path) -> None:
     require_level(IsolationLevel.NAMESPACES)
-    async with stdio_session(tmp_path, "--isolation", "namespaces", "--memory", "768"
-                             ) as session:
+    async with stdio_session(tmp_path, "--isolation", "namespaces", "--memory", "768") as session:
         instructions = session.instructions or ""
         assert "Isolation level (airlock doctor): namespaces - " in instructions
         assert "memory 768 MB" in instructions

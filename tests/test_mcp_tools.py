@@ -57,7 +57,8 @@ def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Connect:
 
 
 async def test_tools_are_listed_with_schemas_and_the_isolation_level(
-        connect: Connect, best_level: IsolationLevel) -> None:
+    connect: Connect, best_level: IsolationLevel
+) -> None:
     async with connect() as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
         assert set(tools) == TOOLS
@@ -87,8 +88,9 @@ async def test_state_persists_between_calls(connect: Connect) -> None:
 
 async def test_a_plot_arrives_as_png_image_content(connect: Connect) -> None:
     async with connect() as session:
-        result = await run(session, "import matplotlib.pyplot as plt\n"
-                                    "plt.plot([1, 3, 2]); plt.title('sales')")
+        result = await run(
+            session, "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]); plt.title('sales')"
+        )
         assert not result.is_error
         [image] = images_of(result)
         assert image.mime_type == "image/png"
@@ -97,8 +99,10 @@ async def test_a_plot_arrives_as_png_image_content(connect: Connect) -> None:
 
 async def test_a_failing_cell_is_a_tool_error_carrying_its_traceback(connect: Connect) -> None:
     async with connect() as session:
-        result = await run(session, "def check(v):\n    raise ValueError(f'bad value {v}')\n"
-                                    "print('before')\ncheck(7)")
+        result = await run(
+            session,
+            "def check(v):\n    raise ValueError(f'bad value {v}')\nprint('before')\ncheck(7)",
+        )
         assert result.is_error  # a result, not a protocol error: call_tool did not raise
         text = text_of(result)
         assert text.startswith("before")
@@ -109,10 +113,13 @@ async def test_a_failing_cell_is_a_tool_error_carrying_its_traceback(connect: Co
 
 async def test_a_file_written_by_code_is_read_back(connect: Connect) -> None:
     async with connect() as session:
-        result = await run(session, "import os\nos.makedirs('out', exist_ok=True)\n"
-                                    "with open('out/summary.csv', 'w') as f:\n"
-                                    "    f.write('region,total\\nwest,42\\n')\n"
-                                    "open('blob.bin', 'wb').write(bytes(range(256)))")
+        result = await run(
+            session,
+            "import os\nos.makedirs('out', exist_ok=True)\n"
+            "with open('out/summary.csv', 'w') as f:\n"
+            "    f.write('region,total\\nwest,42\\n')\n"
+            "open('blob.bin', 'wb').write(bytes(range(256)))",
+        )
         assert not result.is_error
         links = {link.name: link for link in links_of(result)}
         assert set(links) == {"/mnt/data/out/summary.csv", "/mnt/data/blob.bin"}
@@ -133,8 +140,10 @@ async def test_a_file_written_by_code_is_read_back(connect: Connect) -> None:
         assert base64.b64decode(block.resource.blob) == bytes(range(256))
 
         # The same files as resources, at the URIs the links gave.
-        for name, expected in [("/mnt/data/out/summary.csv", b"region,total\nwest,42\n"),
-                               ("/mnt/data/blob.bin", bytes(range(256)))]:
+        for name, expected in [
+            ("/mnt/data/out/summary.csv", b"region,total\nwest,42\n"),
+            ("/mnt/data/blob.bin", bytes(range(256))),
+        ]:
             contents = (await session.read_resource(links[name].uri)).contents
             assert isinstance(contents[0], BlobResourceContents)
             assert base64.b64decode(contents[0].blob) == expected
@@ -148,22 +157,34 @@ async def test_a_file_written_by_code_is_read_back(connect: Connect) -> None:
 async def test_uploaded_files_are_seen_by_the_code_and_listed(connect: Connect) -> None:
     async with connect() as session:
         assert text_of(await session.call_tool("list_files", {})) == "/mnt/data is empty"
-        saved = await session.call_tool("upload_file", {
-            "path": "sales.csv", "content": "month,revenue\njan,10\nfeb,32\n"})
+        saved = await session.call_tool(
+            "upload_file", {"path": "sales.csv", "content": "month,revenue\njan,10\nfeb,32\n"}
+        )
         assert not saved.is_error and "/mnt/data/sales.csv (28 bytes)" in text_of(saved)
         raw = bytes([0, 255, 1, 254])
-        await session.call_tool("upload_file", {
-            "path": "data/raw.bin", "content": base64.b64encode(raw).decode(),
-            "encoding": "base64"})
-        result = await run(session, "import pandas as pd\n"
-                                    "print(pd.read_csv('sales.csv').revenue.sum())\n"
-                                    "print(list(open('/mnt/data/data/raw.bin', 'rb').read()))")
+        await session.call_tool(
+            "upload_file",
+            {
+                "path": "data/raw.bin",
+                "content": base64.b64encode(raw).decode(),
+                "encoding": "base64",
+            },
+        )
+        result = await run(
+            session,
+            "import pandas as pd\n"
+            "print(pd.read_csv('sales.csv').revenue.sum())\n"
+            "print(list(open('/mnt/data/data/raw.bin', 'rb').read()))",
+        )
         assert text_of(result) == "42\n[0, 255, 1, 254]"
         listing = await session.call_tool("list_files", {})
-        assert text_of(listing).splitlines()[1:] == ["/mnt/data/data/raw.bin\t4",
-                                                    "/mnt/data/sales.csv\t28"]
-        bad = await session.call_tool("upload_file", {
-            "path": "x.bin", "content": "not base64!", "encoding": "base64"})
+        assert text_of(listing).splitlines()[1:] == [
+            "/mnt/data/data/raw.bin\t4",
+            "/mnt/data/sales.csv\t28",
+        ]
+        bad = await session.call_tool(
+            "upload_file", {"path": "x.bin", "content": "not base64!", "encoding": "base64"}
+        )
         assert bad.is_error and "base64" in text_of(bad)
 
 
@@ -186,11 +207,11 @@ async def test_two_sessions_do_not_see_each_others_variables_or_files(connect: C
 
 
 async def test_a_timed_out_cell_is_interrupted_and_the_session_stays_usable(
-        connect: Connect) -> None:
+    connect: Connect,
+) -> None:
     async with connect() as session:
         await run(session, "kept = [1, 2, 3]")
-        result = await run(session, "import time\nprint('started', flush=True)\n"
-                                    "time.sleep(600)")
+        result = await run(session, "import time\nprint('started', flush=True)\ntime.sleep(600)")
         assert result.is_error
         text = text_of(result)
         assert text.startswith("started")

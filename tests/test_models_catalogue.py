@@ -18,9 +18,13 @@ def test_the_two_models_and_the_default() -> None:
     assert list(CATALOGUE) == ["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
     big, small = CATALOGUE["qwen2.5-coder-1.5b"], CATALOGUE["qwen2.5-coder-0.5b"]
     assert (big.size, big.sha256) == (
-        1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
+        1_117_320_768,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    )
     assert (small.size, small.sha256) == (
-        491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32")
+        491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    )
     for entry in (big, small):
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
         assert entry.file_name == f"{entry.name}.gguf"
@@ -46,8 +50,10 @@ def test_unknown_names_list_the_known_ones() -> None:
     assert lookup("qwen2.5-coder-0.5b").size == 491_400_064
     with pytest.raises(ModelError) as caught:
         lookup("gpt-4o")
-    assert str(caught.value) == \
-        "unknown model 'gpt-4o' (known: qwen2.5-coder-0.5b, qwen2.5-coder-1.5b)"
+    assert (
+        str(caught.value)
+        == "unknown model 'gpt-4o' (known: qwen2.5-coder-0.5b, qwen2.5-coder-1.5b)"
+    )
     with pytest.raises(ModelError, match="unknown model"):
         ModelStore().pull("gpt-4o")
 
@@ -67,7 +73,9 @@ def test_the_models_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     # Nothing pulled: every model is listed as absent, the default marked; nothing created.
     listed = ModelStore(tmp_path / "empty").list()
     assert [(m.name, m.state, m.default) for m in listed] == [
-        ("qwen2.5-coder-1.5b", "absent", True), ("qwen2.5-coder-0.5b", "absent", False)]
+        ("qwen2.5-coder-1.5b", "absent", True),
+        ("qwen2.5-coder-0.5b", "absent", False),
+    ]
     assert not (tmp_path / "empty").exists()
     with pytest.raises(ModelError, match=r"run 'airlock models pull qwen2\.5-coder-1\.5b'"):
         ModelStore(tmp_path / "empty").path()

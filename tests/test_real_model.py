@@ -39,9 +39,14 @@ def pulled() -> Path:
     # Airlock's variables; the models folder is the repository's cache.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run([*AIRLOCK, "models", "pull", DEFAULT_MODEL, "--models-dir",
-                           str(CACHE)], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=PULL_TIMEOUT_S)
+    done = subprocess.run(
+        [*AIRLOCK, "models", "pull", DEFAULT_MODEL, "--models-dir", str(CACHE)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=PULL_TIMEOUT_S,
+    )
     assert done.returncode == 0, done.stderr
     path = Path(done.stdout.strip().splitlines()[-1])
     assert path == CACHE / f"{DEFAULT_MODEL}.gguf" and path.stat().st_size == 1_117_320_768
@@ -54,32 +59,66 @@ def test_the_default_model_answers_a_csv_question(tmp_path: Path, pulled: Path) 
     csv.write_text("item,amount\n" + "".join(f"item{i},{a}\n" for i, a in enumerate(AMOUNTS)))
     env = cli_env(tmp_path, AIRLOCK_MODELS_DIR=str(CACHE))
     # The catalogue name resolves to the pulled file in the models folder.
-    path = subprocess.run([*AIRLOCK, "models", "path", DEFAULT_MODEL], capture_output=True,
-                          text=True, env=env, timeout=60)
+    path = subprocess.run(
+        [*AIRLOCK, "models", "path", DEFAULT_MODEL],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert path.stdout.strip() == str(pulled), path.stderr
-    done = subprocess.run([*AIRLOCK, "run", "--json", "-m", DEFAULT_MODEL, "-f", str(csv),
-                           "--data-dir", str(tmp_path / "store"), "--out", str(tmp_path / "out"),
-                           QUESTION], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=RUN_TIMEOUT_S)
+    done = subprocess.run(
+        [
+            *AIRLOCK,
+            "run",
+            "--json",
+            "-m",
+            DEFAULT_MODEL,
+            "-f",
+            str(csv),
+            "--data-dir",
+            str(tmp_path / "store"),
+            "--out",
+            str(tmp_path / "out"),
+            QUESTION,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert done.returncode in (0, 1), done.stderr
     result = json.loads(done.stdout)
-    cells = [call["code_interpreter"] for step in result["steps"]
-             if step["step_details"]["type"] == "tool_calls"
-             for call in step["step_details"]["tool_calls"]]
-    answer = "".join(block["text"]["value"] for message in result["messages"]
-                     for block in message["content"] if block["type"] == "text")
-    transcript = "\n".join(
-        f"--- cell\n{c['input']}\n--- output\n"
-        + "".join(o.get("logs", "") for o in c["outputs"]) for c in cells) \
+    cells = [
+        call["code_interpreter"]
+        for step in result["steps"]
+        if step["step_details"]["type"] == "tool_calls"
+        for call in step["step_details"]["tool_calls"]
+    ]
+    answer = "".join(
+        block["text"]["value"]
+        for message in result["messages"]
+        for block in message["content"]
+        if block["type"] == "text"
+    )
+    transcript = (
+        "\n".join(
+            f"--- cell\n{c['input']}\n--- output\n"
+            + "".join(o.get("logs", "") for o in c["outputs"])
+            for c in cells
+        )
         + f"\n--- answer\n{answer}\n--- status {result['run']['status']}"
+    )
     assert result["run"]["status"] == "completed", transcript
     assert cells, transcript  # it computed the answer in the sandbox
     numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", answer.replace(",", ""))}
     assert TOTAL in numbers, transcript
 
 
-def test_the_pulled_model_is_everyones_default(pulled: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pulled_model_is_everyones_default(
+    pulled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from engine.cli.options import Settings, resolve_model
     from engine.interpreter import resolve_model_arg
 

@@ -40,8 +40,9 @@ def message(response: openai.types.responses.Response) -> ResponseOutputMessage:
 
 def test_auto_container_runs_code(client: OpenAI, tmp_path: Path) -> None:
     model = script(tmp_path, {"code": "print(6 * 7)"}, {"text": "It is 42."})
-    response = client.responses.create(model=model, tools=[AUTO_TOOL], input="What is 6 * 7?",
-                                       include=[OUTPUTS])
+    response = client.responses.create(
+        model=model, tools=[AUTO_TOOL], input="What is 6 * 7?", include=[OUTPUTS]
+    )
     assert response.status == "completed"
     assert response.id.startswith("resp_")
     [call] = calls(response)
@@ -68,9 +69,14 @@ def test_auto_container_runs_code(client: OpenAI, tmp_path: Path) -> None:
 
 def test_message_input_and_input_items(client: OpenAI, tmp_path: Path) -> None:
     model = script(tmp_path, {"text": "Hi."})
-    response = client.responses.create(model=model, instructions="Be brief.", input=[
-        {"role": "developer", "content": "Answer in English."},
-        {"role": "user", "content": [{"type": "input_text", "text": "Hello"}]}])
+    response = client.responses.create(
+        model=model,
+        instructions="Be brief.",
+        input=[
+            {"role": "developer", "content": "Answer in English."},
+            {"role": "user", "content": [{"type": "input_text", "text": "Hello"}]},
+        ],
+    )
     assert response.status == "completed"
     assert response.instructions == "Be brief."
     assert response.output_text == "Hi."
@@ -90,18 +96,22 @@ def test_uploaded_files_are_read_from_mnt_data(client: OpenAI, tmp_path: Path) -
     stored = client.files.create(file=("data.csv", b"x\n9\n"), purpose="assistants")
     copied = client.containers.files.create(container.id, file_id=stored.id)
     assert copied.path == "/mnt/data/data_2.csv"  # the name was taken: collision-safe
-    code = ("import pandas as pd\nprint(pd.read_csv('/mnt/data/data.csv')['b'].sum(), "
-            "pd.read_csv('/mnt/data/data_2.csv')['x'].sum())")
+    code = (
+        "import pandas as pd\nprint(pd.read_csv('/mnt/data/data.csv')['b'].sum(), "
+        "pd.read_csv('/mnt/data/data_2.csv')['x'].sum())"
+    )
     model = script(tmp_path, {"code": code}, {"text": "6 and 9."})
-    response = client.responses.create(model=model, tools=[container_tool(container.id)],
-                                       input="Sum them.", include=[OUTPUTS])
+    response = client.responses.create(
+        model=model, tools=[container_tool(container.id)], input="Sum them.", include=[OUTPUTS]
+    )
     [call] = calls(response)
     assert call.container_id == container.id
     assert call.outputs is not None and getattr(call.outputs[0], "logs", None) == "6 9\n"
     listed = client.containers.files.list(container.id, order="asc")
     assert [f.id for f in listed.data] == [uploaded.id, copied.id]
-    assert client.containers.files.retrieve(copied.id, container_id=container.id).path == \
-        copied.path
+    assert (
+        client.containers.files.retrieve(copied.id, container_id=container.id).path == copied.path
+    )
     content = client.containers.files.content.retrieve(uploaded.id, container_id=container.id)
     assert content.read() == b"a,b\n1,2\n3,4\n"
     client.containers.files.delete(copied.id, container_id=container.id)
@@ -122,21 +132,22 @@ def test_generated_file_is_cited_and_downloadable(client: OpenAI, tmp_path: Path
     assert citation.container_id == container_id
     assert citation.file_id.startswith("cfile_")
     assert citation.filename == "out.csv"
-    assert answer[citation.start_index:citation.end_index] == "sandbox:/mnt/data/out.csv"
-    content = client.containers.files.content.retrieve(citation.file_id,
-                                                       container_id=container_id)
+    assert answer[citation.start_index : citation.end_index] == "sandbox:/mnt/data/out.csv"
+    content = client.containers.files.content.retrieve(citation.file_id, container_id=container_id)
     assert content.read() == b"n\n1\n2\n"
     record = client.containers.files.retrieve(citation.file_id, container_id=container_id)
     assert record.source == "assistant" and record.path == "/mnt/data/out.csv"
     assert [f.id for f in client.containers.files.list(container_id)] == [citation.file_id]
 
 
-def test_image_output_is_a_url_the_server_serves(client: OpenAI, server: RunningServer,
-                                                tmp_path: Path) -> None:
+def test_image_output_is_a_url_the_server_serves(
+    client: OpenAI, server: RunningServer, tmp_path: Path
+) -> None:
     plot = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('plotted')"
     model = script(tmp_path, {"code": plot}, {"text": "Here is the plot."})
-    response = client.responses.create(model=model, tools=[AUTO_TOOL], input="Plot.",
-                                       include=[OUTPUTS])
+    response = client.responses.create(
+        model=model, tools=[AUTO_TOOL], input="Plot.", include=[OUTPUTS]
+    )
     [call] = calls(response)
     assert call.outputs is not None
     images = [o for o in call.outputs if o.type == "image"]
@@ -150,11 +161,16 @@ def test_image_output_is_a_url_the_server_serves(client: OpenAI, server: Running
 def test_previous_response_keeps_the_kernel(client: OpenAI, tmp_path: Path) -> None:
     first = client.responses.create(
         model=script(tmp_path, {"code": "x = 41"}, {"text": "Set."}),
-        tools=[AUTO_TOOL], input="Set x.")
+        tools=[AUTO_TOOL],
+        input="Set x.",
+    )
     second = client.responses.create(
         model=script(tmp_path, {"code": "print(x + 1)"}, {"text": "42."}),
-        tools=[AUTO_TOOL], input="Print x + 1.", previous_response_id=first.id,
-        include=[OUTPUTS])
+        tools=[AUTO_TOOL],
+        input="Print x + 1.",
+        previous_response_id=first.id,
+        include=[OUTPUTS],
+    )
     assert second.previous_response_id == first.id
     [call] = calls(second)
     assert call.container_id == calls(first)[0].container_id
@@ -165,14 +181,17 @@ def test_errors_are_openai_shaped(client: OpenAI, tmp_path: Path) -> None:
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve("resp_nope")
     with pytest.raises(openai.NotFoundError):
-        client.responses.create(model=script(tmp_path, {"text": "x"}), input="hi",
-                                previous_response_id="resp_nope")
+        client.responses.create(
+            model=script(tmp_path, {"text": "x"}), input="hi", previous_response_id="resp_nope"
+        )
     with pytest.raises(openai.NotFoundError):
-        client.responses.create(model=script(tmp_path, {"text": "x"}), input="hi",
-                                tools=[container_tool("cntr_nope")])
+        client.responses.create(
+            model=script(tmp_path, {"text": "x"}), input="hi", tools=[container_tool("cntr_nope")]
+        )
     with pytest.raises(openai.BadRequestError):
-        client.responses.create(model=script(tmp_path, {"text": "x"}), input="hi",
-                                tools=[{"type": "web_search"}])
+        client.responses.create(
+            model=script(tmp_path, {"text": "x"}), input="hi", tools=[{"type": "web_search"}]
+        )
     with pytest.raises(openai.NotFoundError):
         client.containers.retrieve("cntr_nope")
 
@@ -184,5 +203,6 @@ def test_runs_share_one_hidden_assistant(client: OpenAI, tmp_path: Path) -> None
     hidden = [a for a in client.beta.assistants.list() if a.name == "Responses API"]
     assert len(hidden) == 1
     client.beta.assistants.delete(hidden[0].id)  # a client may delete it: it comes back
-    assert client.responses.create(model=script(tmp_path, {"text": "y"}),
-                                   input="y").output_text == "y"
+    assert (
+        client.responses.create(model=script(tmp_path, {"text": "y"}), input="y").output_text == "y"
+    )

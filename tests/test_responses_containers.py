@@ -51,11 +51,12 @@ def test_list_retrieve_delete(client: OpenAI, server: RunningServer) -> None:
     assert made[0].id not in [c.id for c in client.containers.list(name="listing")]
 
 
-def test_memory_limit_sets_the_kernel(client: OpenAI, server: RunningServer,
-                                      tmp_path: Path) -> None:
-    container = client.containers.create(name="big", memory_limit="4g",
-                                         expires_after={"anchor": "last_active_at",
-                                                        "minutes": 5})
+def test_memory_limit_sets_the_kernel(
+    client: OpenAI, server: RunningServer, tmp_path: Path
+) -> None:
+    container = client.containers.create(
+        name="big", memory_limit="4g", expires_after={"anchor": "last_active_at", "minutes": 5}
+    )
     assert container.memory_limit == "4g" and container.expires_after is not None
     assert container.expires_after.minutes == 5
     model = script(tmp_path, {"code": "print('hi')"}, {"text": "hi"})
@@ -64,9 +65,10 @@ def test_memory_limit_sets_the_kernel(client: OpenAI, server: RunningServer,
     assert session is not None
     assert session.session.config.limits.memory_mb == 4096
     auto = client.responses.create(
-        model=script(tmp_path, {"code": "print(1)"}, {"text": "1"}), input="1",
-        tools=[{"type": "code_interpreter", "container": {"type": "auto",
-                                                          "memory_limit": "16g"}}])
+        model=script(tmp_path, {"code": "print(1)"}, {"text": "1"}),
+        input="1",
+        tools=[{"type": "code_interpreter", "container": {"type": "auto", "memory_limit": "16g"}}],
+    )
     call = next(item for item in auto.output if item.type == "code_interpreter_call")
     assert client.containers.retrieve(call.container_id).memory_limit == "16g"
     with pytest.raises(openai.BadRequestError):
@@ -77,19 +79,25 @@ def _age(server: RunningServer, container_id: str, seconds: int) -> None:
     """Make the container look idle for `seconds`: its record and its kernel's clock."""
     responses = service(server)
     record = responses.db.get_container(container_id)
-    responses.db.save_container(record.model_copy(
-        update={"last_active_at": record.last_active_at - seconds}))
+    responses.db.save_container(
+        record.model_copy(update={"last_active_at": record.last_active_at - seconds})
+    )
     session = server.engine.sessions.get(container_id)
     if session is not None:
         session.last_used -= seconds
 
 
-def test_idle_container_expires_on_access(client: OpenAI, server: RunningServer,
-                                          tmp_path: Path) -> None:
-    container = client.containers.create(name="short", expires_after={
-        "anchor": "last_active_at", "minutes": 1})
-    client.responses.create(model=script(tmp_path, {"code": "y = 1"}, {"text": "ok"}),
-                            tools=[container_tool(container.id)], input="go")
+def test_idle_container_expires_on_access(
+    client: OpenAI, server: RunningServer, tmp_path: Path
+) -> None:
+    container = client.containers.create(
+        name="short", expires_after={"anchor": "last_active_at", "minutes": 1}
+    )
+    client.responses.create(
+        model=script(tmp_path, {"code": "y = 1"}, {"text": "ok"}),
+        tools=[container_tool(container.id)],
+        input="go",
+    )
     assert server.engine.sessions.get(container.id) is not None
     _age(server, container.id, 30)
     assert client.containers.retrieve(container.id).status == "running"
@@ -97,34 +105,45 @@ def test_idle_container_expires_on_access(client: OpenAI, server: RunningServer,
     assert client.containers.retrieve(container.id).status == "expired"
     assert server.engine.sessions.get(container.id) is None
     with pytest.raises(openai.BadRequestError):
-        client.responses.create(model=script(tmp_path, {"text": "x"}), input="again",
-                                tools=[container_tool(container.id)])
+        client.responses.create(
+            model=script(tmp_path, {"text": "x"}),
+            input="again",
+            tools=[container_tool(container.id)],
+        )
     with pytest.raises(openai.BadRequestError):
         client.containers.files.create(container.id, file=("late.txt", b"late"))
 
 
 def test_sweep_expires_idle_containers(client: OpenAI, server: RunningServer) -> None:
-    container = client.containers.create(name="swept", expires_after={
-        "anchor": "last_active_at", "minutes": 1})
+    container = client.containers.create(
+        name="swept", expires_after={"anchor": "last_active_at", "minutes": 1}
+    )
     _age(server, container.id, 120)
     responses = service(server)
     assert responses.loop is not None
-    expired = asyncio.run_coroutine_threadsafe(responses.containers.reap(),
-                                               responses.loop).result(timeout=30)
+    expired = asyncio.run_coroutine_threadsafe(responses.containers.reap(), responses.loop).result(
+        timeout=30
+    )
     assert container.id in expired
     stored = responses.db.get_container(container.id)
     assert stored.status == "expired"
 
 
 def test_previous_response_after_expiry_gets_a_new_container(
-        client: OpenAI, server: RunningServer, tmp_path: Path) -> None:
-    first = client.responses.create(model=script(tmp_path, {"code": "z = 1"}, {"text": "ok"}),
-                                    tools=[AUTO_TOOL], input="go")
+    client: OpenAI, server: RunningServer, tmp_path: Path
+) -> None:
+    first = client.responses.create(
+        model=script(tmp_path, {"code": "z = 1"}, {"text": "ok"}), tools=[AUTO_TOOL], input="go"
+    )
     old = next(item for item in first.output if item.type == "code_interpreter_call")
     _age(server, old.container_id, 3600)
     second = client.responses.create(
         model=script(tmp_path, {"code": "print('z' in globals())"}, {"text": "no"}),
-        tools=[AUTO_TOOL], input="again", previous_response_id=first.id, include=[OUTPUTS])
+        tools=[AUTO_TOOL],
+        input="again",
+        previous_response_id=first.id,
+        include=[OUTPUTS],
+    )
     call = next(item for item in second.output if item.type == "code_interpreter_call")
     assert call.container_id != old.container_id
     assert call.outputs is not None and getattr(call.outputs[0], "logs", None) == "False\n"
@@ -133,11 +152,17 @@ def test_previous_response_after_expiry_gets_a_new_container(
 
 def test_two_responses_share_an_explicit_container(client: OpenAI, tmp_path: Path) -> None:
     container = client.containers.create(name="shared")
-    client.responses.create(model=script(tmp_path, {"code": "shared = 'yes'"}, {"text": "k"}),
-                            tools=[container_tool(container.id)], input="set")
+    client.responses.create(
+        model=script(tmp_path, {"code": "shared = 'yes'"}, {"text": "k"}),
+        tools=[container_tool(container.id)],
+        input="set",
+    )
     other = client.responses.create(
         model=script(tmp_path, {"code": "print(shared)"}, {"text": "yes"}),
-        tools=[container_tool(container.id)], input="get", include=[OUTPUTS])
+        tools=[container_tool(container.id)],
+        input="get",
+        include=[OUTPUTS],
+    )
     call = next(item for item in other.output if item.type == "code_interpreter_call")
     assert call.outputs is not None and getattr(call.outputs[0], "logs", None) == "yes\n"
     before = client.containers.retrieve(container.id).last_active_at

@@ -36,8 +36,9 @@ def poll(client: OpenAI, response_id: str, timeout: float = 60) -> openai.types.
 
 def test_failing_code_fails_the_response(client: OpenAI, tmp_path: Path) -> None:
     model = script(tmp_path, *[{"code": "1 / 0"}] * 5)
-    response = client.responses.create(model=model, tools=[AUTO_TOOL], input="divide",
-                                       include=[OUTPUTS])
+    response = client.responses.create(
+        model=model, tools=[AUTO_TOOL], input="divide", include=[OUTPUTS]
+    )
     assert response.status == "failed"
     assert response.error is not None and response.error.code == "server_error"
     assert "ZeroDivisionError" in response.error.message
@@ -48,8 +49,9 @@ def test_failing_code_fails_the_response(client: OpenAI, tmp_path: Path) -> None
 
 def test_token_limit_makes_it_incomplete(client: OpenAI, tmp_path: Path) -> None:
     model = script(tmp_path, {"code": "print(1)"}, {"text": "done"})
-    response = client.responses.create(model=model, tools=[AUTO_TOOL], input="go",
-                                       max_output_tokens=1)
+    response = client.responses.create(
+        model=model, tools=[AUTO_TOOL], input="go", max_output_tokens=1
+    )
     assert response.status == "incomplete"
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
@@ -58,8 +60,7 @@ def test_token_limit_makes_it_incomplete(client: OpenAI, tmp_path: Path) -> None
 
 def test_background_response_is_polled(client: OpenAI, tmp_path: Path) -> None:
     model = script(tmp_path, {"code": "print('bg')"}, {"text": "background done"})
-    started = client.responses.create(model=model, tools=[AUTO_TOOL], input="go",
-                                      background=True)
+    started = client.responses.create(model=model, tools=[AUTO_TOOL], input="go", background=True)
     assert started.background is True
     assert started.status in ("queued", "in_progress", "completed")
     finished = poll(client, started.id)
@@ -68,11 +69,12 @@ def test_background_response_is_polled(client: OpenAI, tmp_path: Path) -> None:
 
 def test_background_response_is_cancelled(client: OpenAI, tmp_path: Path) -> None:
     model = script(tmp_path, {"code": "import time\ntime.sleep(30)"}, {"text": "late"})
-    started = client.responses.create(model=model, tools=[AUTO_TOOL], input="wait",
-                                      background=True)
+    started = client.responses.create(model=model, tools=[AUTO_TOOL], input="wait", background=True)
     deadline = time.monotonic() + 30
-    while not any(item.type == "code_interpreter_call"
-                  for item in client.responses.retrieve(started.id).output):
+    while not any(
+        item.type == "code_interpreter_call"
+        for item in client.responses.retrieve(started.id).output
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     cancelled = client.responses.cancel(started.id)

@@ -19,19 +19,27 @@ def test_containers_survive_a_restart(tmp_path: Path) -> None:
         client = server.client()
         container = client.containers.create(name="durable")
         client.containers.files.create(container.id, file=("in.txt", b"input"))
-        first = client.responses.create(model=script(tmp_path, {"code": code}, {"text": "ok"}),
-                                        tools=[container_tool(container.id)], input="make")
+        first = client.responses.create(
+            model=script(tmp_path, {"code": code}, {"text": "ok"}),
+            tools=[container_tool(container.id)],
+            input="make",
+        )
     with running_server(data) as server:
         client = server.client()
         assert client.responses.retrieve(first.id).output_text == "ok"
         assert client.containers.retrieve(container.id).status == "running"
         paths = sorted(f.path for f in client.containers.files.list(container.id))
         assert paths == ["/mnt/data/in.txt", "/mnt/data/made.txt"]
-        check = ("print(open('/mnt/data/in.txt').read(), open('/mnt/data/made.txt').read(), "
-                 "'kept' in globals())")
-        again = client.responses.create(model=script(tmp_path, {"code": check}, {"text": "ok"}),
-                                        tools=[container_tool(container.id)], input="check",
-                                        include=[OUTPUTS])
+        check = (
+            "print(open('/mnt/data/in.txt').read(), open('/mnt/data/made.txt').read(), "
+            "'kept' in globals())"
+        )
+        again = client.responses.create(
+            model=script(tmp_path, {"code": check}, {"text": "ok"}),
+            tools=[container_tool(container.id)],
+            input="check",
+            include=[OUTPUTS],
+        )
         call = next(item for item in again.output if item.type == "code_interpreter_call")
         assert call.outputs is not None
         assert getattr(call.outputs[0], "logs", None) == "input made False\n"
@@ -47,8 +55,7 @@ def test_an_older_database_gains_the_tables(tmp_path: Path) -> None:
     with running_server(tmp_path / "server") as server:
         client = server.client()
         container = client.containers.create(name="x", file_ids=[stored.id])
-        assert [f.path for f in client.containers.files.list(container.id)] == \
-            ["/mnt/data/old.txt"]
+        assert [f.path for f in client.containers.files.list(container.id)] == ["/mnt/data/old.txt"]
         with sqlite3.connect(store_dir / "airlock.db") as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"responses", "containers", "container_files"} <= tables

@@ -18,8 +18,10 @@ from pydantic import TypeAdapter
 from responses_fixtures import AUTO_TOOL, OUTPUTS, script
 from server_fixtures import RunningServer, running_server
 
-CODE = ("import matplotlib.pyplot as plt\nplt.plot([3, 1])\nplt.show()\n"
-        "open('/mnt/data/r.txt', 'w').write('r')\nprint('ok')")
+CODE = (
+    "import matplotlib.pyplot as plt\nplt.plot([3, 1])\nplt.show()\n"
+    "open('/mnt/data/r.txt', 'w').write('r')\nprint('ok')"
+)
 ANSWER = "Done: [r.txt](sandbox:/mnt/data/r.txt)"
 
 
@@ -31,8 +33,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{server.url}/v1", headers={"Authorization": "Bearer x"},
-                      timeout=120) as client:
+    with httpx.Client(
+        base_url=f"{server.url}/v1", headers={"Authorization": "Bearer x"}, timeout=120
+    ) as client:
         yield client
 
 
@@ -41,8 +44,13 @@ def strict(model: Any, data: Any) -> None:
 
 
 def body(tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {"model": script(tmp_path, {"code": CODE}, {"text": ANSWER}), "input": "go",
-            "tools": [AUTO_TOOL], "include": [OUTPUTS], **extra}
+    return {
+        "model": script(tmp_path, {"code": CODE}, {"text": ANSWER}),
+        "input": "go",
+        "tools": [AUTO_TOOL],
+        "include": [OUTPUTS],
+        **extra,
+    }
 
 
 def test_response_and_items_validate(http: httpx.Client, tmp_path: Path) -> None:
@@ -50,11 +58,12 @@ def test_response_and_items_validate(http: httpx.Client, tmp_path: Path) -> None
     assert answer.status_code == 200, answer.text
     data = answer.json()
     strict(Response, data)
-    kinds = [(item["type"], sorted(o["type"] for o in item.get("outputs") or []))
-             for item in data["output"]]
+    kinds = [
+        (item["type"], sorted(o["type"] for o in item.get("outputs") or []))
+        for item in data["output"]
+    ]
     assert kinds == [("code_interpreter_call", ["image", "logs"]), ("message", [])]
-    assert data["output"][1]["content"][0]["annotations"][0]["type"] == \
-        "container_file_citation"
+    assert data["output"][1]["content"][0]["annotations"][0]["type"] == "container_file_citation"
     container_id = data["output"][0]["container_id"]
     container = http.get(f"/containers/{container_id}").json()
     strict(ContainerCreateResponse, container)
@@ -65,14 +74,16 @@ def test_response_and_items_validate(http: httpx.Client, tmp_path: Path) -> None
     assert {f["source"] for f in files["data"]} == {"assistant"}
     for item in files["data"]:
         strict(FileListResponse, item)
-    made = http.post(f"/containers/{container_id}/files",
-                     files={"file": ("x.txt", b"x")}).json()
+    made = http.post(f"/containers/{container_id}/files", files={"file": ("x.txt", b"x")}).json()
     strict(FileCreateResponse, made)
     items = http.get(f"/responses/{data['id']}/input_items").json()
     for item in items["data"]:
         strict(ResponseItem, item)
     assert http.delete(f"/responses/{data['id']}").json() == {
-        "id": data["id"], "object": "response.deleted", "deleted": True}
+        "id": data["id"],
+        "object": "response.deleted",
+        "deleted": True,
+    }
 
 
 def test_stream_events_validate(http: httpx.Client, tmp_path: Path) -> None:

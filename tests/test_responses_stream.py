@@ -30,21 +30,32 @@ def client(server: RunningServer) -> OpenAI:
 
 def test_raw_stream_events(client: OpenAI, tmp_path: Path) -> None:
     model = script(tmp_path, {"code": WRITE + CODE}, {"text": ANSWER})
-    events: list[Any] = list(client.responses.create(
-        model=model, tools=[AUTO_TOOL], input="Sum 0..4.", include=[OUTPUTS], stream=True))
+    events: list[Any] = list(
+        client.responses.create(
+            model=model, tools=[AUTO_TOOL], input="Sum 0..4.", include=[OUTPUTS], stream=True
+        )
+    )
     types = [event.type for event in events]
     assert [event.sequence_number for event in events] == list(range(len(events)))
     assert types[:2] == ["response.created", "response.in_progress"]
     assert types[-1] == "response.completed"
-    expected = ["response.output_item.added", "response.code_interpreter_call.in_progress",
-                "response.code_interpreter_call_code.delta",
-                "response.code_interpreter_call_code.done",
-                "response.code_interpreter_call.interpreting",
-                "response.code_interpreter_call.completed", "response.output_item.done",
-                "response.output_item.added", "response.content_part.added",
-                "response.output_text.delta", "response.output_text.annotation.added",
-                "response.output_text.done", "response.content_part.done",
-                "response.output_item.done", "response.completed"]
+    expected = [
+        "response.output_item.added",
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call_code.delta",
+        "response.code_interpreter_call_code.done",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.annotation.added",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
     positions = [types.index(name, types.index(expected[0])) for name in expected[:7]]
     assert positions == sorted(positions)
     for name in expected:

@@ -107,6 +107,7 @@ async def test_pyarrow_allocates_with_malloc_under_the_memory_limit() -> None:
             "frame = pandas.DataFrame({'a': list(range(1000))})\n"
             "frame.to_parquet('t.parquet'); frame.to_excel('t.xlsx')\n"
             "print(pyarrow.default_memory_pool().backend_name,"
-            " len(pandas.read_parquet('t.parquet')), len(pandas.read_excel('t.xlsx')))")
+            " len(pandas.read_parquet('t.parquet')), len(pandas.read_excel('t.xlsx')))"
+        )
         assert result.ok, result.error
         assert result.stdout == "system 1000 1000\n"

@@ -15,7 +15,8 @@ MiB = 1024 * 1024
 
 
 async def test_upload_through_a_planted_folder_link_is_refused(
-    session: AsyncSession, tmp_path: Path,
+    session: AsyncSession,
+    tmp_path: Path,
 ) -> None:
     host_dir = tmp_path / "host"
     host_dir.mkdir()
@@ -103,4 +104,3 @@ async def test_background_writer_is_held_to_the_quota_between_cells(
     assert result.stdout == "next cell\n"
     assert any("between cells" in notice for notice in result.notices)
     assert session.workspace.usage()[0] <= limit
-

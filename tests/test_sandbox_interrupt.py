@@ -46,10 +46,12 @@ async def test_interrupt_stops_the_cell_and_keeps_state(session: AsyncSession) -
 
 async def test_cell_ignoring_sigint_is_killed_after_the_grace(session: AsyncSession) -> None:
     await session.execute("lost = 1")
-    cell = asyncio.ensure_future(session.execute(
-        f"import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n{ANNOUNCE}"
-        "time.sleep(60)"
-    ))
+    cell = asyncio.ensure_future(
+        session.execute(
+            f"import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n{ANNOUNCE}"
+            "time.sleep(60)"
+        )
+    )
     await _wait_started(session, cell)
     started = time.monotonic()
     assert session.interrupt() is True
@@ -73,8 +75,10 @@ async def test_interrupt_while_idle_does_nothing(session: AsyncSession) -> None:
 
 
 def test_sync_interrupt_from_another_thread() -> None:
-    with Session(SandboxConfig(limits=TEST_LIMITS)) as session, \
-            ThreadPoolExecutor(max_workers=1) as pool:
+    with (
+        Session(SandboxConfig(limits=TEST_LIMITS)) as session,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
         assert session.interrupt() is False
         assert session.execute("kept = 3").ok
         cell = pool.submit(session.execute, f"import time\n{ANNOUNCE}time.sleep(60)")

@@ -27,14 +27,14 @@ def loopback_server() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("level", [IsolationLevel.BUBBLEWRAP, IsolationLevel.NAMESPACES])
-async def test_host_loopback_server_is_unreachable(level: IsolationLevel,
-                                                   loopback_server: int) -> None:
+async def test_host_loopback_server_is_unreachable(
+    level: IsolationLevel, loopback_server: int
+) -> None:
     require_level(level)
     config = SandboxConfig(limits=TEST_LIMITS, isolation=level)
     async with await AsyncSession.start(config) as session:
         result = await session.execute(
-            f"import socket\nsocket.create_connection(('127.0.0.1', {loopback_server}), "
-            "timeout=5)"
+            f"import socket\nsocket.create_connection(('127.0.0.1', {loopback_server}), timeout=5)"
         )
     assert result.error is not None
     assert result.error.name in ("ConnectionRefusedError", "TimeoutError", "OSError")
@@ -60,7 +60,8 @@ async def test_kernel_is_not_root(session: AsyncSession) -> None:
 
 
 async def test_home_folder_and_environment_secrets_are_invisible(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
@@ -103,8 +104,10 @@ async def test_host_processes_are_invisible(session: AsyncSession) -> None:
 
 async def test_sessions_cannot_see_each_other() -> None:
     config = SandboxConfig(limits=TEST_LIMITS)
-    async with await AsyncSession.start(config) as first, \
-            await AsyncSession.start(config) as second:
+    async with (
+        await AsyncSession.start(config) as first,
+        await AsyncSession.start(config) as second,
+    ):
         first.put_file("secret.txt", b"first session's data")
         result = await second.execute(
             f"import os\nprint(os.path.exists({str(first.workspace.root)!r}), "
@@ -147,19 +150,20 @@ async def test_daemonised_child_is_gone_after_the_session_ends() -> None:
 
 
 async def test_strict_mode_refuses_level_none() -> None:
-    config = SandboxConfig(isolation=IsolationLevel.NONE,
-                           minimum_isolation=IsolationLevel.NAMESPACES)
+    config = SandboxConfig(
+        isolation=IsolationLevel.NONE, minimum_isolation=IsolationLevel.NAMESPACES
+    )
     with pytest.raises(IsolationUnavailable):
         await AsyncSession.start(config)
 
 
 async def test_level_none_still_has_limits_when_available() -> None:
     require_level(IsolationLevel.NONE)
-    config = SandboxConfig(limits=Limits(timeout=20, memory_mb=768),
-                           isolation=IsolationLevel.NONE)
+    config = SandboxConfig(limits=Limits(timeout=20, memory_mb=768), isolation=IsolationLevel.NONE)
     async with await AsyncSession.start(config) as session:
-        result = await session.execute("import resource\nprint(resource.getrlimit("
-                                       "resource.RLIMIT_AS)[0] // 2**20)")
+        result = await session.execute(
+            "import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)"
+        )
         env = await session.execute("import os\nprint(sorted(os.environ))")
     assert result.stdout.strip() == "768"
     assert "OPENAI_API_KEY" not in env.stdout
@@ -183,16 +187,21 @@ def test_nothing_is_left_after_the_host_is_killed(level: IsolationLevel) -> None
         "    await asyncio.sleep(600)\n"
         "asyncio.run(main())\n"
     )
-    host = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).parent.parent)
+    host = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
     assert host.stdout is not None
     kernel_pid = int(host.stdout.readline())
     assert psutil.pid_exists(kernel_pid)
     host.kill()
     host.wait()
     for _ in range(100):
-        leftovers = [p for p in psutil.process_iter(["cmdline"])
-                     if token in (p.info["cmdline"] or [])]
+        leftovers = [
+            p for p in psutil.process_iter(["cmdline"]) if token in (p.info["cmdline"] or [])
+        ]
         if not leftovers and not psutil.pid_exists(kernel_pid):
             break
         import time

@@ -73,8 +73,14 @@ async def main():
 asyncio.run(main())
 """
 
-POINTS = ["uid-reserved", "sandbox-spawned", "sockets-bound", "kernel-ready", "preloading",
-          "pooled"]
+POINTS = [
+    "uid-reserved",
+    "sandbox-spawned",
+    "sockets-bound",
+    "kernel-ready",
+    "preloading",
+    "pooled",
+]
 
 
 def _of_root(root: Path) -> list[psutil.Process]:
@@ -113,8 +119,13 @@ def test_a_host_killed_during_a_pool_refill_leaves_no_kernel(point: str, tmp_pat
     tries = 4 if point == "sandbox-spawned" else 1
     try:
         for _ in range(tries):
-            host = subprocess.run([sys.executable, "-c", HOST, point, str(root)], env=env,
-                                  capture_output=True, text=True, timeout=180)
+            host = subprocess.run(
+                [sys.executable, "-c", HOST, point, str(root)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
             assert host.returncode == -signal.SIGKILL, host.stderr[-2000:]
             assert ("pooled" in host.stdout) == (point == "pooled")
             survivors = _survivors(root, within=10)
@@ -133,7 +144,8 @@ async def test_the_sweep_ends_processes_of_dedicated_uids_whose_session_is_gone(
         gone.release()
         assert UID_BASE <= gone.uid < UID_BASE + UID_COUNT and gone.uid != live.user.uid
         orphan = await asyncio.create_subprocess_exec(
-            "sleep", "600", user=gone.uid, group=gone.uid, start_new_session=True)
+            "sleep", "600", user=gone.uid, group=gone.uid, start_new_session=True
+        )
         try:
             ended = await asyncio.to_thread(end_orphans)
             assert ended.get(gone.uid) == 1

@@ -11,14 +11,16 @@ from sandbox.messages import parse
 from tests.conftest import TEST_LIMITS
 
 #: Run in a cell: the kernel object, the request being answered, and the socket replies go to.
-_KERNEL = '''\
+_KERNEL = """\
 k = get_ipython().kernel
 parent = k.get_parent()
 shell = (k.shell_channel_thread.manager.get_subshell_to_shell_channel_socket(None)
          if k._supports_kernel_subshells else k.shell_stream)
-'''
+"""
 
-_MALFORMED = _KERNEL + '''\
+_MALFORMED = (
+    _KERNEL
+    + """\
 import hmac, json
 def raw(*frames):
     k.iopub_socket.send_multipart([b'kernel.x.stream', b'<IDS|MSG>', *frames])
@@ -49,16 +51,24 @@ signed(head('stream'), parent['header'], ['content', 'is', 'a', 'list'])
 signed(head('error'), 'parent is text', {'ename': 'Forged'})
 signed(head('stream'), parent['header'], {'name': 'stdout', 'text': '\\udcff'})
 print('after')
-'''
+"""
+)
 
 
 def test_parse_refuses_what_does_not_have_the_jupyter_shape() -> None:
-    good = {"header": {"msg_type": "stream"}, "parent_header": {"msg_id": "m"},
-            "content": {"name": "stdout", "text": "x"}}
+    good = {
+        "header": {"msg_type": "stream"},
+        "parent_header": {"msg_id": "m"},
+        "content": {"name": "stdout", "text": "x"},
+    }
     assert parse(good) is not None and parse(good).parent_id == "m"  # type: ignore[union-attr]
-    for bad in (None, [], {"header": [], "content": {}}, {"header": {"msg_type": 3},
-                                                             "content": {}},
-                {"header": {"msg_type": "stream"}, "content": "text"}):
+    for bad in (
+        None,
+        [],
+        {"header": [], "content": {}},
+        {"header": {"msg_type": 3}, "content": {}},
+        {"header": {"msg_type": "stream"}, "content": "text"},
+    ):
         assert parse(bad) is None
     orphan = parse({"header": {"msg_type": "status"}, "parent_header": "x", "content": {}})
     assert orphan is not None and orphan.parent_id is None
@@ -79,25 +89,33 @@ async def test_malformed_kernel_messages_never_crash_the_cell(session: AsyncSess
 
 async def test_unsigned_messages_are_dropped(session: AsyncSession) -> None:
     """Each start has a random key: a message without its signature never counts."""
-    result = await session.execute(_KERNEL + (
-        "import json\n"
-        "frames = [json.dumps(p, default=str).encode() for p in (\n"
-        "          {'msg_id': 'f', 'msg_type': 'error',\n"
-        "          'username': 'u', 'session': 's', 'date': '2024-01-01T00:00:00Z',\n"
-        "          'version': '5.3'}, parent['header'], {}, {'ename': 'Forged', 'evalue': 'x',\n"
-        "          'traceback': []})]\n"
-        "k.iopub_socket.send_multipart([b'x', b'<IDS|MSG>', b'', *frames])\n"
-        "print('sent')"))
+    result = await session.execute(
+        _KERNEL
+        + (
+            "import json\n"
+            "frames = [json.dumps(p, default=str).encode() for p in (\n"
+            "          {'msg_id': 'f', 'msg_type': 'error',\n"
+            "          'username': 'u', 'session': 's', 'date': '2024-01-01T00:00:00Z',\n"
+            "          'version': '5.3'}, parent['header'], {}, {'ename': 'Forged', 'evalue': 'x',\n"
+            "          'traceback': []})]\n"
+            "k.iopub_socket.send_multipart([b'x', b'<IDS|MSG>', b'', *frames])\n"
+            "print('sent')"
+        )
+    )
     assert result.ok, result.error
     assert "sent" in result.stdout
 
 
 async def test_a_faked_idle_status_does_not_end_the_cell(session: AsyncSession) -> None:
     started = time.monotonic()
-    result = await session.execute(_KERNEL + (
-        "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent=parent)\n"
-        "import time\nprint('faked', flush=True)\ntime.sleep(60)\nprint('never')"),
-        timeout=3)
+    result = await session.execute(
+        _KERNEL
+        + (
+            "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent=parent)\n"
+            "import time\nprint('faked', flush=True)\ntime.sleep(60)\nprint('never')"
+        ),
+        timeout=3,
+    )
     elapsed = time.monotonic() - started
     assert result.error is not None and result.error.name == "TimeoutError", result.error
     assert result.timed_out and "never" not in result.stdout
@@ -108,12 +126,16 @@ async def test_a_faked_idle_status_does_not_end_the_cell(session: AsyncSession) 
 
 async def test_a_faked_reply_and_idle_do_not_end_the_cell_either(session: AsyncSession) -> None:
     started = time.monotonic()
-    result = await session.execute(_KERNEL + (
-        "k.session.send(shell, 'execute_reply', {'status': 'ok', 'execution_count': 1,\n"
-        "               'user_expressions': {}}, parent, ident=k._parent_ident['shell'])\n"
-        "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent=parent)\n"
-        "import time\ntime.sleep(60)\nprint('never')"),
-        timeout=3)
+    result = await session.execute(
+        _KERNEL
+        + (
+            "k.session.send(shell, 'execute_reply', {'status': 'ok', 'execution_count': 1,\n"
+            "               'user_expressions': {}}, parent, ident=k._parent_ident['shell'])\n"
+            "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent=parent)\n"
+            "import time\ntime.sleep(60)\nprint('never')"
+        ),
+        timeout=3,
+    )
     elapsed = time.monotonic() - started
     assert result.error is not None and result.error.name == "TimeoutError", result.error
     assert elapsed < 3 + TEST_LIMITS.interrupt_grace + 5
@@ -130,7 +152,9 @@ async def test_a_flood_of_tiny_images_is_capped_by_count_and_stays_interruptible
             "png = base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4'\n"
             "                       '2mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==')\n"
             "for _ in range(100_000):\n"
-            "    display(Image(data=png, format='png'))", timeout=8)
+            "    display(Image(data=png, format='png'))",
+            timeout=8,
+        )
         elapsed = time.monotonic() - started
         images = list(session.images_dir.iterdir()) if session.images_dir.exists() else []
         assert len(result.displays) <= 50 and len(images) <= 50

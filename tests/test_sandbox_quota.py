@@ -16,7 +16,7 @@ MiB = 1024 * 1024
 QUOTA = TEST_LIMITS.max_workspace_mb * MiB
 
 #: Three 40 MB files (each under the per-file cap), unlinked at once and kept open.
-_HOLD_UNLINKED = '''\
+_HOLD_UNLINKED = """\
 import os
 held = []
 for i in range(3):
@@ -27,7 +27,7 @@ for i in range(3):
         f.flush()
     held.append(f)
 print('listed', os.listdir('/mnt/data'))
-'''
+"""
 
 
 def _held_bytes(session: AsyncSession) -> int:
@@ -56,7 +56,8 @@ async def test_a_background_holder_is_trimmed_between_cells(session: AsyncSessio
         "    f, g = g, None\n"
         "time.sleep(60)\n"
         "'''])\n"
-        "print('started')")
+        "print('started')"
+    )
     assert result.ok, result.error
     for _ in range(40):
         follow = await session.execute("import time; time.sleep(0.5)")
@@ -68,7 +69,8 @@ async def test_a_background_holder_is_trimmed_between_cells(session: AsyncSessio
 
 
 async def test_files_with_decomposed_names_are_read_copied_and_trimmed(
-    session: AsyncSession, tmp_path: Path,
+    session: AsyncSession,
+    tmp_path: Path,
 ) -> None:
     nfd = unicodedata.normalize("NFD", "café.txt")
     result = await session.execute(f"open({nfd!r}, 'w').write('latte')")
@@ -81,11 +83,13 @@ async def test_files_with_decomposed_names_are_read_copied_and_trimmed(
 
 
 async def test_a_file_deeper_than_path_max_is_copied_out(
-    session: AsyncSession, tmp_path: Path,
+    session: AsyncSession,
+    tmp_path: Path,
 ) -> None:
     result = await session.execute(
         "import os\nfor _ in range(40):\n    os.mkdir('d' * 200)\n    os.chdir('d' * 200)\n"
-        "open('deep.txt', 'w').write('bottom')\nos.chdir('/mnt/data')")
+        "open('deep.txt', 'w').write('bottom')\nos.chdir('/mnt/data')"
+    )
     assert result.ok, result.error
     (deep,) = result.files
     assert len(deep.path) > 4096

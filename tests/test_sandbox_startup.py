@@ -22,7 +22,7 @@ from tests.conftest import TEST_LIMITS
 
 #: A planted `ipykernel_launcher.py`: leaves a mark, points the socket paths at a host socket,
 #: then starts the real kernel so that nothing looks wrong.
-_PLANTED_LAUNCHER = '''\
+_PLANTED_LAUNCHER = """\
 import json, os, sys, time
 open('/mnt/data/planted-ran', 'w').write('ran at kernel start')
 info = json.load(open(sys.argv[sys.argv.index('-f') + 1]))
@@ -35,11 +35,11 @@ time.sleep(1.5)
 sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd(), '/mnt/data')]
 from ipykernel import kernelapp
 kernelapp.launch_new_instance()
-'''
+"""
 
 #: An IPython startup file, run while the kernel starts (IPYTHONDIR pointed into the workspace):
 #: it tries to write the run folder, the connection file and the socket folder.
-_STARTUP_FILE = '''\
+_STARTUP_FILE = """\
 import json, os
 from ipykernel.connect import get_connection_file
 connection = get_connection_file()
@@ -60,7 +60,7 @@ for port in ('shell_port', 'iopub_port'):
     attempt('swap ' + port, lambda: (os.symlink(HOST, path + '.new'),
                                      os.replace(path + '.new', path)))
 json.dump(report, open('/mnt/data/startup-report.json', 'w'))
-'''
+"""
 
 
 class HostSocket:
@@ -101,14 +101,18 @@ def host_socket(tmp_path: Path) -> Iterator[HostSocket]:
 
 
 async def test_code_planted_in_the_workspace_does_not_run_at_kernel_start(
-    session: AsyncSession, host_socket: HostSocket,
+    session: AsyncSession,
+    host_socket: HostSocket,
 ) -> None:
-    session.put_file("ipykernel_launcher.py",
-                     _PLANTED_LAUNCHER.replace("HOST", repr(str(host_socket.path))).encode())
+    session.put_file(
+        "ipykernel_launcher.py",
+        _PLANTED_LAUNCHER.replace("HOST", repr(str(host_socket.path))).encode(),
+    )
     for module in ("zmq.py", "traitlets.py", "sitecustomize.py"):
         session.put_file(module, b"open('/mnt/data/planted-ran', 'w').write(__name__)\n")
-    session.put_file("ipython_kernel_config.py",
-                     b"open('/mnt/data/planted-ran', 'w').write('config')\n")
+    session.put_file(
+        "ipython_kernel_config.py", b"open('/mnt/data/planted-ran', 'w').write('config')\n"
+    )
     await session.restart()
     result = await session.execute("import os\nprint(os.getcwd())\n1+1")
     assert result.result is not None and result.result.text == "2", result.error
@@ -124,13 +128,15 @@ async def test_cells_can_still_import_modules_from_the_workspace(session: AsyncS
 
 
 async def test_start_up_code_cannot_write_the_run_folder_or_redirect_the_host(
-    tmp_path: Path, host_socket: HostSocket,
+    tmp_path: Path,
+    host_socket: HostSocket,
 ) -> None:
     workspace = tmp_path / "workspace"
     startup = workspace / ".ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-attack.py").write_text(
-        _STARTUP_FILE.replace("HOST", repr(str(host_socket.path))))
+        _STARTUP_FILE.replace("HOST", repr(str(host_socket.path)))
+    )
     for folder in (workspace, *workspace.rglob("*")):
         folder.chmod(0o777 if folder.is_dir() else 0o666)
     config = SandboxConfig(limits=TEST_LIMITS, extra_env={"IPYTHONDIR": "/mnt/data/.ipython"})
@@ -159,8 +165,9 @@ async def test_start_up_code_cannot_write_the_run_folder_or_redirect_the_host(
     assert host_socket.connections == 0
 
 
-def _fake_kernel_sockets(folder: RunFolder, info: dict[str, object], host: Path,
-                         owner: int | None) -> list[socket.socket]:
+def _fake_kernel_sockets(
+    folder: RunFolder, info: dict[str, object], host: Path, owner: int | None
+) -> list[socket.socket]:
     """Bind what a kernel would, except the shell socket: a link to a host socket, or a socket
     of another owner."""
     bound = []
@@ -178,7 +185,8 @@ def _fake_kernel_sockets(folder: RunFolder, info: dict[str, object], host: Path,
 
 
 async def test_host_connects_only_to_sockets_the_kernel_created(
-    tmp_path: Path, host_socket: HostSocket,
+    tmp_path: Path,
+    host_socket: HostSocket,
 ) -> None:
     user = SandboxUser(os.getuid(), os.getgid(), dedicated=False)
     owners: list[int | None] = [None, 12345] if os.geteuid() == 0 else [None]
@@ -237,7 +245,8 @@ async def test_every_start_has_its_own_key(session: AsyncSession) -> None:
 
 async def test_kernel_holds_no_capabilities(session: AsyncSession) -> None:
     result = await session.execute(
-        "print(''.join(l for l in open('/proc/self/status') if l.startswith('Cap')))")
+        "print(''.join(l for l in open('/proc/self/status') if l.startswith('Cap')))"
+    )
     caps = dict(line.split(":\t") for line in result.stdout.split("\n") if ":" in line)
     assert set(caps) == {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}, caps
     assert all(int(value, 16) == 0 for value in caps.values()), caps
@@ -255,7 +264,8 @@ async def test_only_unix_inet_and_netlink_sockets_can_be_created(session: AsyncS
         "            pass\n"
         "print(sorted(set(made)))\n"
         "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "print(libc.syscall(41, ctypes.c_long(40 | (1 << 32)), 1, 0))  # AF_VSOCK, high bits set")
+        "print(libc.syscall(41, ctypes.c_long(40 | (1 << 32)), 1, 0))  # AF_VSOCK, high bits set"
+    )
     lines = result.stdout.split("\n")
     assert set(json.loads(lines[0])) <= {1, 2, 10, 16}, lines[0]
     assert lines[1] == "-1"

@@ -40,8 +40,9 @@ async def test_relative_paths_resolve_in_the_workspace(session: AsyncSession) ->
     assert [f.path for f in result.files] == ["/mnt/data/here.txt"]
 
 
-@pytest.mark.parametrize("name", ["sales report 2024.csv", "données été ☀.csv", "日本語.csv",
-                                  "sub dir/nested file.csv"])
+@pytest.mark.parametrize(
+    "name", ["sales report 2024.csv", "données été ☀.csv", "日本語.csv", "sub dir/nested file.csv"]
+)
 async def test_input_files_with_awkward_names(session: AsyncSession, name: str) -> None:
     path = session.put_file(name, b"a,b\n1,2\n")
     assert path == f"/mnt/data/{name}"
@@ -52,15 +53,18 @@ async def test_input_files_with_awkward_names(session: AsyncSession, name: str) 
     assert result.stdout == "[{'a': 1, 'b': 2}]\n"
 
 
-@pytest.mark.parametrize("name", ["../escape.txt", "/etc/passwd", "a/../../b", "", "bad\x00name",
-                                  "/mnt/data/../../etc/x"])
+@pytest.mark.parametrize(
+    "name",
+    ["../escape.txt", "/etc/passwd", "a/../../b", "", "bad\x00name", "/mnt/data/../../etc/x"],
+)
 def test_hostile_names_are_refused(session: AsyncSession, name: str) -> None:
     with pytest.raises(WorkspaceError):
         session.put_file(name, b"x")
 
 
 async def test_symlink_planted_by_code_is_not_followed_by_the_host(
-    session: AsyncSession, tmp_path: Path,
+    session: AsyncSession,
+    tmp_path: Path,
 ) -> None:
     secret = tmp_path / "host-secret.txt"
     secret.write_text("host only")
@@ -89,5 +93,9 @@ async def test_every_supported_file_type_can_be_opened(session: AsyncSession) ->
     )
     assert result.ok, result.error
     assert result.stdout.split("\n")[:5] == ["[1]", "hello", "0", "1", "(2, 2)"]
-    assert {f.path for f in result.files} >= {"/mnt/data/t.xlsx", "/mnt/data/t.docx",
-                                              "/mnt/data/t.pptx", "/mnt/data/t.pdf"}
+    assert {f.path for f in result.files} >= {
+        "/mnt/data/t.xlsx",
+        "/mnt/data/t.docx",
+        "/mnt/data/t.pptx",
+        "/mnt/data/t.pdf",
+    }

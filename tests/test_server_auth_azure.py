@@ -42,13 +42,17 @@ def test_key_required(keyed: RunningServer) -> None:
     # The right key, either way.
     assert keyed.client().beta.assistants.list().data == []
     assert httpx.get(f"{keyed.url}/v1/files", headers={"api-key": KEY}).status_code == 200
-    assert httpx.get(f"{keyed.url}/v1/files",
-                     headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert (
+        httpx.get(f"{keyed.url}/v1/files", headers={"Authorization": f"Bearer {KEY}"}).status_code
+        == 200
+    )
     # curl -u :KEY, as OpenAI's guides write it: Basic auth with the key as password.
     assert httpx.get(f"{keyed.url}/v1/files", auth=("", KEY)).status_code == 200
     assert httpx.get(f"{keyed.url}/v1/files", auth=("", "wrong")).status_code == 401
-    assert httpx.get(f"{keyed.url}/v1/files",
-                     headers={"Authorization": "Basic !!!"}).status_code == 401
+    assert (
+        httpx.get(f"{keyed.url}/v1/files", headers={"Authorization": "Basic !!!"}).status_code
+        == 401
+    )
     # Refused before the body is looked at; no key needed for the health check.
     assert httpx.post(f"{keyed.url}/v1/assistants", json={}).status_code == 401
     assert httpx.get(f"{keyed.url}/health").status_code == 200
@@ -77,7 +81,7 @@ def test_azure_flavour(tmp_path: Path) -> None:
         assert file.filename == "speech.py"
         assistant = client.beta.assistants.create(
             instructions="You are an AI assistant that can write code to help answer math "
-                         "questions.",
+            "questions.",
             model="gpt-4-1106-preview",
             tools=[{"type": "code_interpreter"}],
             # The guide's v1 `file_ids=[...]` keyword is refused by the SDK itself since 1.21
@@ -87,11 +91,15 @@ def test_azure_flavour(tmp_path: Path) -> None:
         assert assistant.tool_resources is not None
         assert assistant.tool_resources.code_interpreter is not None
         assert assistant.tool_resources.code_interpreter.file_ids == [file.id]
-        thread = client.beta.threads.create(messages=[{
-            "role": "user",
-            "content": "I need to solve the equation `3x + 11 = 14`. Can you help me?",
-            "file_ids": [file.id],  # type: ignore[typeddict-unknown-key]
-        }])
+        thread = client.beta.threads.create(
+            messages=[
+                {
+                    "role": "user",
+                    "content": "I need to solve the equation `3x + 11 = 14`. Can you help me?",
+                    "file_ids": [file.id],  # type: ignore[typeddict-unknown-key]
+                }
+            ]
+        )
         message = client.beta.threads.messages.list(thread.id).data[0]
         assert message.attachments is not None
         assert [a.file_id for a in message.attachments] == [file.id]
@@ -104,16 +112,25 @@ def test_azure_flavour(tmp_path: Path) -> None:
 
         # curl, as the guide's REST tabs do it: api-key header, api-version query.
         version = {"api-version": "2024-02-15-preview"}
-        upload = httpx.post(f"{server.url}/openai/files", params=version,
-                            headers={"api-key": "x"},
-                            files={"file": ("file.csv", b"a,b\n")},
-                            data={"purpose": "assistants"})
+        upload = httpx.post(
+            f"{server.url}/openai/files",
+            params=version,
+            headers={"api-key": "x"},
+            files={"file": ("file.csv", b"a,b\n")},
+            data={"purpose": "assistants"},
+        )
         assert upload.status_code == 200, upload.text
-        created = httpx.post(f"{server.url}/openai/assistants", params=version,
-                             headers={"api-key": "x"},
-                             json={"instructions": "math", "tools": [{"type": "code_interpreter"}],
-                                   "model": "gpt-4-1106-preview",
-                                   "file_ids": [upload.json()["id"]]})
+        created = httpx.post(
+            f"{server.url}/openai/assistants",
+            params=version,
+            headers={"api-key": "x"},
+            json={
+                "instructions": "math",
+                "tools": [{"type": "code_interpreter"}],
+                "model": "gpt-4-1106-preview",
+                "file_ids": [upload.json()["id"]],
+            },
+        )
         assert created.status_code == 200, created.text
         missing = httpx.get(f"{server.url}/openai/threads/thread_missing", params=version)
         assert missing.status_code == 404
@@ -122,22 +139,32 @@ def test_azure_flavour(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ airlock serve
 
 
-def _airlock(*args: str, env: dict[str, str] | None = None,
-             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def _airlock(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("AIRLOCK_MODEL", "AIRLOCK_API_KEY")}
+    env = {k: v for k, v in os.environ.items() if k not in ("AIRLOCK_MODEL", "AIRLOCK_API_KEY")}
     return {**env, **extra}
 
 
 def test_serve_needs_a_model(tmp_path: Path) -> None:
     # No settings file and an empty models folder: no default model to fall back on.
-    result = _airlock("serve", env=_env(XDG_CONFIG_HOME=str(tmp_path / "config"),
-                                        AIRLOCK_MODELS_DIR=str(tmp_path / "models")))
+    result = _airlock(
+        "serve",
+        env=_env(
+            XDG_CONFIG_HOME=str(tmp_path / "config"), AIRLOCK_MODELS_DIR=str(tmp_path / "models")
+        ),
+    )
     assert result.returncode == 2
     assert "--model" in result.stderr and "AIRLOCK_MODEL" in result.stderr
     assert "airlock models pull qwen2.5-coder-1.5b" in result.stderr
@@ -145,8 +172,9 @@ def test_serve_needs_a_model(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_open_host_without_key(tmp_path: Path) -> None:
-    result = _airlock("serve", "--host", "0.0.0.0", "--model", "scripted:/nonexistent.json",
-                      env=_env())
+    result = _airlock(
+        "serve", "--host", "0.0.0.0", "--model", "scripted:/nonexistent.json", env=_env()
+    )
     assert result.returncode == 2
     assert "API key" in result.stderr
     bad_spec = _airlock("serve", "--model", "not-a-model", env=_env())
@@ -165,10 +193,24 @@ def test_serve_runs_a_server(tmp_path: Path) -> None:
     model = write_script(tmp_path / "script.json", [{"text": "hi"}])
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine", "serve", "--port", str(port),
-         "--data-dir", str(tmp_path / "data"), "--log-level", "warning"],
-        cwd=REPO, env=_env(AIRLOCK_MODEL=model, AIRLOCK_API_KEY=KEY),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=_env(AIRLOCK_MODEL=model, AIRLOCK_API_KEY=KEY),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -180,8 +222,7 @@ def test_serve_runs_a_server(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, "airlock serve did not come up"
             time.sleep(0.1)
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY,
-                               max_retries=0)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0)
         assistant = client.beta.assistants.create(model="gpt-4o")
         assert client.beta.assistants.retrieve(assistant.id).id == assistant.id
         assert httpx.get(f"http://127.0.0.1:{port}/v1/assistants").status_code == 401

@@ -72,8 +72,11 @@ def test_file_round_trip(client: OpenAI, tmp_path: Path) -> None:
 
 def test_file_expiry_and_binary_content(client: OpenAI) -> None:
     payload = bytes(range(256)) * 50
-    uploaded = client.files.create(file=("blob.bin", io.BytesIO(payload)), purpose="user_data",
-                                   expires_after={"anchor": "created_at", "seconds": 7200})
+    uploaded = client.files.create(
+        file=("blob.bin", io.BytesIO(payload)),
+        purpose="user_data",
+        expires_after={"anchor": "created_at", "seconds": 7200},
+    )
     assert uploaded.expires_at == uploaded.created_at + 7200
     response = client.files.with_raw_response.content(uploaded.id)
     assert response.http_response.headers["content-type"] == "application/octet-stream"
@@ -82,8 +85,10 @@ def test_file_expiry_and_binary_content(client: OpenAI) -> None:
 
 
 def test_file_list_pages(client: OpenAI) -> None:
-    ids = [client.files.create(file=(f"p{i}.txt", f"{i}".encode()), purpose="vision").id
-           for i in range(5)]
+    ids = [
+        client.files.create(file=(f"p{i}.txt", f"{i}".encode()), purpose="vision").id
+        for i in range(5)
+    ]
     page = client.files.list(purpose="vision", limit=2, order="asc")
     assert [f.id for f in page.data] == ids[:2]
     assert page.has_more
@@ -97,8 +102,7 @@ def test_bad_uploads_are_400(server: RunningServer) -> None:
     assert bad_purpose.status_code == 400
     assert error_of(bad_purpose)["param"] == "purpose"
     # Only the service gives files this purpose.
-    output = httpx.post(url, files={"file": ("a.txt", b"a")},
-                        data={"purpose": "assistants_output"})
+    output = httpx.post(url, files={"file": ("a.txt", b"a")}, data={"purpose": "assistants_output"})
     assert output.status_code == 400
     no_file = httpx.post(url, data={"purpose": "assistants"})
     assert no_file.status_code == 400
@@ -108,13 +112,22 @@ def test_bad_uploads_are_400(server: RunningServer) -> None:
     assert error_of(no_purpose)["param"] == "purpose"
     as_json = httpx.post(url, json={"file": "abc", "purpose": "assistants"})
     assert as_json.status_code == 400
-    short = httpx.post(url, files={"file": ("a.txt", b"a")},
-                       data={"purpose": "assistants", "expires_after[anchor]": "created_at",
-                             "expires_after[seconds]": "10"})
+    short = httpx.post(
+        url,
+        files={"file": ("a.txt", b"a")},
+        data={
+            "purpose": "assistants",
+            "expires_after[anchor]": "created_at",
+            "expires_after[seconds]": "10",
+        },
+    )
     assert short.status_code == 400
     assert error_of(short)["param"] == "expires_after[seconds]"
-    anchor = httpx.post(url, files={"file": ("a.txt", b"a")},
-                        data={"purpose": "assistants", "expires_after[anchor]": "last_used"})
+    anchor = httpx.post(
+        url,
+        files={"file": ("a.txt", b"a")},
+        data={"purpose": "assistants", "expires_after[anchor]": "last_used"},
+    )
     assert anchor.status_code == 400
 
 
@@ -152,10 +165,13 @@ def test_oversized_upload_is_413(server: RunningServer, client: OpenAI) -> None:
 def test_assistant_crud(client: OpenAI) -> None:
     file = client.files.create(file=("data.csv", b"a\n1\n"), purpose="assistants")
     created = client.beta.assistants.create(
-        name="Data bot", instructions="Analyse data with python.", model="gpt-4o",
+        name="Data bot",
+        instructions="Analyse data with python.",
+        model="gpt-4o",
         tools=[{"type": "code_interpreter"}],
         tool_resources={"code_interpreter": {"file_ids": [file.id]}},
-        metadata={"team": "x"})
+        metadata={"team": "x"},
+    )
     assert created.object == "assistant"
     assert created.tools[0].type == "code_interpreter"
     assert created.tool_resources is not None
@@ -164,16 +180,16 @@ def test_assistant_crud(client: OpenAI) -> None:
     assert (created.temperature, created.top_p, created.response_format) == (1.0, 1.0, "auto")
     assert client.beta.assistants.retrieve(created.id) == created
 
-    updated = client.beta.assistants.update(created.id, name="Renamed", temperature=0.5,
-                                            description=None)
+    updated = client.beta.assistants.update(
+        created.id, name="Renamed", temperature=0.5, description=None
+    )
     assert (updated.name, updated.temperature) == ("Renamed", 0.5)
     assert updated.instructions == "Analyse data with python."  # keys not sent are kept
     assert updated.metadata == {"team": "x"}
 
     assert created.id in [a.id for a in client.beta.assistants.list()]
     deleted = client.beta.assistants.delete(created.id)
-    assert (deleted.id, deleted.object, deleted.deleted) == (created.id, "assistant.deleted",
-                                                             True)
+    assert (deleted.id, deleted.object, deleted.deleted) == (created.id, "assistant.deleted", True)
     with pytest.raises(openai.NotFoundError):
         client.beta.assistants.retrieve(created.id)
     with pytest.raises(openai.NotFoundError):
@@ -183,23 +199,28 @@ def test_assistant_crud(client: OpenAI) -> None:
 def test_assistant_refusals(client: OpenAI, server: RunningServer) -> None:
     # The store answers 404 for a body naming a file it does not have (400 might be truer).
     with pytest.raises((openai.NotFoundError, openai.BadRequestError)) as missing_file:
-        client.beta.assistants.create(model="gpt-4o", tool_resources={
-            "code_interpreter": {"file_ids": ["file-missing"]}})
+        client.beta.assistants.create(
+            model="gpt-4o", tool_resources={"code_interpreter": {"file_ids": ["file-missing"]}}
+        )
     assert "file-missing" in missing_file.value.message
     with pytest.raises(openai.BadRequestError) as caught:
-        client.beta.assistants.create(model="gpt-4o",
-                                      tools=[{"type": "web_browser"}])  # type: ignore[list-item]
+        client.beta.assistants.create(model="gpt-4o", tools=[{"type": "web_browser"}])  # type: ignore[list-item]
     assert caught.value.param is not None and caught.value.param.startswith("tools[0]")
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.assistants.create(model=42)  # type: ignore[arg-type]
     assert caught.value.param == "model"
     missing = httpx.post(f"{server.url}/v1/assistants", json={"name": "no model"})
     assert missing.status_code == 400
-    assert error_of(missing) == {"message": "Missing required parameter: 'model'.",
-                                 "type": "invalid_request_error", "param": "model",
-                                 "code": None}
-    nested = httpx.post(f"{server.url}/v1/assistants", json={
-        "model": "m", "tools": [{"type": "function", "function": {"name": 3}}]})
+    assert error_of(missing) == {
+        "message": "Missing required parameter: 'model'.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": None,
+    }
+    nested = httpx.post(
+        f"{server.url}/v1/assistants",
+        json={"model": "m", "tools": [{"type": "function", "function": {"name": 3}}]},
+    )
     assert nested.status_code == 400
     assert error_of(nested)["param"] == "tools[0].function.name"
 
@@ -210,10 +231,15 @@ def test_assistant_refusals(client: OpenAI, server: RunningServer) -> None:
 def test_thread_crud(client: OpenAI) -> None:
     file = client.files.create(file=("speech.py", b"print('hi')\n"), purpose="assistants")
     thread = client.beta.threads.create(
-        messages=[{"role": "user", "content": "I need to solve `3x + 11 = 14`.",
-                   "attachments": [{"file_id": file.id,
-                                    "tools": [{"type": "code_interpreter"}]}]}],
-        metadata={"k": "v"})
+        messages=[
+            {
+                "role": "user",
+                "content": "I need to solve `3x + 11 = 14`.",
+                "attachments": [{"file_id": file.id, "tools": [{"type": "code_interpreter"}]}],
+            }
+        ],
+        metadata={"k": "v"},
+    )
     assert thread.object == "thread"
     assert thread.metadata == {"k": "v"}
     assert client.beta.threads.retrieve(thread.id) == thread
@@ -242,20 +268,22 @@ def test_message_crud(client: OpenAI) -> None:
     thread = client.beta.threads.create()
     file = client.files.create(file=("in.txt", b"data"), purpose="assistants")
     message = client.beta.threads.messages.create(
-        thread.id, role="user",
+        thread.id,
+        role="user",
         content=[{"type": "text", "text": "look at this"}],
         attachments=[{"file_id": file.id, "tools": [{"type": "code_interpreter"}]}],
-        metadata={"n": "1"})
-    assert (message.object, message.role, message.status) == ("thread.message", "user",
-                                                              "completed")
+        metadata={"n": "1"},
+    )
+    assert (message.object, message.role, message.status) == ("thread.message", "user", "completed")
     assert message.thread_id == thread.id
     assert message.content[0].type == "text"
     assert message.content[0].text.value == "look at this"
     assert message.content[0].text.annotations == []
     got = client.beta.threads.messages.retrieve(message.id, thread_id=thread.id)
     assert got == message
-    updated = client.beta.threads.messages.update(message.id, thread_id=thread.id,
-                                                  metadata={"n": "2"})
+    updated = client.beta.threads.messages.update(
+        message.id, thread_id=thread.id, metadata={"n": "2"}
+    )
     assert updated.metadata == {"n": "2"}
     deleted = client.beta.threads.messages.delete(message.id, thread_id=thread.id)
     assert (deleted.object, deleted.deleted) == ("thread.message.deleted", True)
@@ -268,14 +296,22 @@ def test_message_refusals(client: OpenAI, server: RunningServer) -> None:
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.messages.create("thread_missing", role="user", content="hi")
     with pytest.raises(openai.BadRequestError) as caught:
-        client.beta.threads.messages.create(thread.id, role="system",  # type: ignore[arg-type]
-                                            content="hi")
+        client.beta.threads.messages.create(
+            thread.id,
+            role="system",  # type: ignore[arg-type]
+            content="hi",
+        )
     assert caught.value.param == "role"
     with pytest.raises((openai.NotFoundError, openai.BadRequestError)):
-        client.beta.threads.messages.create(thread.id, role="user", content="hi", attachments=[
-            {"file_id": "file-missing", "tools": [{"type": "code_interpreter"}]}])
-    number = httpx.post(f"{server.url}/v1/threads/{thread.id}/messages",
-                        json={"role": "user", "content": 5})
+        client.beta.threads.messages.create(
+            thread.id,
+            role="user",
+            content="hi",
+            attachments=[{"file_id": "file-missing", "tools": [{"type": "code_interpreter"}]}],
+        )
+    number = httpx.post(
+        f"{server.url}/v1/threads/{thread.id}/messages", json={"role": "user", "content": 5}
+    )
     assert number.status_code == 400
     assert error_of(number)["param"] == "content"
     with pytest.raises(openai.NotFoundError):
@@ -284,15 +320,16 @@ def test_message_refusals(client: OpenAI, server: RunningServer) -> None:
 
 def test_message_pages(client: OpenAI) -> None:
     thread = client.beta.threads.create()
-    ids = [client.beta.threads.messages.create(thread.id, role="user", content=f"m{i}").id
-           for i in range(25)]
+    ids = [
+        client.beta.threads.messages.create(thread.id, role="user", content=f"m{i}").id
+        for i in range(25)
+    ]
     first = client.beta.threads.messages.list(thread.id)
     assert len(first.data) == 20 and first.has_more
     assert [m.id for m in first.data] == ids[::-1][:20]
     assert first.first_id == ids[-1] and first.last_id == ids[5]
     assert [m.id for m in client.beta.threads.messages.list(thread.id)] == ids[::-1]
-    assert [m.id for m in client.beta.threads.messages.list(thread.id, order="asc",
-                                                             limit=7)] == ids
+    assert [m.id for m in client.beta.threads.messages.list(thread.id, order="asc", limit=7)] == ids
     after = client.beta.threads.messages.list(thread.id, order="asc", after=ids[9], limit=5)
     assert [m.id for m in after.data] == ids[10:15]
     before = client.beta.threads.messages.list(thread.id, order="asc", before=ids[9], limit=3)
@@ -308,37 +345,44 @@ def test_message_pages(client: OpenAI) -> None:
 # ------------------------------------------------------------------ the HTTP surface
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("GET", "/v1/nothing/here", None),
-    ("GET", "/v1/assistants/asst_missing", None),
-    ("GET", "/v1/threads/thread_missing/runs/run_missing", None),
-    ("GET", "/v1/threads/thread_missing/runs/run_missing/steps", None),
-    ("POST", "/v1/threads/thread_missing/runs", {"assistant_id": "asst_missing"}),
-    ("POST", "/v1/threads/thread_missing/runs/run_missing/cancel", None),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/nothing/here", None),
+        ("GET", "/v1/assistants/asst_missing", None),
+        ("GET", "/v1/threads/thread_missing/runs/run_missing", None),
+        ("GET", "/v1/threads/thread_missing/runs/run_missing/steps", None),
+        ("POST", "/v1/threads/thread_missing/runs", {"assistant_id": "asst_missing"}),
+        ("POST", "/v1/threads/thread_missing/runs/run_missing/cancel", None),
+    ],
+)
 def test_unknown_is_404(server: RunningServer, method: str, path: str, body: Any) -> None:
     response = httpx.request(method, server.url + path, json=body)
     assert response.status_code == 404
     assert error_of(response)["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize(("path", "content"), [
-    ("/v1/assistants", b"{not json"),
-    ("/v1/assistants", b"[1, 2]"),
-    ("/v1/assistants", b'"model"'),
-    ("/v1/assistants", b""),
-    ("/v1/assistants", b'{"model": "m", "temperature": "hot"}'),
-    ("/v1/assistants", b'{"model": "m", "metadata": {"a": 1}}'),
-    ("/v1/assistants", b'{"model": "m", "tools": "code_interpreter"}'),
-    ("/v1/assistants", b'{"model": "m", "response_format": {"type": "yaml"}}'),
-    ("/v1/threads", b'{"messages": [{"role": "user"}]}'),
-    ("/v1/threads", b'{"messages": "hello"}'),
-    ("/v1/threads/runs", b'{"thread": {"messages": [1]}}'),
-    ("/v1/threads/runs", b"{}"),
-])
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("/v1/assistants", b"{not json"),
+        ("/v1/assistants", b"[1, 2]"),
+        ("/v1/assistants", b'"model"'),
+        ("/v1/assistants", b""),
+        ("/v1/assistants", b'{"model": "m", "temperature": "hot"}'),
+        ("/v1/assistants", b'{"model": "m", "metadata": {"a": 1}}'),
+        ("/v1/assistants", b'{"model": "m", "tools": "code_interpreter"}'),
+        ("/v1/assistants", b'{"model": "m", "response_format": {"type": "yaml"}}'),
+        ("/v1/threads", b'{"messages": [{"role": "user"}]}'),
+        ("/v1/threads", b'{"messages": "hello"}'),
+        ("/v1/threads/runs", b'{"thread": {"messages": [1]}}'),
+        ("/v1/threads/runs", b"{}"),
+    ],
+)
 def test_malformed_bodies_are_400(server: RunningServer, path: str, content: bytes) -> None:
-    response = httpx.post(server.url + path, content=content,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        server.url + path, content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400, response.text
     assert error_of(response)["type"] == "invalid_request_error"
 
@@ -380,7 +424,8 @@ def test_openapi_describes_the_api(server: RunningServer) -> None:
     assert "text/event-stream" in create_run["responses"]["200"]["content"]
     components = schema["components"]["schemas"]
     assert {"AssistantCreate", "RunCreate", "ThreadAndRunCreate", "MessageCreate"} <= set(
-        components)
+        components
+    )
 
 
 def test_wrong_method_is_405_with_every_allowed_method(server: RunningServer) -> None:
@@ -392,8 +437,10 @@ def test_wrong_method_is_405_with_every_allowed_method(server: RunningServer) ->
 
 def test_error_names_the_deepest_problem(server: RunningServer) -> None:
     thread = httpx.post(f"{server.url}/v1/threads").json()["id"]
-    response = httpx.post(f"{server.url}/v1/threads/{thread}/messages", json={
-        "role": "user", "content": [{"type": "text", "text": "ok"}, {"type": "video"}]})
+    response = httpx.post(
+        f"{server.url}/v1/threads/{thread}/messages",
+        json={"role": "user", "content": [{"type": "text", "text": "ok"}, {"type": "video"}]},
+    )
     assert response.status_code == 400
     assert error_of(response)["param"] == "content[1]"
 
@@ -412,26 +459,35 @@ def test_openapi_documents_400_not_422(server: RunningServer) -> None:
     assert "413" in upload
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/v1/assistants", {"model": "m", "file_ids": 5}),
-    ("/v1/assistants", {"model": "m", "file_ids": "file-abc"}),
-    ("/v1/threads", {"file_ids": 5}),
-    ("/v1/threads", {"messages": [{"role": "user", "content": "x", "file_ids": 5}]}),
-    ("/v1/assistants", {"model": "m", "temperature": 7}),
-    ("/v1/assistants", {"model": "m", "top_p": -1}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/assistants", {"model": "m", "file_ids": 5}),
+        ("/v1/assistants", {"model": "m", "file_ids": "file-abc"}),
+        ("/v1/threads", {"file_ids": 5}),
+        ("/v1/threads", {"messages": [{"role": "user", "content": "x", "file_ids": 5}]}),
+        ("/v1/assistants", {"model": "m", "temperature": 7}),
+        ("/v1/assistants", {"model": "m", "top_p": -1}),
+    ],
+)
 def test_non_list_file_ids_are_400(server: RunningServer, path: str, body: Any) -> None:
     response = httpx.post(server.url + path, json=body)
     assert response.status_code == 400
 
 
 def test_json_bodies_have_a_size_limit(server: RunningServer) -> None:
-    big = httpx.post(f"{server.url}/v1/assistants", timeout=60,
-                     json={"model": "m", "instructions": "x" * (17 << 20)})
+    big = httpx.post(
+        f"{server.url}/v1/assistants",
+        timeout=60,
+        json={"model": "m", "instructions": "x" * (17 << 20)},
+    )
     assert big.status_code == 413
     error_of(big)
-    fine = httpx.post(f"{server.url}/v1/assistants", timeout=60,
-                      json={"model": "m", "instructions": "x" * (1 << 20)})
+    fine = httpx.post(
+        f"{server.url}/v1/assistants",
+        timeout=60,
+        json={"model": "m", "instructions": "x" * (1 << 20)},
+    )
     assert fine.status_code == 200
     assert len(fine.json()["instructions"]) == 1 << 20
 
@@ -443,8 +499,12 @@ def test_a_chunked_json_body_is_cut_off_at_the_limit(server: RunningServer) -> N
             yield b"x" * (1 << 20)
         yield b'"}'
 
-    response = httpx.post(f"{server.url}/v1/assistants", content=chunks(), timeout=60,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{server.url}/v1/assistants",
+        content=chunks(),
+        timeout=60,
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     error_of(response)
 

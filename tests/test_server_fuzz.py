@@ -17,10 +17,16 @@ from pathlib import Path
 import pytest
 from server_fixtures import RunningServer, running_server
 
-CHECKS = ",".join([
-    "not_a_server_error", "status_code_conformance", "content_type_conformance",
-    "response_schema_conformance", "response_headers_conformance", "unsupported_method",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "unsupported_method",
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,25 @@ def _st() -> str:
 @pytest.mark.timeout(600)
 def test_fuzzing_finds_no_server_error(server: RunningServer, tmp_path: Path) -> None:
     result = subprocess.run(
-        [_st(), "run", f"{server.url}/openapi.json", "--url", server.url,
-         "--checks", CHECKS, "--phases", "examples,fuzzing", "--max-examples", "20",
-         "--include-path-regex", "^/v1/", "--no-color"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=540)
+        [
+            _st(),
+            "run",
+            f"{server.url}/openapi.json",
+            "--url",
+            server.url,
+            "--checks",
+            CHECKS,
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            "20",
+            "--include-path-regex",
+            "^/v1/",
+            "--no-color",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

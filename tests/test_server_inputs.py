@@ -27,8 +27,9 @@ AT_THE_LIMITS = {**{f"k{i}": "v" for i in range(14)}, "k" * 64: "v", "big": "v" 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("inputs") / "server",
-                        app_options={"body_timeout": BODY_TIMEOUT}) as running:
+    with running_server(
+        tmp_path_factory.mktemp("inputs") / "server", app_options={"body_timeout": BODY_TIMEOUT}
+    ) as running:
         yield running
 
 
@@ -42,18 +43,24 @@ def _error(response: httpx.Response, status: int = 400) -> dict[str, Any]:
 
 # -- metadata ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("metadata", "says"), [
-    (TOO_MANY, "at most 16 properties"),
-    (LONG_KEY, "at most 64 characters"),
-    (LONG_VALUE, "maximum length 512"),
-])
+
+@pytest.mark.parametrize(
+    ("metadata", "says"),
+    [
+        (TOO_MANY, "at most 16 properties"),
+        (LONG_KEY, "at most 64 characters"),
+        (LONG_VALUE, "maximum length 512"),
+    ],
+)
 def test_metadata_over_the_limits_is_refused_everywhere(
-        server: RunningServer, metadata: dict[str, str], says: str) -> None:
+    server: RunningServer, metadata: dict[str, str], says: str
+) -> None:
     http = httpx.Client(base_url=f"{server.url}/v1", timeout=30)
     assistant = http.post("/assistants", json={"model": "m"}).json()
     thread = http.post("/threads", json={}).json()
-    message = http.post(f"/threads/{thread['id']}/messages",
-                        json={"role": "user", "content": "hi"}).json()
+    message = http.post(
+        f"/threads/{thread['id']}/messages", json={"role": "user", "content": "hi"}
+    ).json()
     run = http.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]})
     assert run.status_code == 200, run.text
     run_path = f"/threads/{thread['id']}/runs/{run.json()['id']}"
@@ -61,34 +68,50 @@ def test_metadata_over_the_limits_is_refused_everywhere(
     while http.get(run_path).json()["status"] in ("queued", "in_progress"):
         assert time.monotonic() < deadline, "the run did not finish"
         time.sleep(0.05)
-    counts = {path: len(http.get(path).json()["data"])
-              for path in ("/assistants", f"/threads/{thread['id']}/messages",
-                           f"/threads/{thread['id']}/runs")}
+    counts = {
+        path: len(http.get(path).json()["data"])
+        for path in (
+            "/assistants",
+            f"/threads/{thread['id']}/messages",
+            f"/threads/{thread['id']}/runs",
+        )
+    }
     refusals = {
         "create assistant": http.post("/assistants", json={"model": "m", "metadata": metadata}),
-        "update assistant": http.post(f"/assistants/{assistant['id']}",
-                                      json={"metadata": metadata}),
+        "update assistant": http.post(
+            f"/assistants/{assistant['id']}", json={"metadata": metadata}
+        ),
         "create thread": http.post("/threads", json={"metadata": metadata}),
         "update thread": http.post(f"/threads/{thread['id']}", json={"metadata": metadata}),
-        "message in a new thread": http.post("/threads", json={"messages": [
-            {"role": "user", "content": "hi", "metadata": metadata}]}),
-        "create message": http.post(f"/threads/{thread['id']}/messages",
-                                    json={"role": "user", "content": "x", "metadata": metadata}),
-        "update message": http.post(f"/threads/{thread['id']}/messages/{message['id']}",
-                                    json={"metadata": metadata}),
-        "create run": http.post(f"/threads/{thread['id']}/runs",
-                                json={"assistant_id": assistant["id"], "metadata": metadata}),
+        "message in a new thread": http.post(
+            "/threads", json={"messages": [{"role": "user", "content": "hi", "metadata": metadata}]}
+        ),
+        "create message": http.post(
+            f"/threads/{thread['id']}/messages",
+            json={"role": "user", "content": "x", "metadata": metadata},
+        ),
+        "update message": http.post(
+            f"/threads/{thread['id']}/messages/{message['id']}", json={"metadata": metadata}
+        ),
+        "create run": http.post(
+            f"/threads/{thread['id']}/runs",
+            json={"assistant_id": assistant["id"], "metadata": metadata},
+        ),
         "update run": http.post(run_path, json={"metadata": metadata}),
-        "thread and run": http.post("/threads/runs", json={
-            "assistant_id": assistant["id"], "thread": {"metadata": metadata}}),
-        "create response": http.post("/responses", json={
-            "model": "m", "input": "hi", "metadata": metadata}),
+        "thread and run": http.post(
+            "/threads/runs",
+            json={"assistant_id": assistant["id"], "thread": {"metadata": metadata}},
+        ),
+        "create response": http.post(
+            "/responses", json={"model": "m", "input": "hi", "metadata": metadata}
+        ),
     }
     for what, response in refusals.items():
         error = _error(response)
         assert says in error["message"], (what, error)
         assert error["param"] is not None and error["param"].startswith(
-            ("metadata", "thread.metadata", "messages[0].metadata")), (what, error)
+            ("metadata", "thread.metadata", "messages[0].metadata")
+        ), (what, error)
     # Nothing was stored or changed.
     for path, count in counts.items():
         assert len(http.get(path).json()["data"]) == count, path
@@ -109,11 +132,14 @@ def test_metadata_at_the_limits_is_kept(server: RunningServer) -> None:
 
 # -- upload names --------------------------------------------------------------------------
 
+
 def _multipart(disposition: bytes, content: bytes = b"a,b\n1,2\n") -> tuple[bytes, str]:
     boundary = "airlockboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
-            f"assistants\r\n--{boundary}\r\n").encode()
-    body += b"Content-Disposition: form-data; name=\"file\"; " + disposition + b"\r\n"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n'
+        f"assistants\r\n--{boundary}\r\n"
+    ).encode()
+    body += b'Content-Disposition: form-data; name="file"; ' + disposition + b"\r\n"
     body += b"Content-Type: text/csv\r\n\r\n" + content + f"\r\n--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
 
@@ -125,33 +151,38 @@ def _file_count(server: RunningServer) -> int:
 def test_an_rfc5987_file_name_alone_gets_a_clear_400(server: RunningServer) -> None:
     before = _file_count(server)
     body, content_type = _multipart(b"filename*=UTF-8''na%C3%AFve.csv")
-    response = httpx.post(f"{server.url}/v1/files", content=body, timeout=30,
-                          headers={"content-type": content_type})
+    response = httpx.post(
+        f"{server.url}/v1/files", content=body, timeout=30, headers={"content-type": content_type}
+    )
     error = _error(response)
     assert error["param"] == "file"
     assert "filename=" in error["message"] and "RFC 5987" in error["message"]
     assert "Expected UploadFile" not in error["message"]
     # Beside a plain filename it is harmless: the plain one is the name.
     body, content_type = _multipart(b"filename=\"naive.csv\"; filename*=UTF-8''na%C3%AFve.csv")
-    fine = httpx.post(f"{server.url}/v1/files", content=body, timeout=30,
-                      headers={"content-type": content_type})
+    fine = httpx.post(
+        f"{server.url}/v1/files", content=body, timeout=30, headers={"content-type": content_type}
+    )
     assert fine.status_code == 200 and fine.json()["filename"] == "naive.csv"
     assert _file_count(server) == before + 1
 
 
 @pytest.mark.parametrize("name", [b"a\x00b.csv", b"tab\there.csv", b"esc\x1b[31m.csv"])
-def test_control_characters_in_an_upload_name_are_refused(server: RunningServer,
-                                                         name: bytes) -> None:
+def test_control_characters_in_an_upload_name_are_refused(
+    server: RunningServer, name: bytes
+) -> None:
     before = _file_count(server)
     body, content_type = _multipart(b'filename="' + name + b'"')
-    response = httpx.post(f"{server.url}/v1/files", content=body, timeout=30,
-                          headers={"content-type": content_type})
+    response = httpx.post(
+        f"{server.url}/v1/files", content=body, timeout=30, headers={"content-type": content_type}
+    )
     error = _error(response)
     assert error["param"] == "file" and "control characters" in error["message"]
     assert _file_count(server) == before
 
 
 # -- bodies that never arrive ----------------------------------------------------------------
+
 
 def _stall(server: RunningServer, head: bytes, sent_body: bytes = b"") -> tuple[bytes, float]:
     """Send a request head announcing a body, then part of it (or none) and nothing more;
@@ -170,24 +201,33 @@ def _status(raw: bytes) -> int:
     return int(raw.split(b"\r\n", 1)[0].split()[1])
 
 
-@pytest.mark.parametrize("kind", ["json, nothing sent", "json, half sent", "upload, half sent",
-                                  "too large, nothing sent"])
+@pytest.mark.parametrize(
+    "kind",
+    ["json, nothing sent", "json, half sent", "upload, half sent", "too large, nothing sent"],
+)
 def test_a_body_that_never_arrives_is_answered_and_the_connection_closed(
-        server: RunningServer, kind: str) -> None:
+    server: RunningServer, kind: str
+) -> None:
     before = _file_count(server)
     if kind.startswith("json"):
         body = b'{"model": "m", "name": "never"}'
-        head = (b"POST /v1/assistants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(body))
+        head = (
+            b"POST /v1/assistants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
         sent = b"" if "nothing" in kind else body[:10]
     elif kind.startswith("upload"):
         body, content_type = _multipart(b'filename="slow.csv"', b"x" * 10000)
-        head = (b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
-                b"Content-Length: %d\r\n\r\n" % (content_type.encode(), len(body)))
+        head = (
+            b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+            b"Content-Length: %d\r\n\r\n" % (content_type.encode(), len(body))
+        )
         sent = body[:5000]
     else:
-        head = (b"POST /v1/assistants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % (64 << 20))
+        head = (
+            b"POST /v1/assistants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (64 << 20)
+        )
         sent = b""
     raw, seconds = _stall(server, head, sent)
     expected = 413 if kind.startswith("too large") else 408
@@ -205,11 +245,14 @@ def test_container_uploads_follow_the_same_rules(server: RunningServer) -> None:
     client = server.client()
     container = client.containers.create(name="names")
     url = f"{server.url}/v1/containers/{container.id}/files"
-    for disposition, says in [(b"filename*=UTF-8''na%C3%AFve.csv", "RFC 5987"),
-                              (b'filename="a\x00b.csv"', "control characters")]:
+    for disposition, says in [
+        (b"filename*=UTF-8''na%C3%AFve.csv", "RFC 5987"),
+        (b'filename="a\x00b.csv"', "control characters"),
+    ]:
         body, content_type = _multipart(disposition)
-        error = _error(httpx.post(url, content=body, timeout=30,
-                                  headers={"content-type": content_type}))
+        error = _error(
+            httpx.post(url, content=body, timeout=30, headers={"content-type": content_type})
+        )
         assert error["param"] == "file" and says in error["message"]
     assert list(client.containers.files.list(container.id)) == []
     client.containers.delete(container.id)

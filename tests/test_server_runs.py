@@ -22,8 +22,9 @@ from server_fixtures import BETA_WARNING_FILTER, RunningServer, running_server, 
 
 pytestmark = [
     pytest.mark.filterwarnings(BETA_WARNING_FILTER),
-    pytest.mark.skipif(importlib.util.find_spec("engine.runner") is None,
-                       reason="engine/runner.py not landed yet"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("engine.runner") is None, reason="engine/runner.py not landed yet"
+    ),
 ]
 
 CODE = "print(1 + 1)"
@@ -43,13 +44,17 @@ def client(server: RunningServer) -> OpenAI:
     return server.client()
 
 
-def make_assistant(client: OpenAI, tmp_path: Path, items: list[dict[str, str]],
-                   **kwargs: Any) -> Assistant:
+def make_assistant(
+    client: OpenAI, tmp_path: Path, items: list[dict[str, str]], **kwargs: Any
+) -> Assistant:
     model = write_script(tmp_path / f"script-{len(list(tmp_path.iterdir()))}.json", items)
     return client.beta.assistants.create(
-        model=model, tools=[{"type": "code_interpreter"}],
+        model=model,
+        tools=[{"type": "code_interpreter"}],
         instructions="You are a personal math tutor. When asked a math question, write and "
-                     "run code to answer the question.", **kwargs)
+        "run code to answer the question.",
+        **kwargs,
+    )
 
 
 def ask(client: OpenAI, question: str = "What is 1 + 1?") -> Thread:
@@ -59,8 +64,7 @@ def ask(client: OpenAI, question: str = "What is 1 + 1?") -> Thread:
 def test_create_and_poll_completes_with_steps(client: OpenAI, tmp_path: Path) -> None:
     assistant = make_assistant(client, tmp_path, [{"code": CODE}, {"text": ANSWER}])
     thread = ask(client)
-    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id,
-                                                   assistant_id=assistant.id)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
     assert run.status == "completed", run.last_error
     assert run.usage is not None and run.usage.total_tokens > 0
     assert run.completed_at is not None and run.expires_at is None
@@ -71,8 +75,11 @@ def test_create_and_poll_completes_with_steps(client: OpenAI, tmp_path: Path) ->
     assert [r.id for r in client.beta.threads.runs.list(thread.id)] == [run.id]
 
     steps = client.beta.threads.runs.steps.list(
-        thread_id=thread.id, run_id=run.id, order="asc",
-        include=["step_details.tool_calls[*].file_search.results[*].content"])
+        thread_id=thread.id,
+        run_id=run.id,
+        order="asc",
+        include=["step_details.tool_calls[*].file_search.results[*].content"],
+    )
     assert [s.type for s in steps.data] == ["tool_calls", "message_creation"]
     tool_step = steps.data[0]
     assert tool_step.status == "completed"
@@ -82,8 +89,9 @@ def test_create_and_poll_completes_with_steps(client: OpenAI, tmp_path: Path) ->
     assert call.code_interpreter.input == CODE
     logs = [o for o in call.code_interpreter.outputs if o.type == "logs"]
     assert logs and logs[0].logs == "2\n"
-    again = client.beta.threads.runs.steps.retrieve(tool_step.id, thread_id=thread.id,
-                                                    run_id=run.id)
+    again = client.beta.threads.runs.steps.retrieve(
+        tool_step.id, thread_id=thread.id, run_id=run.id
+    )
     assert again == tool_step
 
     messages = client.beta.threads.messages.list(thread.id, order="asc")
@@ -95,8 +103,9 @@ def test_create_and_poll_completes_with_steps(client: OpenAI, tmp_path: Path) ->
     assert [m.id for m in only_run.data] == [reply.id]
 
     # Metadata of an ended run can change; nothing else.
-    updated = client.beta.threads.runs.update(run.id, thread_id=thread.id,
-                                              metadata={"checked": "yes"})
+    updated = client.beta.threads.runs.update(
+        run.id, thread_id=thread.id, metadata={"checked": "yes"}
+    )
     assert updated.metadata == {"checked": "yes"}
     assert updated.status == "completed"
 
@@ -104,20 +113,28 @@ def test_create_and_poll_completes_with_steps(client: OpenAI, tmp_path: Path) ->
 def test_create_and_run_poll(client: OpenAI, tmp_path: Path) -> None:
     assistant = make_assistant(client, tmp_path, [{"text": "Hi."}])
     run = client.beta.threads.create_and_run_poll(
-        assistant_id=assistant.id,
-        thread={"messages": [{"role": "user", "content": "hello"}]})
+        assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "hello"}]}
+    )
     assert run.status == "completed"
     reply = client.beta.threads.messages.list(run.thread_id).data[0]
     assert reply.content[0].type == "text" and reply.content[0].text.value == "Hi."
 
 
 EXPECTED_ORDER = [
-    "thread.run.created", "thread.run.queued", "thread.run.in_progress",
-    "thread.run.step.created", "thread.run.step.in_progress", "thread.run.step.delta",
+    "thread.run.created",
+    "thread.run.queued",
+    "thread.run.in_progress",
+    "thread.run.step.created",
+    "thread.run.step.in_progress",
+    "thread.run.step.delta",
     "thread.run.step.completed",
-    "thread.run.step.created", "thread.run.step.in_progress",
-    "thread.message.created", "thread.message.in_progress", "thread.message.delta",
-    "thread.message.completed", "thread.run.step.completed",
+    "thread.run.step.created",
+    "thread.run.step.in_progress",
+    "thread.message.created",
+    "thread.message.in_progress",
+    "thread.message.delta",
+    "thread.message.completed",
+    "thread.run.step.completed",
     "thread.run.completed",
 ]
 
@@ -130,8 +147,9 @@ def _collapse(names: list[str]) -> list[str]:
 def test_raw_stream_follows_the_spec_order(client: OpenAI, tmp_path: Path) -> None:
     assistant = make_assistant(client, tmp_path, [{"code": CODE}, {"text": ANSWER}])
     thread = ask(client)
-    stream = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
-                                             stream=True)
+    stream = client.beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant.id, stream=True
+    )
     events = list(stream)
     assert _collapse([e.event for e in events]) == EXPECTED_ORDER
     assert events[-1].event == "thread.run.completed"
@@ -139,25 +157,36 @@ def test_raw_stream_follows_the_spec_order(client: OpenAI, tmp_path: Path) -> No
     # Deltas carry each fragment once: merged, they give the code and the answer.
     code = "".join(
         call.code_interpreter.input or ""
-        for e in events if e.event == "thread.run.step.delta"
+        for e in events
+        if e.event == "thread.run.step.delta"
         for call in (e.data.delta.step_details.tool_calls or [])  # type: ignore[union-attr]
-        if call.type == "code_interpreter" and call.code_interpreter is not None)
+        if call.type == "code_interpreter" and call.code_interpreter is not None
+    )
     assert code == CODE
     text = "".join(
         block.text.value or ""
-        for e in events if e.event == "thread.message.delta"
+        for e in events
+        if e.event == "thread.message.delta"
         for block in (e.data.delta.content or [])  # type: ignore[union-attr]
-        if block.type == "text" and block.text is not None)
+        if block.type == "text" and block.text is not None
+    )
     assert text == ANSWER
 
 
-def test_raw_http_stream_ends_with_done(server: RunningServer, client: OpenAI,
-                                        tmp_path: Path) -> None:
+def test_raw_http_stream_ends_with_done(
+    server: RunningServer, client: OpenAI, tmp_path: Path
+) -> None:
     assistant = make_assistant(client, tmp_path, [{"text": "Done."}])
-    with httpx.stream("POST", f"{server.url}/v1/threads/runs", timeout=60, json={
-        "assistant_id": assistant.id, "stream": True,
-        "thread": {"messages": [{"role": "user", "content": "hi"}]},
-    }) as response:
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/threads/runs",
+        timeout=60,
+        json={
+            "assistant_id": assistant.id,
+            "stream": True,
+            "thread": {"messages": [{"role": "user", "content": "hi"}]},
+        },
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         body = response.read().decode()
@@ -225,8 +254,9 @@ def test_stream_with_event_handler_and_image_download(client: OpenAI, tmp_path: 
     assistant = make_assistant(client, tmp_path, [{"code": PLOT}, {"text": answer}])
     thread = ask(client, "Plot y = x + 1 for x in 1..2.")
     recorder = Recorder()
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id,
-                                         event_handler=recorder) as stream:
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant.id, event_handler=recorder
+    ) as stream:
         stream.until_done()
         final = stream.get_final_run()
         final_messages = stream.get_final_messages()
@@ -255,8 +285,9 @@ def test_stream_with_event_handler_and_image_download(client: OpenAI, tmp_path: 
     data = client.files.content(image_id).read()
     assert data.startswith(PNG_MAGIC) and len(data) == image.bytes
     # The step shows the image among the call's outputs too.
-    step = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=final.id,
-                                               order="asc").data[0]
+    step = client.beta.threads.runs.steps.list(
+        thread_id=thread.id, run_id=final.id, order="asc"
+    ).data[0]
     assert step.step_details.type == "tool_calls"
     call = step.step_details.tool_calls[0]
     assert call.type == "code_interpreter"
@@ -267,8 +298,8 @@ def test_stream_with_event_handler_and_image_download(client: OpenAI, tmp_path: 
 def test_create_and_run_stream_starts_with_the_thread(client: OpenAI, tmp_path: Path) -> None:
     assistant = make_assistant(client, tmp_path, [{"text": "Streamed."}])
     with client.beta.threads.create_and_run_stream(
-            assistant_id=assistant.id,
-            thread={"messages": [{"role": "user", "content": "hi"}]}) as stream:
+        assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "hi"}]}
+    ) as stream:
         names = [event.event for event in stream]
     assert names[0] == "thread.created"
     assert names[-1] == "thread.run.completed"
@@ -282,9 +313,14 @@ def _wait_for(predicate: Any, timeout: float = 60) -> None:
 
 
 def test_cancel_a_sleeping_cell_and_busy_thread(client: OpenAI, tmp_path: Path) -> None:
-    assistant = make_assistant(client, tmp_path, [
-        {"code": "import time\nprint('sleeping', flush=True)\ntime.sleep(120)"},
-        {"text": "woke up"}])
+    assistant = make_assistant(
+        client,
+        tmp_path,
+        [
+            {"code": "import time\nprint('sleeping', flush=True)\ntime.sleep(120)"},
+            {"text": "woke up"},
+        ],
+    )
     thread = ask(client, "Sleep.")
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
     assert run.status == "queued"
@@ -323,19 +359,28 @@ def test_run_refusals(client: OpenAI, server: RunningServer) -> None:
         client.beta.threads.runs.create(thread_id=thread.id, assistant_id="asst_missing")
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.runs.retrieve("run_missing", thread_id=thread.id)
-    bad = httpx.post(f"{server.url}/v1/threads/{thread.id}/runs",
-                     json={"assistant_id": 5, "stream": "maybe"})
+    bad = httpx.post(
+        f"{server.url}/v1/threads/{thread.id}/runs", json={"assistant_id": 5, "stream": "maybe"}
+    )
     assert bad.status_code == 400
     assert bad.json()["error"]["param"] == "assistant_id"
 
 
-def test_a_client_leaving_a_stream_does_not_stop_the_run(server: RunningServer, client: OpenAI,
-                                                         tmp_path: Path) -> None:
-    assistant = make_assistant(client, tmp_path, [
-        {"code": "import time\ntime.sleep(1)\nprint('slept')"}, {"text": "Rested."}])
+def test_a_client_leaving_a_stream_does_not_stop_the_run(
+    server: RunningServer, client: OpenAI, tmp_path: Path
+) -> None:
+    assistant = make_assistant(
+        client,
+        tmp_path,
+        [{"code": "import time\ntime.sleep(1)\nprint('slept')"}, {"text": "Rested."}],
+    )
     thread = ask(client, "Rest a second.")
-    with httpx.stream("POST", f"{server.url}/v1/threads/{thread.id}/runs", timeout=60,
-                      json={"assistant_id": assistant.id, "stream": True}) as response:
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/threads/{thread.id}/runs",
+        timeout=60,
+        json={"assistant_id": assistant.id, "stream": True},
+    ) as response:
         lines = response.iter_lines()
         assert next(lines) == "event: thread.run.created"
         run_id = json.loads(next(lines).removeprefix("data: "))["id"]
@@ -348,12 +393,13 @@ def test_a_client_leaving_a_stream_does_not_stop_the_run(server: RunningServer, 
 def test_submit_tool_outputs_is_refused(client: OpenAI, tmp_path: Path) -> None:
     assistant = make_assistant(client, tmp_path, [{"text": "No tools needed."}])
     thread = ask(client)
-    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id,
-                                                   assistant_id=assistant.id)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.threads.runs.submit_tool_outputs(
-            run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": "call_1", "output": "1"}])
+            run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": "call_1", "output": "1"}]
+        )
     assert "completed" in caught.value.message
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.runs.submit_tool_outputs(
-            "run_missing", thread_id=thread.id, tool_outputs=[])
+            "run_missing", thread_id=thread.id, tool_outputs=[]
+        )

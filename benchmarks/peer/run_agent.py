@@ -59,9 +59,13 @@ def run(request: dict[str, Any], partial: Path | None = None) -> dict[str, Any]:
     if request.get("temperature") is not None:
         model_kwargs["temperature"] = request["temperature"]
     # llama.cpp's server takes message content as a string only (not a list of parts).
-    model = smolagents.OpenAIServerModel(model_id=request["model_id"],
-                                         api_base=request["api_base"], api_key="x",
-                                         flatten_messages_as_text=True, **model_kwargs)
+    model = smolagents.OpenAIServerModel(
+        model_id=request["model_id"],
+        api_base=request["api_base"],
+        api_key="x",
+        flatten_messages_as_text=True,
+        **model_kwargs,
+    )
     model_s = [0.0]
     generate = model.generate
 
@@ -83,9 +87,12 @@ def run(request: dict[str, Any], partial: Path | None = None) -> dict[str, Any]:
     agent_kwargs: dict[str, Any] = {"step_callbacks": [progress]}
     if request.get("max_steps") is not None:
         agent_kwargs["max_steps"] = request["max_steps"]
-    agent = smolagents.CodeAgent(tools=[], model=model,
-                                 additional_authorized_imports=request["authorized_imports"],
-                                 **agent_kwargs)
+    agent = smolagents.CodeAgent(
+        tools=[],
+        model=model,
+        additional_authorized_imports=request["authorized_imports"],
+        **agent_kwargs,
+    )
     started = time.perf_counter()
     result = agent.run(request["prompt"], return_full_result=True)
     agent_s = time.perf_counter() - started

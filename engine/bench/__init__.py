@@ -9,5 +9,14 @@ from .harness import SUITES, BenchError, BenchRun, make_suite, run_suite
 from .records import TaskRecord, read_records
 from .suite import BenchTask, SuiteOptions
 
-__all__ = ["SUITES", "BenchError", "BenchRun", "BenchTask", "SuiteOptions", "TaskRecord",
-           "make_suite", "read_records", "run_suite"]
+__all__ = [
+    "SUITES",
+    "BenchError",
+    "BenchRun",
+    "BenchTask",
+    "SuiteOptions",
+    "TaskRecord",
+    "make_suite",
+    "read_records",
+    "run_suite",
+]

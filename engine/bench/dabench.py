@@ -83,30 +83,39 @@ def score(answer_text: str, labels: list[list[str]]) -> list[dict[str, Any]]:
             answer = given[index] if index < len(given) else None
         else:
             answer = given[-1] if given else None
-        scored.append({"name": name, "label": label, "answer": answer,
-                       "correct": sub_answer_correct(answer, label)})
+        scored.append(
+            {
+                "name": name,
+                "label": label,
+                "answer": answer,
+                "correct": sub_answer_correct(answer, label),
+            }
+        )
     return scored
 
 
 def prompt_for(data: dict[str, Any]) -> str:
-    return (f"Question: {data['question']}\n"
-            f"Constraints: {data['constraints']}\n"
-            f"The data is in /mnt/data/{data['file_name']}.\n"
-            f"Answer format: {data['format']}\n"
-            "Use the Python tool to compute the answer, then end your reply with one line per "
-            "requested value, exactly in that format: @name[value].")
+    return (
+        f"Question: {data['question']}\n"
+        f"Constraints: {data['constraints']}\n"
+        f"The data is in /mnt/data/{data['file_name']}.\n"
+        f"Answer format: {data['format']}\n"
+        "Use the Python tool to compute the answer, then end your reply with one line per "
+        "requested value, exactly in that format: @name[value]."
+    )
 
 
 def oracle_script(data: dict[str, Any]) -> list[dict[str, str]]:
     path = f"/mnt/data/{data['file_name']}"
     answers = "\n".join(f"@{name}[{value}]" for name, value in data["labels"])
-    return [{"code": f"import os\nprint(os.path.getsize({path!r}), 'bytes')"},
-            {"text": f"(oracle: the labelled answers)\n{answers}"}]
+    return [
+        {"code": f"import os\nprint(os.path.getsize({path!r}), 'bytes')"},
+        {"text": f"(oracle: the labelled answers)\n{answers}"},
+    ]
 
 
 class DABenchEnvironment(Environment):
-    def __init__(self, suite: DABench, host: EngineHost,
-                 oracle: KeyedScriptBackend | None) -> None:
+    def __init__(self, suite: DABench, host: EngineHost, oracle: KeyedScriptBackend | None) -> None:
         self.suite = suite
         self.host = host
         self.oracle = oracle
@@ -124,25 +133,36 @@ class DABenchEnvironment(Environment):
         fill_record(record, done)
         scored = score(done.answer, task.data["labels"])
         right = sum(s["correct"] for s in scored)
-        record.detail.update(run_status=done.run.status, sub_answers=scored, right=right,
-                             total=len(scored), level=task.data.get("level"),
-                             answer=done.answer[:MAX_KEPT_CHARS],
-                             cells=[{"code": cell.code[:MAX_KEPT_CHARS], "error": cell.error,
-                                     "logs": cut_middle(cell.logs, MAX_KEPT_CHARS)}
-                                    for cell in done.cells])
+        record.detail.update(
+            run_status=done.run.status,
+            sub_answers=scored,
+            right=right,
+            total=len(scored),
+            level=task.data.get("level"),
+            answer=done.answer[:MAX_KEPT_CHARS],
+            cells=[
+                {
+                    "code": cell.code[:MAX_KEPT_CHARS],
+                    "error": cell.error,
+                    "logs": cut_middle(cell.logs, MAX_KEPT_CHARS),
+                }
+                for cell in done.cells
+            ],
+        )
         if right == len(scored) and scored:
             record.outcome = "pass"
         else:
             record.outcome, record.retries_to_success = "fail", None
-            record.error = (f"{right}/{len(scored)} sub-answers right"
-                            + (f" (run {done.run.status})" if done.run.status != "completed"
-                               else ""))
+            record.error = f"{right}/{len(scored)} sub-answers right" + (
+                f" (run {done.run.status})" if done.run.status != "completed" else ""
+            )
         return record
 
     def _upload(self, path: Path) -> str:
         with path.open("rb") as content:
             return self.host.engine.store.create_file(
-                content, path.name, "assistants", size=path.stat().st_size).id
+                content, path.name, "assistants", size=path.stat().st_size
+            ).id
 
     async def aclose(self) -> None:
         await self.host.aclose()
@@ -161,17 +181,28 @@ class DABench(Suite):
 
     def load(self) -> list[BenchTask]:
         questions = read_jsonl(require_file(self.data_path, "DABench questions"))
-        labels = {row["id"]: row["common_answers"]
-                  for row in read_jsonl(require_file(self.folder / LABELS, "DABench labels"))}
+        labels = {
+            row["id"]: row["common_answers"]
+            for row in read_jsonl(require_file(self.folder / LABELS, "DABench labels"))
+        }
         tasks = []
         for q in questions:
             if q["id"] not in labels:
                 continue
-            tasks.append(BenchTask(str(q["id"]), {
-                "question": q["question"], "constraints": q.get("constraints", ""),
-                "format": q.get("format", ""), "file_name": q["file_name"],
-                "path": str(self.folder / TABLES / q["file_name"]), "level": q.get("level"),
-                "labels": [[str(n), str(v)] for n, v in labels[q["id"]]]}))
+            tasks.append(
+                BenchTask(
+                    str(q["id"]),
+                    {
+                        "question": q["question"],
+                        "constraints": q.get("constraints", ""),
+                        "format": q.get("format", ""),
+                        "file_name": q["file_name"],
+                        "path": str(self.folder / TABLES / q["file_name"]),
+                        "level": q.get("level"),
+                        "labels": [[str(n), str(v)] for n, v in labels[q["id"]]],
+                    },
+                )
+            )
         return tasks
 
     @property
@@ -180,28 +211,42 @@ class DABench(Suite):
 
     async def open(self) -> Environment:
         if self.options.model is None:
-            raise ValueError("dabench needs a model: --model SPEC (or --model oracle, the "
-                             "labelled answers, to check the scorer)")
-        settings = EngineSettings(sandbox=SandboxConfig(limits=Limits(
-            timeout=self.options.cell_timeout or DEFAULT_CELL_TIMEOUT)))
+            raise ValueError(
+                "dabench needs a model: --model SPEC (or --model oracle, the "
+                "labelled answers, to check the scorer)"
+            )
+        settings = EngineSettings(
+            sandbox=SandboxConfig(
+                limits=Limits(timeout=self.options.cell_timeout or DEFAULT_CELL_TIMEOUT)
+            )
+        )
         # The engine adds "[attached: ...]" to the user's text; the prompt is what precedes it.
-        oracle = KeyedScriptBackend("dabench-oracle", lambda text: text.split(ATTACHED)[0]) \
-            if self.is_oracle else None
+        oracle = (
+            KeyedScriptBackend("dabench-oracle", lambda text: text.split(ATTACHED)[0])
+            if self.is_oracle
+            else None
+        )
         backend: ModelBackend = oracle if oracle is not None else load_backend(self.options)
         host = await EngineHost.open(backend, settings, name="DABench")
         return DABenchEnvironment(self, host, oracle)
 
     @property
     def model_label(self) -> str:
-        return "ORACLE: the labelled answers (a scorer check, not a model)" if self.is_oracle \
+        return (
+            "ORACLE: the labelled answers (a scorer check, not a model)"
+            if self.is_oracle
             else str(self.options.model)
+        )
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(),
-                "cell_timeout": self.options.cell_timeout or DEFAULT_CELL_TIMEOUT,
-                "oracle": self.is_oracle,
-                "note": "ORACLE: labelled answers, a check of the harness and scorer, not a "
-                        "model" if self.is_oracle else "model answers"}
+        return {
+            **super().describe(),
+            "cell_timeout": self.options.cell_timeout or DEFAULT_CELL_TIMEOUT,
+            "oracle": self.is_oracle,
+            "note": "ORACLE: labelled answers, a check of the harness and scorer, not a model"
+            if self.is_oracle
+            else "model answers",
+        }
 
     def new_record(self, task: BenchTask) -> TaskRecord:
         record = super().new_record(task)

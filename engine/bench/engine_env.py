@@ -27,25 +27,38 @@ def load_backend(options: SuiteOptions) -> ModelBackend:
 class EngineHost:
     """Holds the engine; `aclose()` ends it and removes its store."""
 
-    def __init__(self, engine: Engine, assistant_id: str, backend: ModelBackend,
-                 data_dir: Path) -> None:
+    def __init__(
+        self, engine: Engine, assistant_id: str, backend: ModelBackend, data_dir: Path
+    ) -> None:
         self.engine = engine
         self.assistant_id = assistant_id
         self.backend = backend
         self.data_dir = data_dir
 
     @classmethod
-    async def open(cls, backend: ModelBackend, settings: EngineSettings, *, name: str,
-                   instructions: str | None = None) -> EngineHost:
+    async def open(
+        cls,
+        backend: ModelBackend,
+        settings: EngineSettings,
+        *,
+        name: str,
+        instructions: str | None = None,
+    ) -> EngineHost:
         data_dir = Path(tempfile.mkdtemp(prefix="airlock-bench-"))
         try:
             engine = await Engine.open(MeteredBackend(backend), data_dir, settings=settings)
         except BaseException:
             shutil.rmtree(data_dir, ignore_errors=True)
             raise
-        assistant = await asyncio.to_thread(engine.store.create_assistant, AssistantCreate(
-            model=backend.name, name=name, instructions=instructions,
-            tools=[CodeInterpreterTool()]))
+        assistant = await asyncio.to_thread(
+            engine.store.create_assistant,
+            AssistantCreate(
+                model=backend.name,
+                name=name,
+                instructions=instructions,
+                tools=[CodeInterpreterTool()],
+            ),
+        )
         return cls(engine, assistant.id, backend, data_dir)
 
     async def aclose(self) -> None:

@@ -34,12 +34,15 @@ from .metering import CURRENT_METER, TaskMeter
 from .records import TaskRecord
 
 # The line that names a Python exception, as IPython's traceback ends ("AssertionError: ...").
-_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Restarted|Full))"
-                         r"\b(?::.*)?$")
+_ERROR_LINE = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Restarted|Full))"
+    r"\b(?::.*)?$"
+)
 #: What the sandbox writes in a cell's logs when the kernel died or was killed and restarted.
 _RESTART_MARKS = ("the kernel was restarted", "the kernel had died")
-_TERMINAL_STEP_EVENTS = {f"thread.run.step.{s}" for s in
-                         ("completed", "failed", "cancelled", "expired")}
+_TERMINAL_STEP_EVENTS = {
+    f"thread.run.step.{s}" for s in ("completed", "failed", "cancelled", "expired")
+}
 
 
 def error_name(logs: str) -> str | None:
@@ -102,20 +105,27 @@ class EngineRun:
         return None
 
 
-async def run_prompt(engine: Engine, assistant_id: str, prompt: str, *,
-                     file_ids: Sequence[str] = ()) -> EngineRun:
+async def run_prompt(
+    engine: Engine, assistant_id: str, prompt: str, *, file_ids: Sequence[str] = ()
+) -> EngineRun:
     """Start a thread with `prompt` (and files for the code interpreter), run it to its end.
     The thread's kernel is left running: the caller checks what it needs in it, then ends it
     (`engine.sessions.end(thread_id)`)."""
     meter = TaskMeter()
     token = CURRENT_METER.set(meter)  # copied into the run loop's task at its creation
     try:
-        message = MessageCreate.model_validate({
-            "role": "user", "content": prompt,
-            "attachments": [{"file_id": f, "tools": [{"type": "code_interpreter"}]}
-                            for f in file_ids]})
-        thread, handle = await engine.create_thread_and_run(ThreadAndRunCreate(
-            assistant_id=assistant_id, thread=ThreadCreate(messages=[message])))
+        message = MessageCreate.model_validate(
+            {
+                "role": "user",
+                "content": prompt,
+                "attachments": [
+                    {"file_id": f, "tools": [{"type": "code_interpreter"}]} for f in file_ids
+                ],
+            }
+        )
+        thread, handle = await engine.create_thread_and_run(
+            ThreadAndRunCreate(assistant_id=assistant_id, thread=ThreadCreate(messages=[message]))
+        )
     finally:
         CURRENT_METER.reset(token)
     try:
@@ -125,8 +135,7 @@ async def run_prompt(engine: Engine, assistant_id: str, prompt: str, *,
         raise
 
 
-async def _follow(engine: Engine, thread_id: str, handle: RunHandle,
-                  meter: TaskMeter) -> EngineRun:
+async def _follow(engine: Engine, thread_id: str, handle: RunHandle, meter: TaskMeter) -> EngineRun:
     execution_s = 0.0
     seen: list[str] = []
     step_started: dict[str, float] = {}

@@ -38,13 +38,15 @@ async def run_guarded(suite: Suite, env: Environment, task: BenchTask) -> TaskRe
     return record
 
 
-async def run_local(suite: Suite, tasks: Sequence[BenchTask], workers: int,
-                    on_record: OnRecord) -> None:
+async def run_local(
+    suite: Suite, tasks: Sequence[BenchTask], workers: int, on_record: OnRecord
+) -> None:
     queue: asyncio.Queue[BenchTask] = asyncio.Queue()
     for task in tasks:
         queue.put_nowait(task)
     env = await suite.open()
     try:
+
         async def worker() -> None:
             while not queue.empty():
                 task = queue.get_nowait()

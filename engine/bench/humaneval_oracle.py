@@ -18,8 +18,10 @@ DEFAULT_CELL_TIMEOUT = 30.0
 
 
 def oracle_cell(row: dict[str, str]) -> str:
-    return (f"{row['prompt']}{row['canonical_solution']}\n\n{row['test']}\n\n"
-            f"check({row['entry_point']})\n")
+    return (
+        f"{row['prompt']}{row['canonical_solution']}\n\n{row['test']}\n\n"
+        f"check({row['entry_point']})\n"
+    )
 
 
 class OracleEnvironment(Environment):
@@ -69,5 +71,7 @@ class HumanEvalOracle(Suite):
         return "none: canonical solutions (measures the executor)"
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(),
-                "cell_timeout": self.options.cell_timeout or DEFAULT_CELL_TIMEOUT}
+        return {
+            **super().describe(),
+            "cell_timeout": self.options.cell_timeout or DEFAULT_CELL_TIMEOUT,
+        }

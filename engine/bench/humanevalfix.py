@@ -37,8 +37,17 @@ from .metering import KeyedScriptBackend, marker_key
 from .records import TaskRecord
 from .suite import SHARED_DATA, BenchTask, Environment, Suite
 
-__all__ = ["FixBackend", "HumanEvalFix", "Task", "TaskResult", "data_file", "error_name",
-           "load_tasks", "step_logs", "verify"]
+__all__ = [
+    "FixBackend",
+    "HumanEvalFix",
+    "Task",
+    "TaskResult",
+    "data_file",
+    "error_name",
+    "load_tasks",
+    "step_logs",
+    "verify",
+]
 
 DEFAULT_DATA = SHARED_DATA / "humanevalfix"
 DATA_FILE = "humanevalpack.jsonl"
@@ -61,16 +70,20 @@ class Task:
 
     @property
     def prompt(self) -> str:
-        return (f"The function `{self.entry_point}` fails its tests; run them, fix the bug and "
-                f"run them again. [humanevalfix task {self.task_id}]")
+        return (
+            f"The function `{self.entry_point}` fails its tests; run them, fix the bug and "
+            f"run them again. [humanevalfix task {self.task_id}]"
+        )
 
     @property
     def model_prompt(self) -> str:
-        return (f"The Python function `{self.entry_point}` below has a bug. Fix it: define "
-                f"the corrected `{self.entry_point}` with the Python tool and run the tests "
-                f"to check it; the function you define last is the one graded.\n\n"
-                f"```python\n{self.buggy_code}```\n\nThe tests:\n\n"
-                f"```python\n{self.test}\n```")
+        return (
+            f"The Python function `{self.entry_point}` below has a bug. Fix it: define "
+            f"the corrected `{self.entry_point}` with the Python tool and run the tests "
+            f"to check it; the function you define last is the one graded.\n\n"
+            f"```python\n{self.buggy_code}```\n\nThe tests:\n\n"
+            f"```python\n{self.test}\n```"
+        )
 
     def script(self) -> list[dict[str, str]]:
         return [{"code": self.buggy_cell}, {"code": self.fixed_cell}, {"text": FINAL_TEXT}]
@@ -82,14 +95,19 @@ def data_file(path: Path) -> Path:
 
 
 def task_from_row(row: dict[str, Any]) -> Task:
-    return Task(row["task_id"], row["entry_point"],
-                row["declaration"] + row["buggy_solution"] + row["test"],
-                row["declaration"] + row["canonical_solution"] + row["test"],
-                row["declaration"] + row["buggy_solution"], row["test"])
+    return Task(
+        row["task_id"],
+        row["entry_point"],
+        row["declaration"] + row["buggy_solution"] + row["test"],
+        row["declaration"] + row["canonical_solution"] + row["test"],
+        row["declaration"] + row["buggy_solution"],
+        row["test"],
+    )
 
 
-def load_tasks(path: Path, *, limit: int | None = None,
-               task_ids: Sequence[str] | None = None) -> list[Task]:
+def load_tasks(
+    path: Path, *, limit: int | None = None, task_ids: Sequence[str] | None = None
+) -> list[Task]:
     tasks = [task_from_row(row) for row in read_jsonl(data_file(path))]
     if task_ids:
         by_id = {task.task_id: task for task in tasks}
@@ -145,8 +163,14 @@ class TaskResult:
         return self.engine_s - self.raw_s
 
 
-def verify(result: TaskResult, task: Task, status: str, last_error: str | None,
-           steps: list[RunStep], calls: list[list[ChatMessage]]) -> None:
+def verify(
+    result: TaskResult,
+    task: Task,
+    status: str,
+    last_error: str | None,
+    steps: list[RunStep],
+    calls: list[list[ChatMessage]],
+) -> None:
     """Whether a scripted run went exactly as scripted: one failure, one fix, one answer."""
     reasons = result.reasons
     if status != "completed":
@@ -184,8 +208,7 @@ def verify(result: TaskResult, task: Task, status: str, last_error: str | None,
 
 
 class FixEnvironment(Environment):
-    def __init__(self, suite: HumanEvalFix, host: EngineHost,
-                 scripted: FixBackend | None) -> None:
+    def __init__(self, suite: HumanEvalFix, host: EngineHost, scripted: FixBackend | None) -> None:
         self.suite = suite
         self.host = host
         self.scripted = scripted
@@ -208,12 +231,18 @@ class FixEnvironment(Environment):
         reasons: list[str] = []
         if self.scripted is not None:
             result = TaskResult(task.task_id)
-            verify(result, task, done.run.status,
-                   done.run.last_error.message if done.run.last_error else None,
-                   done.steps, self.scripted.calls[task.task_id])
+            verify(
+                result,
+                task,
+                done.run.status,
+                done.run.last_error.message if done.run.last_error else None,
+                done.steps,
+                self.scripted.calls[task.task_id],
+            )
             reasons += result.reasons
-            record.detail.update(first_error=result.first_error,
-                                 traceback_whole=result.traceback_whole)
+            record.detail.update(
+                first_error=result.first_error, traceback_whole=result.traceback_whole
+            )
         if check is None:
             reasons.append("no kernel after the run: the model ran no code")
         else:
@@ -241,27 +270,41 @@ class HumanEvalFix(Suite):
     def load(self) -> list[BenchTask]:
         if not self.data_path.is_file():
             raise FileNotFoundError(f"no HumanEvalFix data at {self.data_path} (pass --data)")
-        return [BenchTask(t.task_id, {"entry_point": t.entry_point, "buggy_cell": t.buggy_cell,
-                                      "fixed_cell": t.fixed_cell, "buggy_code": t.buggy_code,
-                                      "test": t.test})
-                for t in load_tasks(self.data_path)]
+        return [
+            BenchTask(
+                t.task_id,
+                {
+                    "entry_point": t.entry_point,
+                    "buggy_cell": t.buggy_cell,
+                    "fixed_cell": t.fixed_cell,
+                    "buggy_code": t.buggy_code,
+                    "test": t.test,
+                },
+            )
+            for t in load_tasks(self.data_path)
+        ]
 
     @property
     def cell_timeout(self) -> float:
         return self.options.cell_timeout or DEFAULT_CELL_TIMEOUT
 
     async def open(self) -> Environment:
-        settings = EngineSettings(sandbox=SandboxConfig(limits=Limits(
-            timeout=self.cell_timeout, interrupt_grace=2.0)))
+        settings = EngineSettings(
+            sandbox=SandboxConfig(limits=Limits(timeout=self.cell_timeout, interrupt_grace=2.0))
+        )
         scripted = FixBackend() if self.options.model is None else None
         backend: ModelBackend = scripted if scripted is not None else load_backend(self.options)
         host = await EngineHost.open(backend, settings, name="HumanEvalFix")
         return FixEnvironment(self, host, scripted)
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "cell_timeout": self.cell_timeout,
-                "model_mode": "built-in script (buggy, then canonical after the traceback)"
-                if self.options.model is None else "model fixes the buggy code"}
+        return {
+            **super().describe(),
+            "cell_timeout": self.cell_timeout,
+            "model_mode": "built-in script (buggy, then canonical after the traceback)"
+            if self.options.model is None
+            else "model fixes the buggy code",
+        }
 
     def metrics(self, records: list[TaskRecord]) -> dict[str, Any]:
         first: dict[str, int] = {}

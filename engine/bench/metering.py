@@ -45,7 +45,8 @@ class TaskMeter:
 
 
 CURRENT_METER: contextvars.ContextVar[TaskMeter | None] = contextvars.ContextVar(
-    "airlock_bench_meter", default=None)
+    "airlock_bench_meter", default=None
+)
 
 
 class MeteredBackend(ModelBackend):
@@ -55,14 +56,20 @@ class MeteredBackend(ModelBackend):
         self.inner = inner
         self.name = inner.name
 
-    async def stream(self, messages: Sequence[ChatMessage], *, code_tool: CodeTool = True,
-                     sampling: SamplingParams | None = None,
-                     cancel: asyncio.Event | None = None) -> AsyncIterator[StreamItem]:
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        code_tool: CodeTool = True,
+        sampling: SamplingParams | None = None,
+        cancel: asyncio.Event | None = None,
+    ) -> AsyncIterator[StreamItem]:
         meter = CURRENT_METER.get()
         started = time.perf_counter()
         try:
-            async for item in self.inner.stream(messages, code_tool=code_tool,
-                                                sampling=sampling, cancel=cancel):
+            async for item in self.inner.stream(
+                messages, code_tool=code_tool, sampling=sampling, cancel=cancel
+            ):
                 if isinstance(item, ChatResult) and meter is not None:
                     ended = time.perf_counter()
                     meter.model_s += ended - started
@@ -102,15 +109,21 @@ class KeyedScriptBackend(ModelBackend):
                 return self._key_of(message.content)
         return None
 
-    async def stream(self, messages: Sequence[ChatMessage], *, code_tool: CodeTool = True,
-                     sampling: SamplingParams | None = None,
-                     cancel: asyncio.Event | None = None) -> AsyncIterator[StreamItem]:
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        code_tool: CodeTool = True,
+        sampling: SamplingParams | None = None,
+        cancel: asyncio.Event | None = None,
+    ) -> AsyncIterator[StreamItem]:
         key = self.key_for(messages)
         if key is None or key not in self._scripts:
             raise ModelError(f"{self.name}: no script for the last user message")
         self.calls[key].append(list(messages))
-        async for item in self._scripts[key].stream(messages, code_tool=code_tool,
-                                                    sampling=sampling, cancel=cancel):
+        async for item in self._scripts[key].stream(
+            messages, code_tool=code_tool, sampling=sampling, cancel=cancel
+        ):
             yield item
 
 

@@ -38,8 +38,7 @@ SCRIPT_TASKS: list[tuple[str, str, list[int]]] = [
 ]
 #: The REST server's latency and throughput (benchmarks/bench_server.py), in a short form.
 SERVER_SCRIPT = REPO_ROOT / "benchmarks" / "bench_server.py"
-SERVER_ARGS: dict[str, Any] = {"iterations": 5, "concurrency": [1, 4], "runs": 8,
-                               "pools": [0]}
+SERVER_ARGS: dict[str, Any] = {"iterations": 5, "concurrency": [1, 4], "runs": 8, "pools": [0]}
 OWN_TASKS: list[tuple[str, str, list[int]]] = [
     ("cold_start", "cold_start", [5]),
     ("warm_acquire", "warm_acquire", [5]),
@@ -62,8 +61,7 @@ def load_script(path: Path) -> ModuleType | None:
 def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return {"median_ms": statistics.median(ordered) * 1000, "p90_ms": p90 * 1000,
-            "n": len(ordered)}
+    return {"median_ms": statistics.median(ordered) * 1000, "p90_ms": p90 * 1000, "n": len(ordered)}
 
 
 async def cold_start(rounds: int) -> dict[str, Any]:
@@ -101,7 +99,10 @@ async def round_trip(rounds: int) -> dict[str, Any]:
 
 
 OWN: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
-    "cold_start": cold_start, "warm_acquire": warm_acquire, "round_trip": round_trip}
+    "cold_start": cold_start,
+    "warm_acquire": warm_acquire,
+    "round_trip": round_trip,
+}
 
 
 class PerfEnvironment(Environment):
@@ -122,7 +123,6 @@ class PerfEnvironment(Environment):
         record.detail["metrics"] = figures
         record.detail["source"] = str(SCRIPT) if self.script is not None else "engine.bench.perf"
         return record
-
 
     async def _server(self, record: TaskRecord) -> TaskRecord:
         module = load_script(SERVER_SCRIPT)
@@ -150,8 +150,10 @@ class Perf(Suite):
 
     def load(self) -> list[BenchTask]:
         table = SCRIPT_TASKS if self.use_script else OWN_TASKS
-        tasks = [BenchTask(task_id, {"function": function, "args": args})
-                 for task_id, function, args in table]
+        tasks = [
+            BenchTask(task_id, {"function": function, "args": args})
+            for task_id, function, args in table
+        ]
         if SERVER_SCRIPT.is_file():
             tasks.append(BenchTask("server", {"function": "run_benchmark", "args": SERVER_ARGS}))
         return tasks
@@ -164,8 +166,10 @@ class Perf(Suite):
         return "none: sandbox and server micro-benchmarks"
 
     def describe(self) -> dict[str, object]:
-        return {"source": str(SCRIPT) if self.use_script else "engine.bench.perf",
-                "tasks": [list(t) for t in (SCRIPT_TASKS if self.use_script else OWN_TASKS)]}
+        return {
+            "source": str(SCRIPT) if self.use_script else "engine.bench.perf",
+            "tasks": [list(t) for t in (SCRIPT_TASKS if self.use_script else OWN_TASKS)],
+        }
 
     def metrics(self, records: list[TaskRecord]) -> dict[str, Any]:
         return {r.task_id: r.detail.get("metrics") for r in records if r.outcome == "pass"}

@@ -25,8 +25,9 @@ def import_ray() -> Any:
     try:
         return importlib.import_module("ray")
     except ImportError as error:
-        raise RuntimeError("--executor ray needs the 'ray' package: pip install "
-                           "'airlock[ray]' (or 'ray>=2.9')") from error
+        raise RuntimeError(
+            "--executor ray needs the 'ray' package: pip install 'airlock[ray]' (or 'ray>=2.9')"
+        ) from error
 
 
 def ray_version() -> str | None:
@@ -58,8 +59,7 @@ class BenchActor:
         return True
 
 
-def run_ray(suite: Suite, tasks: Sequence[BenchTask], workers: int,
-            on_record: OnRecord) -> None:
+def run_ray(suite: Suite, tasks: Sequence[BenchTask], workers: int, on_record: OnRecord) -> None:
     """Blocking: call it off the event loop."""
     ray = import_ray()
     started_here = False
@@ -84,8 +84,14 @@ def run_ray(suite: Suite, tasks: Sequence[BenchTask], workers: int,
             ray.shutdown()
 
 
-def _gather(ray: Any, actor_class: Any, suite: Suite, actors: list[Any],
-            queue: list[BenchTask], on_record: OnRecord) -> None:
+def _gather(
+    ray: Any,
+    actor_class: Any,
+    suite: Suite,
+    actors: list[Any],
+    queue: list[BenchTask],
+    on_record: OnRecord,
+) -> None:
     idle = list(actors)
     pending: dict[Any, tuple[Any, BenchTask]] = {}
     queue.reverse()  # pop() from the end takes them in order

@@ -17,23 +17,32 @@ def stats(values: list[float]) -> dict[str, float]:
         return {}
     ordered = sorted(values)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return {"median": statistics.median(ordered), "mean": statistics.fmean(ordered),
-            "p90": p90, "max": ordered[-1], "total": sum(ordered)}
+    return {
+        "median": statistics.median(ordered),
+        "mean": statistics.fmean(ordered),
+        "p90": p90,
+        "max": ordered[-1],
+        "total": sum(ordered),
+    }
 
 
-def summarize(suite: str, records: list[TaskRecord], metrics: dict[str, Any],
-              **info: Any) -> dict[str, Any]:
+def summarize(
+    suite: str, records: list[TaskRecord], metrics: dict[str, Any], **info: Any
+) -> dict[str, Any]:
     outcomes = Counter(r.outcome for r in records)
     passed = [r for r in records if r.outcome == "pass"]
     return {
         "suite": suite,
         **info,
         "tasks": len(records),
-        "pass": outcomes["pass"], "fail": outcomes["fail"], "error": outcomes["error"],
+        "pass": outcomes["pass"],
+        "fail": outcomes["fail"],
+        "error": outcomes["error"],
         "pass_rate": len(passed) / len(records) if records else 0.0,
         "attempts": dict(sorted(Counter(r.attempts for r in records).items())),
-        "retries_to_success": stats([float(r.retries_to_success) for r in passed
-                                     if r.retries_to_success is not None]),
+        "retries_to_success": stats(
+            [float(r.retries_to_success) for r in passed if r.retries_to_success is not None]
+        ),
         "timeouts": sum(r.timeouts for r in records),
         "kernel_restarts": sum(r.kernel_restarts for r in records),
         "tokens_in": sum(r.tokens_in for r in records),
@@ -42,8 +51,11 @@ def summarize(suite: str, records: list[TaskRecord], metrics: dict[str, Any],
         "execution_s": stats([r.execution_s for r in records]),
         "wall_s": stats([r.wall_s for r in records]),
         "metrics": metrics,
-        "not_passed": [{"task_id": r.task_id, "outcome": r.outcome, "error": r.error}
-                       for r in records if r.outcome != "pass"],
+        "not_passed": [
+            {"task_id": r.task_id, "outcome": r.outcome, "error": r.error}
+            for r in records
+            if r.outcome != "pass"
+        ],
     }
 
 
@@ -71,24 +83,37 @@ def markdown(summary: dict[str, Any]) -> str:
         ("tasks", str(summary["tasks"])),
         ("pass / fail / error", f"{summary['pass']} / {summary['fail']} / {summary['error']}"),
         ("pass rate", f"{summary['pass_rate']:.2%}"),
-        ("attempts (cells): tasks", ", ".join(f"{k}: {v}" for k, v in
-                                              summary["attempts"].items()) or "-"),
-        ("retries to success (median / mean)",
-         _seconds(summary["retries_to_success"], "median", "mean")),
+        (
+            "attempts (cells): tasks",
+            ", ".join(f"{k}: {v}" for k, v in summary["attempts"].items()) or "-",
+        ),
+        (
+            "retries to success (median / mean)",
+            _seconds(summary["retries_to_success"], "median", "mean"),
+        ),
         ("cells timed out", str(summary["timeouts"])),
         ("kernel restarts", str(summary["kernel_restarts"])),
         ("tokens in / out", f"{summary['tokens_in']} / {summary['tokens_out']}"),
-        ("model s per task (median / p90 / total)",
-         _seconds(summary["model_s"], "median", "p90", "total")),
-        ("execution s per task (median / p90 / total)",
-         _seconds(summary["execution_s"], "median", "p90", "total")),
-        ("wall s per task (median / p90 / max)",
-         _seconds(summary["wall_s"], "median", "p90", "max")),
-        ("this invocation", f"{summary.get('ran', 0)} task(s) run, "
-                            f"{summary.get('skipped', 0)} resumed, "
-                            f"{summary.get('invocation_wall_s', 0.0):.1f} s wall, "
-                            f"{summary.get('executor')} executor, {summary.get('workers')} "
-                            "worker(s)"),
+        (
+            "model s per task (median / p90 / total)",
+            _seconds(summary["model_s"], "median", "p90", "total"),
+        ),
+        (
+            "execution s per task (median / p90 / total)",
+            _seconds(summary["execution_s"], "median", "p90", "total"),
+        ),
+        (
+            "wall s per task (median / p90 / max)",
+            _seconds(summary["wall_s"], "median", "p90", "max"),
+        ),
+        (
+            "this invocation",
+            f"{summary.get('ran', 0)} task(s) run, "
+            f"{summary.get('skipped', 0)} resumed, "
+            f"{summary.get('invocation_wall_s', 0.0):.1f} s wall, "
+            f"{summary.get('executor')} executor, {summary.get('workers')} "
+            "worker(s)",
+        ),
     ]
     lines = [f"# airlock bench {summary['suite']}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
@@ -96,19 +121,28 @@ def markdown(summary: dict[str, Any]) -> str:
     if metrics:
         lines += ["", "## Suite metrics", "", "| metric | value |", "|---|---|"]
         for name, value in flatten(metrics):
-            shown = f"{value:.4f}" if isinstance(value, float) else \
-                json.dumps(value, default=str) if isinstance(value, list) else str(value)
+            shown = (
+                f"{value:.4f}"
+                if isinstance(value, float)
+                else json.dumps(value, default=str)
+                if isinstance(value, list)
+                else str(value)
+            )
             lines.append(f"| {name} | {shown} |")
     if summary["not_passed"]:
         lines += ["", "## Not passed", "", "| task | outcome | error |", "|---|---|---|"]
         for item in summary["not_passed"]:
             error = str(item["error"] or "").replace("|", "\\|").replace("\n", " ")[:300]
             lines.append(f"| {item['task_id']} | {item['outcome']} | {error} |")
-    lines += ["", "Times: model = inside the model backend's calls; execution = the cells, each "
-              "from the end of the model call that wrote it to the end of its step (for an "
-              "oracle cell: the cell itself); wall = the whole task, kernel start and shutdown "
-              "included. See engine/bench/engine_runs.py for the details and config.json for "
-              "the exact configuration.", ""]
+    lines += [
+        "",
+        "Times: model = inside the model backend's calls; execution = the cells, each "
+        "from the end of the model call that wrote it to the end of its step (for an "
+        "oracle cell: the cell itself); wall = the whole task, kernel start and shutdown "
+        "included. See engine/bench/engine_runs.py for the details and config.json for "
+        "the exact configuration.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -145,6 +179,7 @@ def plot(records: list[TaskRecord], out: Path, suite: str) -> list[Path]:
 
 def write_report(out: Path, summary: dict[str, Any], records: list[TaskRecord]) -> None:
     (out / "summary.md").write_text(markdown(summary), encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n",
-                                      encoding="utf-8")
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     plot(records, out, summary["suite"])

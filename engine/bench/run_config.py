@@ -18,8 +18,22 @@ from sandbox import SandboxConfig, choose_level
 
 from .suite import REPO_ROOT, Suite, file_sha256
 
-PACKAGES = ("airlock", "jupyter_client", "ipykernel", "pyzmq", "pydantic", "numpy", "pandas",
-            "matplotlib", "scipy", "scikit-learn", "llama_cpp_python", "httpx", "rich", "ray")
+PACKAGES = (
+    "airlock",
+    "jupyter_client",
+    "ipykernel",
+    "pyzmq",
+    "pydantic",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "scipy",
+    "scikit-learn",
+    "llama_cpp_python",
+    "httpx",
+    "rich",
+    "ray",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -34,11 +48,22 @@ def package_versions() -> dict[str, str | None]:
 
 def git_commit(root: Path = REPO_ROOT) -> dict[str, Any] | None:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(dirty)}
@@ -58,25 +83,39 @@ def model_info(spec: str | None) -> dict[str, Any]:
     return info
 
 
-def build_config(suite: Suite, *, limit: int | None, workers: int, executor: str,
-                 out: Path, tasks: int, every: int | None = None,
-                 ids: list[str] | None = None) -> dict[str, Any]:
+def build_config(
+    suite: Suite,
+    *,
+    limit: int | None,
+    workers: int,
+    executor: str,
+    out: Path,
+    tasks: int,
+    every: int | None = None,
+    ids: list[str] | None = None,
+) -> dict[str, Any]:
     options = suite.options
     return {
         "suite": suite.name,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model_info(options.model),
         "models_config": str(options.models_config) if options.models_config else None,
-        "settings": {"limit": limit, "every": every, "ids": ids, "workers": workers,
-                     "executor": executor,
-                     "task_timeout": options.task_timeout, "cell_timeout": options.cell_timeout,
-                     "out": str(out), "tasks_selected": tasks},
+        "settings": {
+            "limit": limit,
+            "every": every,
+            "ids": ids,
+            "workers": workers,
+            "executor": executor,
+            "task_timeout": options.task_timeout,
+            "cell_timeout": options.cell_timeout,
+            "out": str(out),
+            "tasks_selected": tasks,
+        },
         "suite_config": suite.describe(),
         "isolation": str(choose_level(SandboxConfig())),
         "versions": package_versions(),
         "git": git_commit(),
-        "host": {"platform": platform.platform(), "machine": platform.machine(),
-                 "cpus": _cpus()},
+        "host": {"platform": platform.platform(), "machine": platform.machine(), "cpus": _cpus()},
     }
 
 

@@ -74,8 +74,16 @@ def line_reader(history: Path) -> Callable[[str], str]:
 
 
 class ChatSession:
-    def __init__(self, interpreter: Interpreter, console: Console, *, model: str,
-                 pending: list[Path], out: Path, history: Path) -> None:
+    def __init__(
+        self,
+        interpreter: Interpreter,
+        console: Console,
+        *,
+        model: str,
+        pending: list[Path],
+        out: Path,
+        history: Path,
+    ) -> None:
         self.interpreter = interpreter
         self.console = console
         self.model = model
@@ -92,8 +100,11 @@ class ChatSession:
 
     def loop(self) -> None:
         read = line_reader(self.history)
-        self.say(f"Airlock chat on {self.thread_id} with {self.model}. "
-                 "/help lists the commands; Ctrl-D quits.", "bold")
+        self.say(
+            f"Airlock chat on {self.thread_id} with {self.model}. "
+            "/help lists the commands; Ctrl-D quits.",
+            "bold",
+        )
         for path in self.pending:
             self.say(f"{path} goes with your first message", "dim")
         while True:
@@ -112,15 +123,17 @@ class ChatSession:
                     break
             else:
                 self.ask(line)
-        self.say(f"bye (thread {self.thread_id} is kept: 'airlock threads show "
-                 f"{self.thread_id}')", "dim")
+        self.say(
+            f"bye (thread {self.thread_id} is kept: 'airlock threads show {self.thread_id}')", "dim"
+        )
 
     def ask(self, question: str) -> None:
         view = RunView(self.console, first_cell=self.next_cell)
         files, self.pending = self.pending, []
         try:
-            result = stream_run(self.interpreter, view, question, files=files,
-                                thread=self.thread_id)
+            result = stream_run(
+                self.interpreter, view, question, files=files, thread=self.thread_id
+            )
         except (CliError, StoreError) as exc:
             self.say(f"error: {exc}", "bold red")
             return
@@ -128,8 +141,7 @@ class ChatSession:
         new = [f for f in result.files if f.id not in {g.id for g in self.files}]
         self.files += new
         if result.status != "completed":
-            self.say(f"(the run ended {result.status}; ask again or change the question)",
-                     "yellow")
+            self.say(f"(the run ended {result.status}; ask again or change the question)", "yellow")
         if new:
             self.say(f"{len(new)} new file(s): /files lists them, /save saves them", "dim")
 
@@ -146,8 +158,11 @@ class ChatSession:
         if name in ("/quit", "/exit", "/q"):
             return False
         handlers: dict[str, Callable[[list[str]], None]] = {
-            "/help": self.cmd_help, "/upload": self.cmd_upload, "/files": self.cmd_files,
-            "/save": self.cmd_save, "/export": self.cmd_export,
+            "/help": self.cmd_help,
+            "/upload": self.cmd_upload,
+            "/files": self.cmd_files,
+            "/save": self.cmd_save,
+            "/export": self.cmd_export,
         }
         handler = handlers.get(name)
         if handler is None:
@@ -181,8 +196,11 @@ class ChatSession:
             for column in ("id", "name", "size"):
                 table.add_column(column)
             for file in self.files:
-                table.add_row(file.id, Text(terminal_safe(file.filename, one_line=True)),
-                              describe_size(file.bytes))
+                table.add_row(
+                    file.id,
+                    Text(terminal_safe(file.filename, one_line=True)),
+                    describe_size(file.bytes),
+                )
             self.console.print(table)
         for path in self.pending:
             self.say(f"waiting to be sent: {path}", "dim")

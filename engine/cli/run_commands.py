@@ -38,21 +38,35 @@ from .session import (
     stream_or_exit,
 )
 
-FileOption = Annotated[list[Path] | None, typer.Option(
-    "--file", "-f", help="A file for the code to read in /mnt/data (repeatable).",
-    show_default=False)]
+FileOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="A file for the code to read in /mnt/data (repeatable).",
+        show_default=False,
+    ),
+]
 
 
-def _setup(file: list[Path] | None, model: str | None, models_config: Path | None,
-           data_dir: Path | None, out: Path | None
-           ) -> tuple[list[Path], ModelChoice, Path, Path]:
+def _setup(
+    file: list[Path] | None,
+    model: str | None,
+    models_config: Path | None,
+    data_dir: Path | None,
+    out: Path | None,
+) -> tuple[list[Path], ModelChoice, Path, Path]:
     """What `run` and `chat` resolve alike: the files, the model, the data and out folders."""
     settings = load_settings()
     files = check_files(file)
     choice = resolve_model(model, models_config, settings)
     assert choice is not None
-    return (files, choice, data_dir_for(data_dir, settings),
-            out_dir_for(out, settings, "airlock-out"))
+    return (
+        files,
+        choice,
+        data_dir_for(data_dir, settings),
+        out_dir_for(out, settings, "airlock-out"),
+    )
 
 
 def check_files(paths: list[Path] | None) -> list[Path]:
@@ -67,29 +81,49 @@ def check_thread(data_dir: Path, thread_id: str) -> None:
         with Store(data_dir) as store:
             store.get_thread(thread_id)
     except NotFoundError:
-        raise CliError(f"no thread {thread_id!r} in {data_dir} "
-                       "('airlock threads list' shows them)") from None
+        raise CliError(
+            f"no thread {thread_id!r} in {data_dir} ('airlock threads list' shows them)"
+        ) from None
     except (OSError, StoreError) as exc:
         raise CliError(f"cannot open the data folder {data_dir}: {exc}") from None
 
 
 def run(
-    question: Annotated[str, typer.Argument(
-        help="What to ask; the model answers by writing and running Python.",
-        show_default=False)],
+    question: Annotated[
+        str,
+        typer.Argument(
+            help="What to ask; the model answers by writing and running Python.", show_default=False
+        ),
+    ],
     file: FileOption = None,
     model: ModelOption = None,
     models_config: ModelsConfigOption = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Where the images and files the code makes are saved "
-        "(default: the settings file's 'out', else ./airlock-out).", show_default=False)] = None,
-    thread: Annotated[str | None, typer.Option(
-        help="Continue this thread (an earlier run's thread id). In a new process its "
-             "uploaded files are put back in /mnt/data but its variables are gone.",
-        show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print {run, steps, messages, files} in the Assistants API's shapes "
-        "instead of drawing the run.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Where the images and files the code makes are saved "
+            "(default: the settings file's 'out', else ./airlock-out).",
+            show_default=False,
+        ),
+    ] = None,
+    thread: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue this thread (an earlier run's thread id). In a new process its "
+            "uploaded files are put back in /mnt/data but its variables are gone.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print {run, steps, messages, files} in the Assistants API's shapes "
+            "instead of drawing the run.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Ask one question: watch the model write code, the sandbox run it, and the answer.
@@ -111,29 +145,43 @@ def run(
         raise fail(str(exc), exc.code) from None
     with interpreter:
         if thread is not None and not as_json:
-            note(f"continuing {thread} in a new process: its files are put back in /mnt/data, "
-                 "but the variables of its earlier cells are gone")
+            note(
+                f"continuing {thread} in a new process: its files are put back in /mnt/data, "
+                "but the variables of its earlier cells are gone"
+            )
         saver = FileSaver(interpreter, out_dir)
         view = RunView(console, save_image=saver.save_image)
         result = stream_or_exit(interpreter, view, question, files=files, thread=thread)
         saved = saver.save_all(result)
         if as_json:
-            print(json.dumps({
-                "run": result.run.model_dump(mode="json"),
-                "steps": [s.model_dump(mode="json") for s in result.steps],
-                "messages": [m.model_dump(mode="json") for m in result.messages],
-                "files": [f.model_dump(mode="json") for f in result.files],
-                "saved": {f.id: str(p) for f, p in saved},
-            }, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "run": result.run.model_dump(mode="json"),
+                        "steps": [s.model_dump(mode="json") for s in result.steps],
+                        "messages": [m.model_dump(mode="json") for m in result.messages],
+                        "files": [f.model_dump(mode="json") for f in result.files],
+                        "saved": {f.id: str(p) for f, p in saved},
+                    },
+                    indent=2,
+                )
+            )
         else:
             show_saved(console, saved, out_dir, answer_links(result))
-            console.print(Text(f"thread: {result.thread_id} (continue it with --thread)",
-                               style="dim"), highlight=False, soft_wrap=True)
+            console.print(
+                Text(f"thread: {result.thread_id} (continue it with --thread)", style="dim"),
+                highlight=False,
+                soft_wrap=True,
+            )
     raise typer.Exit(exit_code(result))
 
 
-def show_saved(console: Console, saved: Sequence[tuple[File, Path]], out_dir: Path,
-               links: dict[str, str] | None = None) -> None:
+def show_saved(
+    console: Console,
+    saved: Sequence[tuple[File, Path]],
+    out_dir: Path,
+    links: dict[str, str] | None = None,
+) -> None:
     """The files saved, each with the link the answer gave it."""
     if not saved:
         return
@@ -141,18 +189,30 @@ def show_saved(console: Console, saved: Sequence[tuple[File, Path]], out_dir: Pa
     for file, path in saved:
         size = path.stat().st_size if path.exists() else 0
         link = (links or {}).get(file.id)
-        console.print(safe_text(f"  {path} ({describe_size(size)})"
-                                + (f"  <- {link}" if link else ""), one_line=True),
-                      highlight=False, soft_wrap=True)
+        console.print(
+            safe_text(
+                f"  {path} ({describe_size(size)})" + (f"  <- {link}" if link else ""),
+                one_line=True,
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def chat(
     file: FileOption = None,
     model: ModelOption = None,
     models_config: ModelsConfigOption = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Where /save puts generated files by default "
-        "(default: the settings file's 'out', else ./airlock-out).", show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Where /save puts generated files by default "
+            "(default: the settings file's 'out', else ./airlock-out).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Talk to the interpreter on one thread: the kernel keeps its variables between questions.
@@ -169,5 +229,11 @@ def chat(
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
     with interpreter:
-        ChatSession(interpreter, stdout, model=choice.spec, pending=files, out=out_dir,
-                    history=folder / "chat_history").loop()
+        ChatSession(
+            interpreter,
+            stdout,
+            model=choice.spec,
+            pending=files,
+            out=out_dir,
+            history=folder / "chat_history",
+        ).loop()

@@ -26,8 +26,11 @@ from .render import RunView
 def open_interpreter(choice: ModelChoice, data_dir: Path, console: Console) -> Interpreter:
     """The interpreter (loading the model: a spinner while a GGUF is read); CliError when the
     model cannot be loaded."""
-    status = console.status(f"loading model {choice.spec}…", spinner="dots") \
-        if console.is_terminal and not console.is_dumb_terminal else contextlib.nullcontext()
+    status = (
+        console.status(f"loading model {choice.spec}…", spinner="dots")
+        if console.is_terminal and not console.is_dumb_terminal
+        else contextlib.nullcontext()
+    )
     try:
         with status:
             interpreter = Interpreter(choice.spec, data_dir, models_config=choice.config)
@@ -49,8 +52,11 @@ def check_isolation(interpreter: Interpreter) -> None:
     report = probe(interpreter.engine.settings.sandbox.python)
     available = [c.level for c in report.checks if c.available]
     if available and available[0] is IsolationLevel.NONE:
-        stderr.print("[bold yellow]warning:[/] kernels run NOT ISOLATED (level 'none'); "
-                      "see 'airlock doctor'", highlight=False)
+        stderr.print(
+            "[bold yellow]warning:[/] kernels run NOT ISOLATED (level 'none'); "
+            "see 'airlock doctor'",
+            highlight=False,
+        )
 
 
 @dataclass
@@ -83,8 +89,9 @@ class Cancel:
             return  # sent once the run exists
         # Not from the signal handler itself: it interrupts the main thread, which may hold
         # the interpreter's result wait; a helper thread asks the engine and returns.
-        threading.Thread(target=self._cancel, args=(run,), name="airlock-cancel",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._cancel, args=(run,), name="airlock-cancel", daemon=True
+        ).start()
 
     def _cancel(self, run: Run) -> None:
         with self._lock, contextlib.suppress(StoreError, RuntimeError):
@@ -103,9 +110,15 @@ def sigint_cancels(cancel: Cancel) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def stream_run(interpreter: Interpreter, view: RunView, prompt: str, *,
-               files: Sequence[Path] = (), thread: str | None = None,
-               hard_interrupt: bool = False) -> RunResult:
+def stream_run(
+    interpreter: Interpreter,
+    view: RunView,
+    prompt: str,
+    *,
+    files: Sequence[Path] = (),
+    thread: str | None = None,
+    hard_interrupt: bool = False,
+) -> RunResult:
     """Run `prompt`, drawing its events; Ctrl-C cancels it. Returns the finished run."""
     cancel = Cancel(interpreter, view, hard=hard_interrupt)
     run: Run | None = None
@@ -124,12 +137,19 @@ def stream_run(interpreter: Interpreter, view: RunView, prompt: str, *,
     return interpreter.result(run)
 
 
-def stream_or_exit(interpreter: Interpreter, view: RunView, prompt: str, *,
-                   files: Sequence[Path] = (), thread: str | None = None) -> RunResult:
+def stream_or_exit(
+    interpreter: Interpreter,
+    view: RunView,
+    prompt: str,
+    *,
+    files: Sequence[Path] = (),
+    thread: str | None = None,
+) -> RunResult:
     """`stream_run` for a one-shot command: errors and a second Ctrl-C end the command."""
     try:
-        return stream_run(interpreter, view, prompt, files=files, thread=thread,
-                          hard_interrupt=True)
+        return stream_run(
+            interpreter, view, prompt, files=files, thread=thread, hard_interrupt=True
+        )
     except CliError as exc:
         raise fail(str(exc), exc.code) from None
     except KeyboardInterrupt:

@@ -10,5 +10,4 @@ and its instructions, `serve` runs it.
 from .serve import MCP_PATH, serve_http, serve_stdio
 from .server import McpOptions, build_server, instructions
 
-__all__ = ["MCP_PATH", "McpOptions", "build_server", "instructions", "serve_http",
-           "serve_stdio"]
+__all__ = ["MCP_PATH", "McpOptions", "build_server", "instructions", "serve_http", "serve_stdio"]

@@ -35,8 +35,9 @@ def file_uri(session_id: str, path: str) -> str:
 
 
 def file_link(session_id: str, path: str, size: int) -> ResourceLink:
-    return ResourceLink(uri=file_uri(session_id, path), name=path, mime_type=mime_type(path),
-                        size=size)
+    return ResourceLink(
+        uri=file_uri(session_id, path), name=path, mime_type=mime_type(path), size=size
+    )
 
 
 def cell_text(execution: Execution, notice: str | None = None) -> str:
@@ -60,18 +61,23 @@ def cell_text(execution: Execution, notice: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def cell_result(execution: Execution, session_id: str, notice: str | None = None,
-                ) -> CallToolResult:
+def cell_result(
+    execution: Execution,
+    session_id: str,
+    notice: str | None = None,
+) -> CallToolResult:
     content: list[ContentBlock] = []
     text = cell_text(execution, notice)
     files = execution.files
     if files:
-        listing = "\n".join(f"{change.path} ({change.size} bytes, {change.status})"
-                            for change in files)
+        listing = "\n".join(
+            f"{change.path} ({change.size} bytes, {change.status})" for change in files
+        )
         text = f"{text}\n\nFiles written:\n{listing}" if text else f"Files written:\n{listing}"
     if execution.removed_files:
         text += "\nRemoved to keep the workspace under its cap: " + ", ".join(
-            execution.removed_files)
+            execution.removed_files
+        )
     content.append(TextContent(text=text or "(no output)"))
     content.extend(_images(execution))
     content.extend(_links(session_id, files))

@@ -35,24 +35,29 @@ async def serve_stdio(options: McpOptions) -> None:
         await slots.close_all("the server stopped")
 
 
-async def serve_http(options: McpOptions, *, host: str, port: int, api_key: str | None,
-                     log_level: str = "warning") -> None:
+async def serve_http(
+    options: McpOptions, *, host: str, port: int, api_key: str | None, log_level: str = "warning"
+) -> None:
     import uvicorn
 
     slots = ConnectionSlots(options.config, options.idle_seconds, log)
     server = build_server(options, slots, sessions_required=True)
     # The SDK ends a session after the same idle time as its kernel: the kernel goes with it.
-    app: ASGIApp = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host,
-                                              session_idle_timeout=options.idle_seconds)
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, host=host, session_idle_timeout=options.idle_seconds
+    )
     if api_key is not None:
         app = require_key(app, api_key)
     listener = _listen(host, port)
     bound = listener.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on",
-                                       timeout_graceful_shutdown=5))
+    uv = uvicorn.Server(
+        uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=5)
+    )
     url_host = f"[{host}]" if ":" in host else host
-    log(f"serving MCP at http://{url_host}:{bound}{MCP_PATH}"
-        + ("" if api_key else " (no API key required)"))
+    log(
+        f"serving MCP at http://{url_host}:{bound}{MCP_PATH}"
+        + ("" if api_key else " (no API key required)")
+    )
     try:
         await uv.serve(sockets=[listener])
     finally:
@@ -89,10 +94,23 @@ def require_key(app: ASGIApp, api_key: str) -> ASGIApp:
         if scope["type"] != "http" or allowed(scope):
             await app(scope, receive, send)
             return
-        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
-            "code": -32001, "message": "Unauthorized: a valid API key is required"}}).encode()
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {"code": -32001, "message": "Unauthorized: a valid API key is required"},
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return guarded

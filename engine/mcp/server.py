@@ -22,13 +22,15 @@ from .tools import AirlockTools
 LEVEL_SUMMARY = {
     IsolationLevel.BUBBLEWRAP: (
         "no network; only the system and the Python environment (read-only) and /mnt/data "
-        "are visible; seccomp; an unprivileged user"),
+        "are visible; seccomp; an unprivileged user"
+    ),
     IsolationLevel.NAMESPACES: (
         "no network; home folders hidden, private /tmp; the rest of the host is readable; "
-        "seccomp; an unprivileged user"),
+        "seccomp; an unprivileged user"
+    ),
     IsolationLevel.NONE: (
-        "NOT ISOLATED: the code can reach the network and read whatever the sandbox user can "
-        "read"),
+        "NOT ISOLATED: the code can reach the network and read whatever the sandbox user can read"
+    ),
 }
 
 
@@ -65,27 +67,35 @@ def build_server(options: McpOptions, slots: Slots, *, sessions_required: bool) 
     """`sessions_required` (streamable HTTP): refuse the 2026-07-28 per-request protocol,
     which has no session to keep a kernel in, so that clients fall back to the handshake."""
     server: MCPServer[Any] = MCPServer(
-        "airlock", title="Airlock code interpreter", instructions=instructions(options),
-        log_level="WARNING")
+        "airlock",
+        title="Airlock code interpreter",
+        instructions=instructions(options),
+        log_level="WARNING",
+    )
     AirlockTools(slots).register(server, options.config.limits.timeout)
     if sessions_required:
         server.middleware.append(refuse_sessionless)
     return server
 
 
-async def refuse_sessionless(ctx: ServerRequestContext[Any, Any],
-                             call_next: CallNext) -> HandlerResult:
+async def refuse_sessionless(
+    ctx: ServerRequestContext[Any, Any], call_next: CallNext
+) -> HandlerResult:
     """A 2026-07-28 request arrives alone (no `Mcp-Session-Id`), so there would be no kernel
     to keep state in between calls. Answered -32022 with the handshake versions: an SDK
     client in 'auto' mode then opens a session with `initialize`."""
     version = ctx.protocol_version
     if version not in MODERN_PROTOCOL_VERSIONS or ctx.request_id is None:
         return await call_next(ctx)
-    data = UnsupportedProtocolVersionErrorData(supported=list(HANDSHAKE_PROTOCOL_VERSIONS),
-                                               requested=version)
+    data = UnsupportedProtocolVersionErrorData(
+        supported=list(HANDSHAKE_PROTOCOL_VERSIONS), requested=version
+    )
     raise MCPError(
         code=UNSUPPORTED_PROTOCOL_VERSION,
-        message=("Airlock keeps a kernel per MCP session, and the per-request protocol has "
-                 "none: connect with the initialize handshake "
-                 f"({', '.join(HANDSHAKE_PROTOCOL_VERSIONS)})"),
-        data=data.model_dump(mode="json"))
+        message=(
+            "Airlock keeps a kernel per MCP session, and the per-request protocol has "
+            "none: connect with the initialize handshake "
+            f"({', '.join(HANDSHAKE_PROTOCOL_VERSIONS)})"
+        ),
+        data=data.model_dump(mode="json"),
+    )

@@ -68,8 +68,10 @@ class KernelSlot:
                 async with self._lock:
                     if self._session is None:
                         self._session = await AsyncSession.start(self.config)
-                        self.events(f"session {self.id}: kernel started "
-                                    f"(isolation {self._session.isolation})")
+                        self.events(
+                            f"session {self.id}: kernel started "
+                            f"(isolation {self._session.isolation})"
+                        )
                     session = self._session
                 yield session
         finally:
@@ -124,9 +126,11 @@ class KernelSlot:
     async def _end_idle(self) -> None:
         if self._users or self._closed or self._session is None:
             return
-        self._notice = (f"[airlock] the previous kernel was ended after {self.idle_seconds:g} s "
-                        "without a call: its variables and the files in /mnt/data are gone; "
-                        "this is a fresh kernel")
+        self._notice = (
+            f"[airlock] the previous kernel was ended after {self.idle_seconds:g} s "
+            "without a call: its variables and the files in /mnt/data are gone; "
+            "this is a fresh kernel"
+        )
         await self._end(f"idle for {self.idle_seconds:g} s")
 
 

@@ -54,8 +54,9 @@ class ContainerService:
     async def create(self, body: ContainerCreate) -> Container:
         for file_id in body.file_ids or []:
             await asyncio.to_thread(self.engine.store.get_file, file_id)
-        container = Container(name=body.name, memory_limit=body.memory_limit or
-                              DEFAULT_MEMORY_LIMIT)
+        container = Container(
+            name=body.name, memory_limit=body.memory_limit or DEFAULT_MEMORY_LIMIT
+        )
         if body.expires_after is not None:
             container = container.model_copy(update={"expires_after": body.expires_after})
         if body.network_policy is not None:
@@ -83,8 +84,9 @@ class ContainerService:
     async def require_running(self, container_id: str) -> Container:
         container = await self.get(container_id)
         if container.status != "running":
-            raise InvalidRequestError(f"Container {container_id} has expired; create a new one.",
-                                      param="container")
+            raise InvalidRequestError(
+                f"Container {container_id} has expired; create a new one.", param="container"
+            )
         return container
 
     async def touch(self, container: Container) -> Container:
@@ -92,8 +94,11 @@ class ContainerService:
         return await asyncio.to_thread(self.db.save_container, updated)
 
     async def expire(self, container: Container) -> Container:
-        log.info("container %s expired after %d idle minutes", container.id,
-                 container.expires_after.minutes)
+        log.info(
+            "container %s expired after %d idle minutes",
+            container.id,
+            container.expires_after.minutes,
+        )
         await self.engine.sessions.end(container.id)
         expired = container.model_copy(update={"status": "expired"})
         return await asyncio.to_thread(self.db.save_container, expired)
@@ -144,8 +149,7 @@ class ContainerService:
         lock = self._locks.setdefault(container.id, asyncio.Lock())
         async with lock:
             fresh = self.engine.sessions.get(container.id) is None
-            session = await self.engine.sessions.acquire(container.id,
-                                                         self.config_for(container))
+            session = await self.engine.sessions.acquire(container.id, self.config_for(container))
             if fresh:
                 records = await asyncio.to_thread(self.db.container_files, container.id)
                 for record in records:
@@ -163,8 +167,9 @@ class ContainerService:
         try:
             session.session.put_file(_relative(record.path), source)
         except (OSError, WorkspaceError) as error:
-            log.warning("could not put %s back into %s: %s", record.path, record.container_id,
-                        error)
+            log.warning(
+                "could not put %s back into %s: %s", record.path, record.container_id, error
+            )
 
     def _copy_path(self, record: ContainerFileRecord) -> Path | None:
         if record.stored_copy:
@@ -176,16 +181,16 @@ class ContainerService:
 
     # ------------------------------------------------------------ files
 
-    async def add_upload(self, container_id: str, filename: str, content: Source,
-                         size: int | None = None) -> ContainerFileRecord:
+    async def add_upload(
+        self, container_id: str, filename: str, content: Source, size: int | None = None
+    ) -> ContainerFileRecord:
         """A multipart upload: kept as a copy, then put into /mnt/data under a free name."""
         container = await self.require_running(container_id)
         if size is not None and size > self.engine.store.max_file_bytes:
             raise FileTooLargeError(self.engine.store.max_file_bytes)
         refuse_control_characters(filename)  # the store's rule for upload names
         path = await asyncio.to_thread(self._free_path, container.id, filename)
-        record = ContainerFileRecord(container_id=container.id, bytes=0, path=path,
-                                     source="user")
+        record = ContainerFileRecord(container_id=container.id, bytes=0, path=path, source="user")
         record = await asyncio.to_thread(self.db.add_file, record, content)
         await self._place(container, record)
         return record
@@ -195,8 +200,9 @@ class ContainerService:
         container = await self.require_running(container_id)
         file = await asyncio.to_thread(self.engine.store.get_file, file_id)
         path = await asyncio.to_thread(self._free_path, container.id, file.filename)
-        record = ContainerFileRecord(container_id=container.id, bytes=file.bytes, path=path,
-                                     source="user", file_id=file_id)
+        record = ContainerFileRecord(
+            container_id=container.id, bytes=file.bytes, path=path, source="user", file_id=file_id
+        )
         record = await asyncio.to_thread(self.db.add_file, record)
         await self._place(container, record)
         return record
@@ -218,8 +224,9 @@ class ContainerService:
             await asyncio.to_thread(session.session.workspace.remove, _relative(record.path))
         return Deleted(id=file_id, object="container.file.deleted")
 
-    async def open_content(self, container_id: str, file_id: str
-                           ) -> tuple[ContainerFileRecord, BinaryIO, int]:
+    async def open_content(
+        self, container_id: str, file_id: str
+    ) -> tuple[ContainerFileRecord, BinaryIO, int]:
         """The file's bytes as an open reader (the caller closes it) and their size: from the
         live workspace, through its safe copy-out, else from the kept copy."""
         await self.get(container_id)
@@ -252,8 +259,9 @@ class ContainerService:
 
     # ------------------------------------------------------------ generated files
 
-    def record_generated(self, container_id: str, file_id: str, path: str | None,
-                         *, in_workspace: bool) -> ContainerFileRecord:
+    def record_generated(
+        self, container_id: str, file_id: str, path: str | None, *, in_workspace: bool
+    ) -> ContainerFileRecord:
         """The container file for a store file a run produced (an image shown, a file
         written), created once: a file at the same path is that file, updated.
         NotFoundError when the container is gone."""
@@ -267,15 +275,23 @@ class ContainerService:
                 if record.path == path and record.in_workspace:
                     if record.source == "assistant" and record.file_id != file_id:
                         file = self.engine.store.get_file(file_id)
-                        return self.db.save_file(record.model_copy(
-                            update={"file_id": file_id, "bytes": file.bytes}))
+                        return self.db.save_file(
+                            record.model_copy(update={"file_id": file_id, "bytes": file.bytes})
+                        )
                     return record
         file = self.engine.store.get_file(file_id)
         if path is None:
             path = str(MOUNT_POINT / file.filename)
-        return self.db.add_file(ContainerFileRecord(
-            container_id=container_id, bytes=file.bytes, path=path, source="assistant",
-            file_id=file_id, in_workspace=in_workspace))
+        return self.db.add_file(
+            ContainerFileRecord(
+                container_id=container_id,
+                bytes=file.bytes,
+                path=path,
+                source="assistant",
+                file_id=file_id,
+                in_workspace=in_workspace,
+            )
+        )
 
 
 def _relative(path: str) -> str:
@@ -302,4 +318,3 @@ def _copy_out(session: ThreadSession, path: str) -> BinaryIO | None:
         return None
     finally:
         target.unlink(missing_ok=True)
-

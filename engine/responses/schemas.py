@@ -25,12 +25,12 @@ DEFAULT_EXPIRY_MINUTES = 20
 #: `include` value that fills `code_interpreter_call.outputs`.
 INCLUDE_OUTPUTS = "code_interpreter_call.outputs"
 
-ResponseStatus = Literal["completed", "failed", "in_progress", "cancelled", "queued",
-                         "incomplete"]
+ResponseStatus = Literal["completed", "failed", "in_progress", "cancelled", "queued", "incomplete"]
 CallStatus = Literal["in_progress", "interpreting", "completed", "incomplete", "failed"]
 
 
 # ---------------------------------------------------------------- containers
+
 
 class ExpiresAfter(Model):
     anchor: Literal["last_active_at"] = "last_active_at"
@@ -62,7 +62,8 @@ class Container(Model):
     status: Literal["running", "expired"] = "running"
     last_active_at: int = Field(default_factory=now)
     expires_after: ExpiresAfter = Field(
-        default_factory=lambda: ExpiresAfter(minutes=DEFAULT_EXPIRY_MINUTES))
+        default_factory=lambda: ExpiresAfter(minutes=DEFAULT_EXPIRY_MINUTES)
+    )
     memory_limit: MemoryLimit = DEFAULT_MEMORY_LIMIT
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
 
@@ -97,9 +98,14 @@ class ContainerFileRecord(Model):
     in_workspace: bool = True
 
     def public(self) -> ContainerFile:
-        return ContainerFile(id=self.id, container_id=self.container_id,
-                             created_at=self.created_at, bytes=self.bytes, path=self.path,
-                             source=self.source)
+        return ContainerFile(
+            id=self.id,
+            container_id=self.container_id,
+            created_at=self.created_at,
+            bytes=self.bytes,
+            path=self.path,
+            source=self.source,
+        )
 
     @property
     def filename(self) -> str:
@@ -113,6 +119,7 @@ class ContainerFileCreate(Model):
 
 
 # ---------------------------------------------------------------- requests
+
 
 class ContainerAuto(Model):
     type: Literal["auto"] = "auto"
@@ -173,8 +180,7 @@ class ResponseCreate(Model):
         for tool in tools or []:
             if not isinstance(tool, dict) or tool.get("type") != "code_interpreter":
                 kind = tool.get("type") if isinstance(tool, dict) else tool
-                raise ValueError(f"only the code_interpreter tool is available here, "
-                                 f"not {kind!r}")
+                raise ValueError(f"only the code_interpreter tool is available here, not {kind!r}")
             CodeInterpreterToolParam.model_validate(tool)
         return tools
 
@@ -185,6 +191,7 @@ class ResponseCreate(Model):
 
 
 # ---------------------------------------------------------------- the Response
+
 
 class OutputLogs(Model):
     type: Literal["logs"] = "logs"
@@ -277,8 +284,7 @@ class Response(Model):
     output: list[OutputItem] = Field(default_factory=list)
     parallel_tool_calls: bool = True
     previous_response_id: str | None = None
-    reasoning: dict[str, Any] = Field(
-        default_factory=lambda: {"effort": None, "summary": None})
+    reasoning: dict[str, Any] = Field(default_factory=lambda: {"effort": None, "summary": None})
     service_tier: str = "default"
     store: bool = True
     temperature: float | None = 1.0

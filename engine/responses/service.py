@@ -79,11 +79,13 @@ class ResponsesService:
             with contextlib.suppress(RuntimeError):  # no running loop: lazy checks only
                 self.loop = asyncio.get_running_loop()
                 self._reaper = self.loop.create_task(
-                    self.containers.reap_forever(), name="airlock container expiry")
+                    self.containers.reap_forever(), name="airlock container expiry"
+                )
 
     def builder(self, base_url: str, include: list[str] | None) -> ResponseBuilder:
-        return ResponseBuilder(self.containers, base_url=base_url,
-                               include_outputs=INCLUDE_OUTPUTS in (include or []))
+        return ResponseBuilder(
+            self.containers, base_url=base_url, include_outputs=INCLUDE_OUTPUTS in (include or [])
+        )
 
     # ------------------------------------------------------------ create
 
@@ -99,8 +101,11 @@ class ResponsesService:
         if previous is not None:
             thread_id = previous.thread_id
         else:
-            thread_id = (await asyncio.to_thread(store.create_thread, ThreadCreate(
-                metadata={"airlock": "responses"}))).id
+            thread_id = (
+                await asyncio.to_thread(
+                    store.create_thread, ThreadCreate(metadata={"airlock": "responses"})
+                )
+            ).id
         instructions, messages = _split_input(body)
         message_ids = []
         for message in messages:
@@ -114,26 +119,38 @@ class ResponsesService:
             container = await self.containers.touch(container)
             note = await asyncio.to_thread(self._files_note, container)
             instructions = "\n\n".join(filter(None, [instructions, note])) or None
-        run_body = RunCreate.model_validate({
-            "assistant_id": assistant_id, "model": model, "instructions": instructions,
-            "tools": [{"type": "code_interpreter"}] if tool is not None else [],
-            "metadata": body.metadata, "temperature": body.temperature, "top_p": body.top_p,
-            "max_completion_tokens": body.max_output_tokens,
-            "tool_choice": _tool_choice(body.tool_choice),
-            "parallel_tool_calls": body.parallel_tool_calls})
+        run_body = RunCreate.model_validate(
+            {
+                "assistant_id": assistant_id,
+                "model": model,
+                "instructions": instructions,
+                "tools": [{"type": "code_interpreter"}] if tool is not None else [],
+                "metadata": body.metadata,
+                "temperature": body.temperature,
+                "top_p": body.top_p,
+                "max_completion_tokens": body.max_output_tokens,
+                "tool_choice": _tool_choice(body.tool_choice),
+                "parallel_tool_calls": body.parallel_tool_calls,
+            }
+        )
         handle = await self.engine.create_run(thread_id, run_body)
-        record = ResponseRecord(thread_id=thread_id, run_id=handle.run.id,
-                                assistant_id=assistant_id,
-                                container_id=container.id if container else None,
-                                input_message_ids=message_ids, request=body)
+        record = ResponseRecord(
+            thread_id=thread_id,
+            run_id=handle.run.id,
+            assistant_id=assistant_id,
+            container_id=container.id if container else None,
+            input_message_ids=message_ids,
+            request=body,
+        )
         record = await asyncio.to_thread(self.db.add_response, record)
         task = asyncio.create_task(self._settle(record, handle), name=f"settle {record.id}")
         self._settling[record.id] = task
         task.add_done_callback(lambda _t: self._settling.pop(record.id, None))
         return record, handle
 
-    async def _container_for(self, tool: CodeInterpreterToolParam,
-                             previous: ResponseRecord | None) -> Container:
+    async def _container_for(
+        self, tool: CodeInterpreterToolParam, previous: ResponseRecord | None
+    ) -> Container:
         if isinstance(tool.container, str):
             return await self.containers.require_running(tool.container)
         auto = tool.container
@@ -143,15 +160,21 @@ class ResponsesService:
             except NotFoundError:
                 reused = None
             if reused is not None and reused.status == "running":
-                held = {r.file_id for r in await asyncio.to_thread(
-                    self.db.container_files, reused.id)}
+                held = {
+                    r.file_id for r in await asyncio.to_thread(self.db.container_files, reused.id)
+                }
                 for file_id in auto.file_ids or []:
                     if file_id not in held:
                         await self.containers.add_store_file(reused.id, file_id)
                 return reused
-        return await self.containers.create(ContainerCreate(
-            name="Responses API container", file_ids=auto.file_ids,
-            memory_limit=auto.memory_limit, network_policy=auto.network_policy))
+        return await self.containers.create(
+            ContainerCreate(
+                name="Responses API container",
+                file_ids=auto.file_ids,
+                memory_limit=auto.memory_limit,
+                network_policy=auto.network_policy,
+            )
+        )
 
     def _files_note(self, container: Container) -> str:
         records = [r for r in self.db.container_files(container.id) if r.in_workspace]
@@ -166,25 +189,31 @@ class ResponsesService:
         if record.container_id is None:
             return
         try:
-            await asyncio.to_thread(self._record_generated, record, handle.generated_file_ids,
-                                    handle.generated_paths)
+            await asyncio.to_thread(
+                self._record_generated, record, handle.generated_file_ids, handle.generated_paths
+            )
             container = await asyncio.to_thread(self.db.get_container, record.container_id)
             await self.containers.touch(container)
         except NotFoundError:
             pass  # the container was deleted meanwhile
 
-    def _record_generated(self, record: ResponseRecord, file_ids: list[str],
-                          paths: dict[str, str]) -> None:
+    def _record_generated(
+        self, record: ResponseRecord, file_ids: list[str], paths: dict[str, str]
+    ) -> None:
         assert record.container_id is not None
         shown: set[str] = set()
-        for step in self.engine.store.list_run_steps(record.thread_id, record.run_id,
-                                                      limit=100).data:
+        for step in self.engine.store.list_run_steps(
+            record.thread_id, record.run_id, limit=100
+        ).data:
             if not isinstance(step.step_details, ToolCallsStepDetails):
                 continue
             for call in step.step_details.tool_calls:
                 if isinstance(call, CodeInterpreterToolCall):
-                    shown.update(output.image.file_id for output in call.code_interpreter.outputs
-                                 if isinstance(output, ImageOutput))
+                    shown.update(
+                        output.image.file_id
+                        for output in call.code_interpreter.outputs
+                        if isinstance(output, ImageOutput)
+                    )
         written_at = {file: path for path, file in paths.items()}
         for file_id in file_ids:
             try:
@@ -193,9 +222,11 @@ class ResponsesService:
                 continue
             in_workspace = file_id not in shown
             path = written_at.get(file_id) or (
-                str(MOUNT_POINT / PurePosixPath(name).name) if in_workspace else None)
-            self.containers.record_generated(record.container_id, file_id, path,
-                                             in_workspace=in_workspace)
+                str(MOUNT_POINT / PurePosixPath(name).name) if in_workspace else None
+            )
+            self.containers.record_generated(
+                record.container_id, file_id, path, in_workspace=in_workspace
+            )
 
     async def settled(self, response_id: str) -> None:
         """Wait until the response's run has ended and its files are recorded."""
@@ -213,8 +244,7 @@ class ResponsesService:
 
     async def cancel(self, response_id: str) -> ResponseRecord:
         record = await self.get(response_id)
-        run = await asyncio.to_thread(self.engine.store.get_run, record.thread_id,
-                                      record.run_id)
+        run = await asyncio.to_thread(self.engine.store.get_run, record.thread_id, record.run_id)
         if not record.request.background:
             raise InvalidRequestError("Only background responses can be cancelled.")
         if run.is_active:
@@ -226,25 +256,31 @@ class ResponsesService:
         await asyncio.to_thread(self.db.delete_response, response_id)
         return Deleted(id=response_id, object="response.deleted")
 
-    async def input_items(self, response_id: str, *, limit: int, order: str,
-                          after: str | None, before: str | None) -> ListPage[InputItem]:
+    async def input_items(
+        self, response_id: str, *, limit: int, order: str, after: str | None, before: str | None
+    ) -> ListPage[InputItem]:
         record = await self.get(response_id)
         items = []
         for message_id in record.input_message_ids:
-            message = await asyncio.to_thread(self.engine.store.get_message, record.thread_id,
-                                               message_id)
-            items.append(InputItem(id=message.id, role=message.role, content=[
-                InputItemContent(text=message.text)]))
+            message = await asyncio.to_thread(
+                self.engine.store.get_message, record.thread_id, message_id
+            )
+            items.append(
+                InputItem(
+                    id=message.id, role=message.role, content=[InputItemContent(text=message.text)]
+                )
+            )
         ids = [item.id for item in items]
         for cursor, name in ((after, "after"), (before, "before")):
             if cursor is not None and cursor not in ids:
-                raise InvalidRequestError(f"`{name}` names no item of this list: '{cursor}'",
-                                          param=name)
+                raise InvalidRequestError(
+                    f"`{name}` names no item of this list: '{cursor}'", param=name
+                )
         if order == "desc":
             items.reverse()
             ids.reverse()
         if after is not None:
-            items = items[ids.index(after) + 1:]
+            items = items[ids.index(after) + 1 :]
         if before is not None:
             cut = [item.id for item in items].index(before)
             items = items[:cut][-limit:]

@@ -102,8 +102,10 @@ class ResponseFormatJsonSchema(Model):
 
 ResponseFormat = (
     Literal["auto"]
-    | Annotated[ResponseFormatText | ResponseFormatJsonObject | ResponseFormatJsonSchema,
-                Field(discriminator="type")]
+    | Annotated[
+        ResponseFormatText | ResponseFormatJsonObject | ResponseFormatJsonSchema,
+        Field(discriminator="type"),
+    ]
 )
 
 
@@ -154,5 +156,10 @@ class AssistantCreate(AssistantUpdate):
 
     def to_assistant(self) -> Assistant:
         # Keys not sent keep the object's defaults (metadata {}, temperature 1.0, ...).
-        return Assistant(**{key: value for key, value in self.sent().items()
-                            if not (value is None and key in ("tools", "tool_resources"))})
+        return Assistant(
+            **{
+                key: value
+                for key, value in self.sent().items()
+                if not (value is None and key in ("tools", "tool_resources"))
+            }
+        )

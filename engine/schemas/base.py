@@ -22,18 +22,21 @@ def _metadata_within_limits(value: dict[str, str]) -> dict[str, str]:
             "metadata_limit",
             "Invalid 'metadata': too many properties. Expected an object with at most "
             f"{METADATA_MAX_PAIRS} properties, but got an object with {len(value)} properties "
-            "instead.")
+            "instead.",
+        )
     for key, item in value.items():
         if len(key) > METADATA_MAX_KEY:
             raise PydanticCustomError(
                 "metadata_limit",
                 f"Invalid 'metadata': key {key[:20]!r}... is too long. Expected keys of at most "
-                f"{METADATA_MAX_KEY} characters, but got one of {len(key)} characters instead.")
+                f"{METADATA_MAX_KEY} characters, but got one of {len(key)} characters instead.",
+            )
         if len(item) > METADATA_MAX_VALUE:
             raise PydanticCustomError(
                 "metadata_limit",
                 f"Invalid 'metadata.{key}': string too long. Expected a string with maximum "
-                f"length {METADATA_MAX_VALUE}, but got a string with length {len(item)} instead.")
+                f"length {METADATA_MAX_VALUE}, but got a string with length {len(item)} instead.",
+            )
     return value
 
 

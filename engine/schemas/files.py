@@ -11,9 +11,16 @@ from .base import Model, now
 
 UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
 FilePurpose = Literal[
-    "assistants", "batch", "fine-tune", "vision", "user_data", "evals",
+    "assistants",
+    "batch",
+    "fine-tune",
+    "vision",
+    "user_data",
+    "evals",
     # Only the service sets these; Code Interpreter's generated files are `assistants_output`.
-    "assistants_output", "batch_output", "fine-tune-results",
+    "assistants_output",
+    "batch_output",
+    "fine-tune-results",
 ]
 UPLOAD_PURPOSES: frozenset[str] = frozenset(get_args(UploadPurpose))
 FILE_PURPOSES: frozenset[str] = frozenset(get_args(FilePurpose))

@@ -131,8 +131,9 @@ class Message(Model):
     @property
     def text(self) -> str:
         """The text blocks' values, joined: what a model sees of this message."""
-        return "\n".join(block.text.value for block in self.content
-                         if isinstance(block, TextContent))
+        return "\n".join(
+            block.text.value for block in self.content if isinstance(block, TextContent)
+        )
 
     @property
     def code_interpreter_file_ids(self) -> list[str]:
@@ -153,8 +154,10 @@ class MessageCreate(Model):
             return data
         data = dict(data)
         attachments = list(data.get("attachments") or [])
-        attachments += [{"file_id": file_id, "tools": [{"type": "code_interpreter"}]}
-                        for file_id in file_id_list(data.pop("file_ids"))]
+        attachments += [
+            {"file_id": file_id, "tools": [{"type": "code_interpreter"}]}
+            for file_id in file_id_list(data.pop("file_ids"))
+        ]
         data["attachments"] = attachments
         return data
 
@@ -162,17 +165,26 @@ class MessageCreate(Model):
         """The stored form: a string becomes one text block with no annotations."""
         if isinstance(self.content, str):
             return [TextContent(text=Text(value=self.content))]
-        return [TextContent(text=Text(value=part.text)) if isinstance(part, TextInput) else part
-                for part in self.content]
+        return [
+            TextContent(text=Text(value=part.text)) if isinstance(part, TextInput) else part
+            for part in self.content
+        ]
 
-    def to_message(self, thread_id: str, *, run_id: str | None = None,
-                   assistant_id: str | None = None) -> Message:
+    def to_message(
+        self, thread_id: str, *, run_id: str | None = None, assistant_id: str | None = None
+    ) -> Message:
         created = now()
-        return Message(thread_id=thread_id, created_at=created, completed_at=created,
-                       role=self.role, content=self.content_blocks(),
-                       attachments=self.attachments or [], run_id=run_id,
-                       assistant_id=assistant_id,
-                       metadata=self.metadata if self.metadata is not None else {})
+        return Message(
+            thread_id=thread_id,
+            created_at=created,
+            completed_at=created,
+            role=self.role,
+            content=self.content_blocks(),
+            attachments=self.attachments or [],
+            run_id=run_id,
+            assistant_id=assistant_id,
+            metadata=self.metadata if self.metadata is not None else {},
+        )
 
 
 class MessageUpdate(Model):
@@ -196,5 +208,7 @@ class ThreadCreate(ThreadUpdate):
     messages: list[MessageCreate] = Field(default_factory=list)
 
     def to_thread(self) -> Thread:
-        return Thread(tool_resources=self.tool_resources or ToolResources.empty(),
-                      metadata=self.metadata if self.metadata is not None else {})
+        return Thread(
+            tool_resources=self.tool_resources or ToolResources.empty(),
+            metadata=self.metadata if self.metadata is not None else {},
+        )

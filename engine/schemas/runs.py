@@ -12,14 +12,23 @@ from .base import Metadata, MetadataInput, Model, PositiveInt, Temperature, TopP
 from .messages import MessageCreate, ThreadCreate
 
 RunStatus = Literal[
-    "queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed", "completed",
-    "incomplete", "expired",
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "cancelled",
+    "failed",
+    "completed",
+    "incomplete",
+    "expired",
 ]
 #: Statuses a run can leave; a thread with such a run takes no new run or user message.
 ACTIVE_RUN_STATUSES: frozenset[str] = frozenset(
-    {"queued", "in_progress", "requires_action", "cancelling"})
+    {"queued", "in_progress", "requires_action", "cancelling"}
+)
 TERMINAL_RUN_STATUSES: frozenset[str] = frozenset(
-    {"cancelled", "failed", "completed", "incomplete", "expired"})
+    {"cancelled", "failed", "completed", "incomplete", "expired"}
+)
 #: The hosted service expired a run about ten minutes after its creation.
 RUN_EXPIRY_SECONDS = 600
 
@@ -30,9 +39,11 @@ class Usage(Model):
     total_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-                     completion_tokens=self.completion_tokens + other.completion_tokens,
-                     total_tokens=self.total_tokens + other.total_tokens)
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
 
 
 class LastError(Model):
@@ -148,6 +159,7 @@ class ThreadAndRunCreate(RunCreate):
 
 
 # ---------------------------------------------------------------- run steps
+
 
 class LogsOutput(Model):
     type: Literal["logs"] = "logs"

@@ -16,8 +16,12 @@ from .runner import CaseResult, run_matrix
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.security", description=__doc__)
-    parser.add_argument("levels", nargs="*", choices=[str(level) for level in IsolationLevel],
-                        help="isolation levels (default: all three)")
+    parser.add_argument(
+        "levels",
+        nargs="*",
+        choices=[str(level) for level in IsolationLevel],
+        help="isolation levels (default: all three)",
+    )
     parser.add_argument("--case", action="append", default=[], help="run only this case id")
     parser.add_argument("--markdown", type=Path, help="also write the matrix there")
     args = parser.parse_args(argv)
@@ -25,11 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in CASES if not args.case or c.id in args.case]
 
     def progress(result: CaseResult) -> None:
-        console.print(f"{result.level:>10}  {result.case_id:<32} {result.outcome}",
-                      highlight=False)
+        console.print(f"{result.level:>10}  {result.case_id:<32} {result.outcome}", highlight=False)
 
-    report = run_matrix([IsolationLevel(lv) for lv in args.levels] or None, cases,
-                        progress=progress)
+    report = run_matrix(
+        [IsolationLevel(lv) for lv in args.levels] or None, cases, progress=progress
+    )
     report.print(console)
     if args.markdown:
         args.markdown.write_text(report.markdown(), encoding="utf-8")

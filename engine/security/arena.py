@@ -32,8 +32,9 @@ MARKER = "airlock-attack"
 
 
 #: Sleeps, and leaves as soon as the runner that started it is gone (never left behind).
-_SERVER_STAND_IN = ("import os, time\nparent = os.getppid()\n"
-                    "while os.getppid() == parent: time.sleep(0.5)")
+_SERVER_STAND_IN = (
+    "import os, time\nparent = os.getppid()\nwhile os.getppid() == parent: time.sleep(0.5)"
+)
 
 
 def _arena_parent() -> Path:
@@ -94,7 +95,9 @@ class Arena:
         with Store(self.data_dir) as store:
             self.store_file_id = store.create_file(
                 io.BytesIO(f"another user's upload {self.canary}\n".encode()),
-                "private.csv", "assistants").id
+                "private.csv",
+                "assistants",
+            ).id
         self.listener = Listener()
         self._sockets: list[socket.socket] = []
         self._stop = threading.Event()
@@ -112,7 +115,9 @@ class Arena:
         #: A stand-in for the server: its environment and command line hold the canary.
         self.server = subprocess.Popen(
             [sys.executable, "-c", _SERVER_STAND_IN, f"--api-key={self.canary}"],
-            env=self.server_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            env=self.server_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self.runner_pid = os.getpid()
@@ -211,8 +216,9 @@ class Arena:
         """Attack markers in the host's shared folders (never expected to be there)."""
         found: list[str] = []
         for folder in ("/tmp", "/var/tmp", "/dev/shm"):
-            found += [p for p in glob.glob(f"{folder}/{self.marker}*")
-                      if not p.startswith(str(self.root))]
+            found += [
+                p for p in glob.glob(f"{folder}/{self.marker}*") if not p.startswith(str(self.root))
+            ]
         return found
 
     def reset(self) -> None:
@@ -231,9 +237,13 @@ class Arena:
                     os.unlink(leftover)
         self.listener.take()
         if not self.server_alive():
-            self.server = subprocess.Popen(self.server.args, env=self.server_env(),
-                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL)
+            self.server = subprocess.Popen(
+                self.server.args,
+                env=self.server_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         if not self.secret_intact():
             with contextlib.suppress(OSError):
                 self.secret_path.write_bytes(self._secret_content)

@@ -91,8 +91,7 @@ class SecurityReport:
 
     def failures(self) -> list[CaseResult]:
         """Breaches and errors, level by level."""
-        return [r for r in self.results.values()
-                if r.outcome in (Outcome.BREACHED, Outcome.ERROR)]
+        return [r for r in self.results.values() if r.outcome in (Outcome.BREACHED, Outcome.ERROR)]
 
     def markdown(self, *, details: bool = True) -> str:
         header = "| case | category | " + " | ".join(map(str, self.levels)) + " |"
@@ -102,28 +101,40 @@ class SecurityReport:
             for level in self.levels:
                 result = self.get(case.id, level)
                 outcome = result.outcome if result else Outcome.NOT_APPLICABLE
-                cells.append(f"**{outcome.upper()}**" if outcome in
-                             (Outcome.BREACHED, Outcome.ERROR) else str(outcome))
+                cells.append(
+                    f"**{outcome.upper()}**"
+                    if outcome in (Outcome.BREACHED, Outcome.ERROR)
+                    else str(outcome)
+                )
             lines.append(f"| {case.id} | {case.category} | " + " | ".join(cells) + " |")
         totals = []
         for level in self.levels:
             count = self.counts(level)
-            totals.append(f"{count[Outcome.HELD]} held, {count[Outcome.BREACHED]} breached, "
-                          f"{count[Outcome.NOT_APPLICABLE]} n/a, {count[Outcome.ERROR]} error")
+            totals.append(
+                f"{count[Outcome.HELD]} held, {count[Outcome.BREACHED]} breached, "
+                f"{count[Outcome.NOT_APPLICABLE]} n/a, {count[Outcome.ERROR]} error"
+            )
         lines.append("| **total** | | " + " | ".join(totals) + " |")
         if details:
             failures = self.failures()
             if failures:
                 lines += ["", "Breaches and errors:", ""]
-                lines += [f"- `{r.case_id}` at {r.level}: {r.outcome}: "
-                          f"{r.detail.replace(chr(10), ' ')[:300]}" for r in failures]
+                lines += [
+                    f"- `{r.case_id}` at {r.level}: {r.outcome}: "
+                    f"{r.detail.replace(chr(10), ' ')[:300]}"
+                    for r in failures
+                ]
         return "\n".join(lines) + "\n"
 
     def rich_table(self) -> Any:
         from rich.table import Table
 
-        style = {Outcome.HELD: "green", Outcome.BREACHED: "bold red",
-                 Outcome.NOT_APPLICABLE: "dim", Outcome.ERROR: "bold yellow"}
+        style = {
+            Outcome.HELD: "green",
+            Outcome.BREACHED: "bold red",
+            Outcome.NOT_APPLICABLE: "dim",
+            Outcome.ERROR: "bold yellow",
+        }
         table = Table(title="Airlock attack catalogue by isolation level")
         table.add_column("case")
         table.add_column("category", style="dim")
@@ -137,8 +148,11 @@ class SecurityReport:
                 cells.append(f"[{style[outcome]}]{outcome}[/]")
             table.add_row(case.id, str(case.category), *cells)
         table.add_section()
-        table.add_row("total held", "", *(
-            f"{self.counts(lv)[Outcome.HELD]}/{len(self.cases)}" for lv in self.levels))
+        table.add_row(
+            "total held",
+            "",
+            *(f"{self.counts(lv)[Outcome.HELD]}/{len(self.cases)}" for lv in self.levels),
+        )
         return table
 
     def print(self, console: Any = None, *, details: bool = True) -> None:
@@ -148,8 +162,12 @@ class SecurityReport:
         console.print(self.rich_table())
         if details:
             for result in self.failures():
-                console.print(f"[bold]{result.case_id}[/] at {result.level}: {result.outcome}: "
-                              f"{result.detail[:300]}", markup=True, highlight=False)
+                console.print(
+                    f"[bold]{result.case_id}[/] at {result.level}: {result.outcome}: "
+                    f"{result.detail[:300]}",
+                    markup=True,
+                    highlight=False,
+                )
 
 
 Progress = Callable[[CaseResult], None]
@@ -208,8 +226,11 @@ class LevelRun:
         from engine.settings import EngineSettings
         from models.scripted import ScriptedBackend
 
-        opened = await Engine.open(ScriptedBackend(items), self.arena.data_dir,
-                                   settings=EngineSettings(sandbox=self.config))
+        opened = await Engine.open(
+            ScriptedBackend(items),
+            self.arena.data_dir,
+            settings=EngineSettings(sandbox=self.config),
+        )
         try:
             yield opened
         finally:
@@ -222,23 +243,32 @@ class LevelRun:
         output = ""
 
         def result(outcome: Outcome, detail: str) -> CaseResult:
-            return CaseResult(case.id, str(case.category), self.level, outcome, detail,
-                              time.monotonic() - started, output[-1500:])
+            return CaseResult(
+                case.id,
+                str(case.category),
+                self.level,
+                outcome,
+                detail,
+                time.monotonic() - started,
+                output[-1500:],
+            )
 
         reason = case.applies(self.level) if case.applies is not None else None
         if reason is not None:
             return result(Outcome.NOT_APPLICABLE, reason)
         self.arena.reset()
         try:
-            evidence, problems = await asyncio.wait_for(self._attack(case),
-                                                        case.timeout + 180)
+            evidence, problems = await asyncio.wait_for(self._attack(case), case.timeout + 180)
             problems += await self._health()
         except Exception as exc:  # the runner's own failure, not the sandbox's
             await self._recover()
             return result(Outcome.ERROR, f"{type(exc).__name__}: {exc}")
         output = evidence.output.strip()
-        broken = [e.error for e in (*evidence.executions, *evidence.followups)
-                  if e.error is not None and e.error.name in _BROKEN_CODE]
+        broken = [
+            e.error
+            for e in (*evidence.executions, *evidence.followups)
+            if e.error is not None and e.error.name in _BROKEN_CODE
+        ]
         if broken:  # the attack never ran: its outcome says nothing about the sandbox
             return result(Outcome.ERROR, f"the attack code is broken: {broken[0]}")
         verdict = case.check(evidence)
@@ -280,8 +310,9 @@ class LevelRun:
                 executions.append(await session.execute(code, timeout=case.timeout))
             evidence: Evidence | None = None
             if case.request is not None:
-                context = CaseContext(self.arena, self.level, session, self.limits, values,
-                                      self.engine)
+                context = CaseContext(
+                    self.arena, self.level, session, self.limits, values, self.engine
+                )
                 evidence = await case.request(context)
             evidence = evidence or Evidence(self.arena, self.level)
             evidence.executions[:0] = executions
@@ -292,8 +323,7 @@ class LevelRun:
                 await session.close()
         if case.followup is not None:
             async with await AsyncSession.start(self.config) as following:
-                code = _for_level(PRELUDE + Template(case.followup).substitute(values),
-                                  following)
+                code = _for_level(PRELUDE + Template(case.followup).substitute(values), following)
                 evidence.followups.append(await following.execute(code, timeout=case.timeout))
         await asyncio.sleep(0.2)  # let the listeners' threads record what reached them
         arena = self.arena
@@ -357,16 +387,28 @@ def _kill_marked(token: str) -> int:
     return found
 
 
-async def run_level(level: IsolationLevel, cases: Sequence[AttackCase] = CASES, *,
-                    arena: Arena, limits: Limits = ATTACK_LIMITS,
-                    progress: Progress | None = None) -> list[CaseResult]:
+async def run_level(
+    level: IsolationLevel,
+    cases: Sequence[AttackCase] = CASES,
+    *,
+    arena: Arena,
+    limits: Limits = ATTACK_LIMITS,
+    progress: Progress | None = None,
+) -> list[CaseResult]:
     """Run `cases` at `level` against `arena`; unavailable levels give `n/a` throughout."""
     check = await asyncio.to_thread(lambda: probe().check(level))
     results: list[CaseResult] = []
     if not check.available:
         for case in cases:
-            results.append(CaseResult(case.id, str(case.category), level,
-                                      Outcome.NOT_APPLICABLE, f"level unavailable: {check.detail}"))
+            results.append(
+                CaseResult(
+                    case.id,
+                    str(case.category),
+                    level,
+                    Outcome.NOT_APPLICABLE,
+                    f"level unavailable: {check.detail}",
+                )
+            )
         return results
     async with LevelRun(level, arena, limits) as run:
         for case in cases:
@@ -377,25 +419,32 @@ async def run_level(level: IsolationLevel, cases: Sequence[AttackCase] = CASES, 
     return results
 
 
-async def run_matrix_async(levels: Iterable[IsolationLevel] | None = None,
-                           cases: Sequence[AttackCase] | None = None, *,
-                           limits: Limits = ATTACK_LIMITS,
-                           progress: Progress | None = None) -> SecurityReport:
+async def run_matrix_async(
+    levels: Iterable[IsolationLevel] | None = None,
+    cases: Sequence[AttackCase] | None = None,
+    *,
+    limits: Limits = ATTACK_LIMITS,
+    progress: Progress | None = None,
+) -> SecurityReport:
     chosen = list(levels) if levels is not None else list(IsolationLevel)
     selected = tuple(cases) if cases is not None else CASES
     report = SecurityReport(chosen, selected)
     with Arena() as arena, _secret_in_environment(arena.canary):
         for level in chosen:
-            for result in await run_level(level, selected, arena=arena, limits=limits,
-                                          progress=progress):
+            for result in await run_level(
+                level, selected, arena=arena, limits=limits, progress=progress
+            ):
                 report.add(result)
     return report
 
 
-def run_matrix(levels: Iterable[IsolationLevel] | None = None,
-               cases: Sequence[AttackCase] | None = None, *,
-               limits: Limits = ATTACK_LIMITS,
-               progress: Progress | None = None) -> SecurityReport:
+def run_matrix(
+    levels: Iterable[IsolationLevel] | None = None,
+    cases: Sequence[AttackCase] | None = None,
+    *,
+    limits: Limits = ATTACK_LIMITS,
+    progress: Progress | None = None,
+) -> SecurityReport:
     """Run the catalogue at each level (default: all three) and return the matrix; the entry
     point of `airlock bench security`. Call it outside a running event loop."""
     return asyncio.run(run_matrix_async(levels, cases, limits=limits, progress=progress))
@@ -414,5 +463,13 @@ def _secret_in_environment(canary: str) -> Any:
             os.environ[SECRET_ENV] = previous
 
 
-__all__ = ["ATTACK_LIMITS", "CaseResult", "Outcome", "SecurityReport", "default_root",
-           "run_level", "run_matrix", "run_matrix_async"]
+__all__ = [
+    "ATTACK_LIMITS",
+    "CaseResult",
+    "Outcome",
+    "SecurityReport",
+    "default_root",
+    "run_level",
+    "run_matrix",
+    "run_matrix_async",
+]

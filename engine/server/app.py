@@ -38,8 +38,14 @@ def api_router() -> APIRouter:
     """Every API route, without prefix. Runs come before threads: `POST /threads/runs` must not
     be taken for an update of a thread called `runs`."""
     router = APIRouter()
-    for module in (routes_files, routes_assistants, routes_runs, routes_threads,
-                   routes_responses, routes_containers):
+    for module in (
+        routes_files,
+        routes_assistants,
+        routes_runs,
+        routes_threads,
+        routes_responses,
+        routes_containers,
+    ):
         router.include_router(module.router)
     return router
 
@@ -51,9 +57,14 @@ def _operation_id(prefix: str) -> Callable[[APIRoute], str]:
     return generate
 
 
-def create_app(engine: Engine | EngineFactory, *, api_key: str | None = None,
-               body_timeout: float = BODY_TIMEOUT) -> FastAPI:
+def create_app(
+    engine: Engine | EngineFactory,
+    *,
+    api_key: str | None = None,
+    body_timeout: float = BODY_TIMEOUT,
+) -> FastAPI:
     """`body_timeout`: seconds a request body may stall before it is answered 408 (`limits`)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if isinstance(engine, Engine):
@@ -77,12 +88,21 @@ def create_app(engine: Engine | EngineFactory, *, api_key: str | None = None,
     app.add_middleware(BodySizeGuard, body_timeout=body_timeout)
     routes = api_router()
     check_key = Depends(key_checker(api_key))
-    app.include_router(routes, prefix=API_PREFIX, dependencies=[check_key],
-                       responses=ERROR_RESPONSES, generate_unique_id_function=_operation_id(""))
-    app.include_router(routes, prefix=AZURE_PREFIX, tags=["azure"],
-                       dependencies=[check_key, Depends(api_version)],
-                       responses=ERROR_RESPONSES,
-                       generate_unique_id_function=_operation_id("azure_"))
+    app.include_router(
+        routes,
+        prefix=API_PREFIX,
+        dependencies=[check_key],
+        responses=ERROR_RESPONSES,
+        generate_unique_id_function=_operation_id(""),
+    )
+    app.include_router(
+        routes,
+        prefix=AZURE_PREFIX,
+        tags=["azure"],
+        dependencies=[check_key, Depends(api_version)],
+        responses=ERROR_RESPONSES,
+        generate_unique_id_function=_operation_id("azure_"),
+    )
     install_openapi(app)
 
     @app.get("/health", tags=["health"], summary="Liveness check (no key needed)")

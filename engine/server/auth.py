@@ -19,8 +19,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from .errors import APIError
 
 bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer KEY`")
-api_key_scheme = APIKeyHeader(name="api-key", auto_error=False,
-                              description="`api-key: KEY` (Azure OpenAI clients)")
+api_key_scheme = APIKeyHeader(
+    name="api-key", auto_error=False, description="`api-key: KEY` (Azure OpenAI clients)"
+)
 
 
 def _matches(given: str | None, expected: str) -> bool:
@@ -57,15 +58,21 @@ def key_checker(api_key: str | None) -> Callable[..., Awaitable[None]]:
         header_key: Annotated[str | None, Security(api_key_scheme)],
     ) -> None:
         authorization = request.headers.get("authorization")
-        candidates = [bearer.credentials if bearer else None, header_key,
-                      basic_password(authorization)]
+        candidates = [
+            bearer.credentials if bearer else None,
+            header_key,
+            basic_password(authorization),
+        ]
         if any(_matches(given, api_key) for given in candidates):
             return
         if authorization is None and header_key is None:
-            raise APIError(401, "You didn't provide an API key. You need to provide your API "
-                                "key in an Authorization header using Bearer auth (i.e. "
-                                "Authorization: Bearer YOUR_KEY), or in an api-key header.",
-                           code="missing_api_key")
+            raise APIError(
+                401,
+                "You didn't provide an API key. You need to provide your API "
+                "key in an Authorization header using Bearer auth (i.e. "
+                "Authorization: Bearer YOUR_KEY), or in an api-key header.",
+                code="missing_api_key",
+            )
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
 
     return check_key

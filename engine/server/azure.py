@@ -19,9 +19,12 @@ KNOWN_API_VERSIONS = ("2024-02-15-preview", "2024-05-01-preview")
 
 
 async def api_version(
-    version: Annotated[str | None, Query(
-        alias="api-version",
-        description="Azure API version, e.g. `2024-05-01-preview`; accepted and ignored.")]
-        = None,
+    version: Annotated[
+        str | None,
+        Query(
+            alias="api-version",
+            description="Azure API version, e.g. `2024-05-01-preview`; accepted and ignored.",
+        ),
+    ] = None,
 ) -> None:
     """Documents `api-version` on every Azure route; the value changes nothing."""

@@ -25,11 +25,16 @@ def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def json_response(obj: BaseModel, *, status: int = 200,
-                  headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    obj: BaseModel, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     """The object exactly as `model_dump(mode="json")` has it: every key, nulls included."""
-    return Response(obj.model_dump_json(), status_code=status, headers=dict(headers or {}),
-                    media_type="application/json")
+    return Response(
+        obj.model_dump_json(),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
 
 
 def run_headers() -> dict[str, str]:
@@ -44,8 +49,12 @@ class PageParams:
     before: str | None
 
     def kwargs(self) -> dict[str, Any]:
-        return {"limit": self.limit, "order": self.order, "after": self.after,
-                "before": self.before}
+        return {
+            "limit": self.limit,
+            "order": self.order,
+            "after": self.after,
+            "before": self.before,
+        }
 
 
 Order = Literal["asc", "desc"]
@@ -53,8 +62,9 @@ _ORDER_HELP = "Sort order by creation (insertion order); `desc` by default."
 
 
 def page_params(
-    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1-100).")]
-        = DEFAULT_LIMIT,
+    limit: Annotated[
+        int, Query(ge=1, le=100, description="Items per page (1-100).")
+    ] = DEFAULT_LIMIT,
     order: Annotated[Order, Query(description=_ORDER_HELP)] = "desc",
     after: Annotated[str | None, Query(description="Id of the item to list after.")] = None,
     before: Annotated[str | None, Query(description="Id of the item to list before.")] = None,
@@ -63,9 +73,9 @@ def page_params(
 
 
 def file_page_params(
-    limit: Annotated[int, Query(ge=1, le=FILES_MAX_LIMIT,
-                                description=f"Items per page (1-{FILES_MAX_LIMIT}).")]
-        = FILES_DEFAULT_LIMIT,
+    limit: Annotated[
+        int, Query(ge=1, le=FILES_MAX_LIMIT, description=f"Items per page (1-{FILES_MAX_LIMIT}).")
+    ] = FILES_DEFAULT_LIMIT,
     order: Annotated[Order, Query(description=_ORDER_HELP)] = "desc",
     after: Annotated[str | None, Query(description="Id of the file to list after.")] = None,
     before: Annotated[str | None, Query(description="Id of the file to list before.")] = None,
@@ -77,5 +87,7 @@ Page = Annotated[PageParams, Depends(page_params)]
 FilePage = Annotated[PageParams, Depends(file_page_params)]
 
 #: `include[]` (runs create, steps list): its one value only concerns file_search; ignored.
-Include = Annotated[list[str] | None, Query(
-    alias="include[]", description="Accepted and ignored (it only affects file_search).")]
+Include = Annotated[
+    list[str] | None,
+    Query(alias="include[]", description="Accepted and ignored (it only affects file_search)."),
+]

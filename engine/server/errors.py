@@ -28,8 +28,15 @@ log = logging.getLogger(__name__)
 class APIError(Exception):
     """An error answer the routes raise directly (401, 400 for things the store never sees)."""
 
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -38,16 +45,30 @@ class APIError(Exception):
         self.code = code
 
 
-def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None,
-               code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def error_response(status: int, message: str, *, type_: str = "invalid_request_error",
-                   param: str | None = None, code: str | None = None,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(message, type_=type_, param=param, code=code),
-                        status_code=status, headers=dict(headers or {}))
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(message, type_=type_, param=param, code=code),
+        status_code=status,
+        headers=dict(headers or {}),
+    )
 
 
 #: A multipart `file` part that arrived as a plain field: its Content-Disposition had no
@@ -56,7 +77,8 @@ def error_response(status: int, message: str, *, type_: str = "invalid_request_e
 FILE_PART_WITHOUT_FILENAME = (
     "The 'file' part has no filename, so it is not a file upload: its Content-Disposition needs "
     "filename=\"NAME\" (UTF-8 is fine there). An RFC 5987 filename*=UTF-8''... parameter alone "
-    "is not used in multipart/form-data (RFC 7578 section 4.2). Nothing was stored.")
+    "is not used in multipart/form-data (RFC 7578 section 4.2). Nothing was stored."
+)
 
 #: What OpenAI answered for the one-error-at-a-time cases, by pydantic's error type.
 _MESSAGES = {
@@ -107,9 +129,11 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     kind = first.get("type", "")
     body = getattr(exc, "body", None)
     if kind == "json_invalid":
-        return ("We could not parse the JSON body of your request. (HINT: This likely means you "
-                "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-                "but what was sent was not valid JSON.)"), None
+        return (
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            "but what was sent was not valid JSON.)"
+        ), None
     if tuple(loc) == ("body",):
         if kind == "missing":
             return "The request needs a JSON body.", None
@@ -136,8 +160,9 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, APIError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.message, type_=exc.type, param=exc.param,
-                          code=exc.code, headers=headers)
+    return error_response(
+        exc.status, exc.message, type_=exc.type, param=exc.param, code=exc.code, headers=headers
+    )
 
 
 async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
@@ -154,8 +179,13 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
 async def _capacity(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SessionCapacityError)
     # Retryable: the SDK retries a 429 after Retry-After.
-    return error_response(429, str(exc), type_="requests", code="rate_limit_exceeded",
-                          headers={"Retry-After": str(exc.retry_after)})
+    return error_response(
+        429,
+        str(exc),
+        type_="requests",
+        code="rate_limit_exceeded",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -200,10 +230,12 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error answering %s %s", request.method, request.url.path,
-                  exc_info=exc)
-    return error_response(500, "The server had an error while processing your request.",
-                          type_="server_error")
+    log.exception(
+        "unexpected error answering %s %s", request.method, request.url.path, exc_info=exc
+    )
+    return error_response(
+        500, "The server had an error while processing your request.", type_="server_error"
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

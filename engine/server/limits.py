@@ -36,8 +36,11 @@ def _too_large(limit: int) -> str:
 
 def _stalled(timeout: float) -> HTTPException:
     return HTTPException(
-        408, f"The request body stopped arriving: no byte of it for {timeout:g} s. Nothing "
-        "was stored; the connection is closed.", headers={"Connection": "close"})
+        408,
+        f"The request body stopped arriving: no byte of it for {timeout:g} s. Nothing "
+        "was stored; the connection is closed.",
+        headers={"Connection": "close"},
+    )
 
 
 class BodySizeGuard:
@@ -59,10 +62,15 @@ class BodySizeGuard:
             await _drain(receive, self.body_timeout)
             message = _too_large(limit)
             if is_upload:
-                message = (f"File is larger than the limit of {limit - MULTIPART_SLACK} bytes; "
-                           "nothing was stored.")
-            body = error_body(message, param="file" if is_upload else None,
-                              code="file_too_large" if is_upload else None)
+                message = (
+                    f"File is larger than the limit of {limit - MULTIPART_SLACK} bytes; "
+                    "nothing was stored."
+                )
+            body = error_body(
+                message,
+                param="file" if is_upload else None,
+                code="file_too_large" if is_upload else None,
+            )
             await JSONResponse(body, status_code=413)(scope, receive, send)
             return
         await self.app(scope, _counting(receive, limit, self.body_timeout), send)

@@ -39,8 +39,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 #: What the routes that start a run (and so may need a sandbox session) can answer too.
 RUN_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    429: _error("Every sandbox session of the server is busy; retry after `Retry-After` "
-                "seconds. Nothing was stored."),
+    429: _error(
+        "Every sandbox session of the server is busy; retry after `Retry-After` "
+        "seconds. Nothing was stored."
+    ),
 }
 UPLOAD_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _error("The file is larger than the server's limit."),
@@ -52,8 +54,10 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
     "required": ["event", "data"],
     "properties": {
         "event": {"type": "string", "description": "thread.run.created, ..., done"},
-        "data": {"type": "string",
-                 "description": "The event's object as JSON, or `[DONE]` for `done`."},
+        "data": {
+            "type": "string",
+            "description": "The event's object as JSON, or `[DONE]` for `done`.",
+        },
     },
 }
 
@@ -61,8 +65,13 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                                 description=app.description, routes=app.routes)
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
             for path_item in schema.get("paths", {}).values():
                 for operation in path_item.values():
                     if isinstance(operation, dict):

@@ -32,27 +32,43 @@ MAX_EXPIRY_SECONDS = 30 * 24 * 3600
 CHUNK = 1 << 16
 
 
-@router.post("/files", response_model=File, summary="Upload a file",
-             responses=UPLOAD_ERROR_RESPONSES)
+@router.post(
+    "/files", response_model=File, summary="Upload a file", responses=UPLOAD_ERROR_RESPONSES
+)
 async def upload_file(
     engine: EngineDep,
     file: Annotated[UploadFile, FilePart(description="The file (a part with a filename).")],
     purpose: Annotated[UploadPurpose, Form(description="What the file is for.")],
-    expires_anchor: Annotated[Literal["created_at"] | None, Form(
-        alias="expires_after[anchor]",
-        description="Anchor of the expiry; only `created_at`.")] = None,
-    expires_seconds: Annotated[int | None, Form(
-        alias="expires_after[seconds]", ge=MIN_EXPIRY_SECONDS, le=MAX_EXPIRY_SECONDS,
-        description="Seconds after the anchor when the file is deleted.")] = None,
+    expires_anchor: Annotated[
+        Literal["created_at"] | None,
+        Form(alias="expires_after[anchor]", description="Anchor of the expiry; only `created_at`."),
+    ] = None,
+    expires_seconds: Annotated[
+        int | None,
+        Form(
+            alias="expires_after[seconds]",
+            ge=MIN_EXPIRY_SECONDS,
+            le=MAX_EXPIRY_SECONDS,
+            description="Seconds after the anchor when the file is deleted.",
+        ),
+    ] = None,
 ) -> Response:
     if expires_anchor is not None and expires_seconds is None:
-        raise APIError(400, "Missing required parameter: 'expires_after[seconds]'.",
-                       param="expires_after[seconds]")
+        raise APIError(
+            400,
+            "Missing required parameter: 'expires_after[seconds]'.",
+            param="expires_after[seconds]",
+        )
     try:
         refuse_control_characters(file.filename or "")
         stored = await asyncio.to_thread(
-            engine.store.create_file, file.file, file.filename or "", purpose,
-            size=file.size, expires_after_seconds=expires_seconds)
+            engine.store.create_file,
+            file.file,
+            file.filename or "",
+            purpose,
+            size=file.size,
+            expires_after_seconds=expires_seconds,
+        )
     finally:
         await file.close()
     return json_response(stored)
@@ -83,21 +99,28 @@ def _disposition(filename: str) -> str:
     """`attachment; filename=...`, with an RFC 5987 UTF-8 name beside a plain-ASCII one."""
     ascii_name = "".join(
         "_" if ord(char) < 0x20 or ord(char) == 0x7F else "'" if char == '"' else char
-        for char in filename.encode("ascii", "replace").decode())
+        for char in filename.encode("ascii", "replace").decode()
+    )
     if ascii_name == filename:
         return f'attachment; filename="{filename}"'
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-@router.get("/files/{file_id}/content", summary="Retrieve a file's content",
-            response_class=StreamingResponse,
-            responses={200: {"content": {"application/octet-stream": {}},
-                             "description": "The raw bytes."}})
+@router.get(
+    "/files/{file_id}/content",
+    summary="Retrieve a file's content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The raw bytes."}},
+)
 def file_content(engine: EngineDep, file_id: str) -> StreamingResponse:
     file = engine.store.get_file(file_id)
     reader = engine.store.open_file_content(file_id)
     return StreamingResponse(
-        _chunks(reader), media_type=mime_type(file.filename),
-        headers={"Content-Length": str(file.bytes),
-                 "Content-Disposition": _disposition(file.filename)},
-        background=BackgroundTask(reader.close))
+        _chunks(reader),
+        media_type=mime_type(file.filename),
+        headers={
+            "Content-Length": str(file.bytes),
+            "Content-Disposition": _disposition(file.filename),
+        },
+        background=BackgroundTask(reader.close),
+    )

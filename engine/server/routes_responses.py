@@ -30,8 +30,12 @@ async def get_service(engine: EngineDep) -> ResponsesService:
 
 ServiceDep = Annotated[ResponsesService, Depends(get_service)]
 
-IncludeBrackets = Annotated[list[str] | None, Query(
-    alias="include[]", description="`code_interpreter_call.outputs` fills the calls' outputs.")]
+IncludeBrackets = Annotated[
+    list[str] | None,
+    Query(
+        alias="include[]", description="`code_interpreter_call.outputs` fills the calls' outputs."
+    ),
+]
 IncludePlain = Annotated[list[str] | None, Query(alias="include", include_in_schema=False)]
 
 
@@ -40,26 +44,35 @@ def api_base(request: Request) -> str:
     return f"{str(request.base_url).rstrip('/')}/v1"
 
 
-@router.post("/responses", response_model=ResponseObject, responses=SSE_RESPONSES,
-             summary="Create a response (optionally streamed)")
-async def create_response(service: ServiceDep, request: Request,
-                          body: ResponseCreate) -> Response:
+@router.post(
+    "/responses",
+    response_model=ResponseObject,
+    responses=SSE_RESPONSES,
+    summary="Create a response (optionally streamed)",
+)
+async def create_response(service: ServiceDep, request: Request, body: ResponseCreate) -> Response:
     record, handle = await service.create(body)
     builder = service.builder(api_base(request), body.include)
     if body.stream:
         translator = StreamTranslator(service, record, handle, builder)
-        return StreamingResponse(translator.stream(), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
+        return StreamingResponse(
+            translator.stream(), media_type="text/event-stream", headers=SSE_HEADERS
+        )
     if not body.background:
         await service.settled(record.id)
     return json_response(await service.response(record, builder))
 
 
-@router.get("/responses/{response_id}", response_model=ResponseObject,
-            summary="Retrieve a response")
-async def retrieve_response(service: ServiceDep, request: Request, response_id: str,
-                            include: IncludeBrackets = None,
-                            include_plain: IncludePlain = None) -> Response:
+@router.get(
+    "/responses/{response_id}", response_model=ResponseObject, summary="Retrieve a response"
+)
+async def retrieve_response(
+    service: ServiceDep,
+    request: Request,
+    response_id: str,
+    include: IncludeBrackets = None,
+    include_plain: IncludePlain = None,
+) -> Response:
     record = await service.get(response_id)
     builder = service.builder(api_base(request), [*(include or []), *(include_plain or [])])
     return json_response(await service.response(record, builder))
@@ -70,15 +83,21 @@ async def delete_response(service: ServiceDep, response_id: str) -> Response:
     return json_response(await service.delete(response_id))
 
 
-@router.post("/responses/{response_id}/cancel", response_model=ResponseObject,
-             summary="Cancel a background response")
+@router.post(
+    "/responses/{response_id}/cancel",
+    response_model=ResponseObject,
+    summary="Cancel a background response",
+)
 async def cancel_response(service: ServiceDep, request: Request, response_id: str) -> Response:
     record = await service.cancel(response_id)
     builder = service.builder(api_base(request), record.request.include)
     return json_response(await service.response(record, builder))
 
 
-@router.get("/responses/{response_id}/input_items", response_model=ListPage[InputItem],
-            summary="List a response's input items")
+@router.get(
+    "/responses/{response_id}/input_items",
+    response_model=ListPage[InputItem],
+    summary="List a response's input items",
+)
 async def list_input_items(service: ServiceDep, response_id: str, page: Page) -> Response:
     return json_response(await service.input_items(response_id, **page.kwargs()))

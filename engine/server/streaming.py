@@ -27,9 +27,11 @@ SSE_HEADERS = {
 
 #: For the OpenAPI document: what a streamed run answers.
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The Run object, or with `stream: true` a `text/event-stream` of run "
-                         "events ending with `event: done`.",
-          "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
+    200: {
+        "description": "The Run object, or with `stream: true` a `text/event-stream` of run "
+        "events ending with `event: done`.",
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+    },
 }
 
 
@@ -44,5 +46,6 @@ async def run_event_stream(handle: RunHandle) -> AsyncIterator[str]:
 
 
 def sse_response(handle: RunHandle) -> StreamingResponse:
-    return StreamingResponse(run_event_stream(handle), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    return StreamingResponse(
+        run_event_stream(handle), media_type="text/event-stream", headers=SSE_HEADERS
+    )

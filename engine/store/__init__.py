@@ -8,7 +8,16 @@ from .paths import ENV_VAR, resolve_data_dir, user_data_dir
 from .store import DEFAULT_LIMIT, MAX_FILE_BYTES, Store
 
 __all__ = [
-    "DEFAULT_LIMIT", "ENV_VAR", "MAX_FILE_BYTES", "FileTooLargeError", "InvalidRequestError",
-    "NotFoundError", "Readable", "Source", "Store", "StoreError", "resolve_data_dir",
+    "DEFAULT_LIMIT",
+    "ENV_VAR",
+    "MAX_FILE_BYTES",
+    "FileTooLargeError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "Readable",
+    "Source",
+    "Store",
+    "StoreError",
+    "resolve_data_dir",
     "user_data_dir",
 ]

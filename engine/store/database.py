@@ -83,8 +83,9 @@ RUN_STEPS = Kind("run_steps", RunStep, "run step", ("thread_id", "run_id"))
 class Database:
     def __init__(self, path: Path) -> None:
         # Autocommit mode: transactions are the explicit BEGIN IMMEDIATE in `write`.
-        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                     check_same_thread=False)
+        self._conn = sqlite3.connect(
+            path, timeout=30, isolation_level=None, check_same_thread=False
+        )
         self._lock = threading.RLock()
         self._depth = 0
         conn = self._conn
@@ -96,8 +97,10 @@ class Database:
         with self.write():
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StoreError(f"{path} was written by a newer Airlock "
-                                 f"(schema {version}, this one knows {SCHEMA_VERSION})")
+                raise StoreError(
+                    f"{path} was written by a newer Airlock "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION})"
+                )
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -136,21 +139,21 @@ class Database:
 
     def insert(self, kind: Kind[M], obj: M) -> M:
         cols = ("id", *kind.columns, "data")
-        values = [_id(obj), *(getattr(obj, c) for c in kind.columns),
-                  obj.model_dump_json()]
+        values = [_id(obj), *(getattr(obj, c) for c in kind.columns), obj.model_dump_json()]
         with self.write() as conn:
             try:
-                conn.execute(f"INSERT INTO {kind.table} ({', '.join(cols)}) "
-                             f"VALUES ({', '.join('?' * len(cols))})", values)
+                conn.execute(
+                    f"INSERT INTO {kind.table} ({', '.join(cols)}) "
+                    f"VALUES ({', '.join('?' * len(cols))})",
+                    values,
+                )
             except sqlite3.IntegrityError as exc:
-                raise InvalidRequestError(f"cannot store {kind.label} '{_id(obj)}': "
-                                          f"{exc}") from exc
+                raise InvalidRequestError(f"cannot store {kind.label} '{_id(obj)}': {exc}") from exc
         return obj
 
     def replace(self, kind: Kind[M], obj: M) -> M:
         sets = ", ".join(f"{c} = ?" for c in (*kind.columns, "data"))
-        values = [*(getattr(obj, c) for c in kind.columns), obj.model_dump_json(),
-                  _id(obj)]
+        values = [*(getattr(obj, c) for c in kind.columns), obj.model_dump_json(), _id(obj)]
         with self.write() as conn:
             cursor = conn.execute(f"UPDATE {kind.table} SET {sets} WHERE id = ?", values)
             if cursor.rowcount != 1:
@@ -167,8 +170,9 @@ class Database:
 
     def select(self, kind: Kind[M], where_sql: str, params: list[Any]) -> list[M]:
         with self.read() as conn:
-            rows = conn.execute(f"SELECT data FROM {kind.table} WHERE {where_sql} ORDER BY seq",
-                                params).fetchall()
+            rows = conn.execute(
+                f"SELECT data FROM {kind.table} WHERE {where_sql} ORDER BY seq", params
+            ).fetchall()
         return [kind.model.model_validate_json(row[0]) for row in rows]
 
     def delete(self, kind: Kind[M], object_id: str, scope: Mapping[str, str] | None = None) -> None:
@@ -177,8 +181,17 @@ class Database:
             if conn.execute(f"DELETE FROM {kind.table} {where}", params).rowcount != 1:
                 raise NotFoundError(kind.label, object_id)
 
-    def page(self, kind: Kind[M], scope: Mapping[str, Any], *, limit: int, order: str,
-             after: str | None, before: str | None, max_limit: int = 100) -> ListPage[M]:
+    def page(
+        self,
+        kind: Kind[M],
+        scope: Mapping[str, Any],
+        *,
+        limit: int,
+        order: str,
+        after: str | None,
+        before: str | None,
+        max_limit: int = 100,
+    ) -> ListPage[M]:
         """A page by insertion order (`created_at` has 1 s resolution, `seq` never ties).
 
         `after` walks on past the cursor in the listing order, `before` walks back from it (the
@@ -211,13 +224,15 @@ class Database:
         return ListPage[M].of(items, has_more)
 
     @staticmethod
-    def _cursor(conn: sqlite3.Connection, kind: Kind[M], scope: Mapping[str, Any],
-                cursor: str, param: str) -> int:
+    def _cursor(
+        conn: sqlite3.Connection, kind: Kind[M], scope: Mapping[str, Any], cursor: str, param: str
+    ) -> int:
         where, params = _where({"id": cursor, **scope})
         row = conn.execute(f"SELECT seq FROM {kind.table} {where}", params).fetchone()
         if row is None:
-            raise InvalidRequestError(f"`{param}` names no {kind.label} of this list: '{cursor}'",
-                                      param=param)
+            raise InvalidRequestError(
+                f"`{param}` names no {kind.label} of this list: '{cursor}'", param=param
+            )
         return int(row[0])
 
 
@@ -229,5 +244,7 @@ def _id(obj: BaseModel) -> str:
 def _where(conditions: Mapping[str, Any]) -> tuple[str, list[Any]]:
     if not conditions:
         return "", []
-    return ("WHERE " + " AND ".join(f"{column} = ?" for column in conditions),
-            list(conditions.values()))
+    return (
+        "WHERE " + " AND ".join(f"{column} = ?" for column in conditions),
+        list(conditions.values()),
+    )

@@ -24,6 +24,9 @@ class InvalidRequestError(StoreError, ValueError):
 
 class FileTooLargeError(InvalidRequestError):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"File is larger than the limit of {limit} bytes "
-                         f"({limit / 2**20:g} MB); nothing was stored.", param="file")
+        super().__init__(
+            f"File is larger than the limit of {limit} bytes "
+            f"({limit / 2**20:g} MB); nothing was stored.",
+            param="file",
+        )
         self.limit = limit

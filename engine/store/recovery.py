@@ -31,20 +31,24 @@ def recover_runs(db: Database) -> list[Run]:
         active = db.select(RUNS, f"status IN ({', '.join('?' * len(_ACTIVE))})", list(_ACTIVE))
         for run in active:
             was = run.status
-            message = (f"Airlock stopped while this run was {was}; runs are not resumed "
-                       "after a restart. Start a new run on this thread.")
+            message = (
+                f"Airlock stopped while this run was {was}; runs are not resumed "
+                "after a restart. Start a new run on this thread."
+            )
             error = LastError(code="server_error", message=message)
             common = {"expires_at": None, "required_action": None}
             if was == "cancelling":
-                run = run.model_copy(update={**common, "status": "cancelled",
-                                             "cancelled_at": stamp})
+                run = run.model_copy(
+                    update={**common, "status": "cancelled", "cancelled_at": stamp}
+                )
                 step_status, reason = "cancelled", "run_cancelled"
             elif was == "requires_action":
                 run = run.model_copy(update={**common, "status": "expired", "last_error": error})
                 step_status, reason = "expired", "run_expired"
             else:
-                run = run.model_copy(update={**common, "status": "failed", "failed_at": stamp,
-                                             "last_error": error})
+                run = run.model_copy(
+                    update={**common, "status": "failed", "failed_at": stamp, "last_error": error}
+                )
                 step_status, reason = "failed", "run_failed"
             db.replace(RUNS, run)
             ended.append(run)
@@ -55,7 +59,14 @@ def recover_runs(db: Database) -> list[Run]:
                 db.replace(RUN_STEPS, step.model_copy(update=update))
             incomplete = MessageIncompleteDetails.model_validate({"reason": reason})
             for msg in db.select(MESSAGES, _OPEN_OF_RUN, [run.id]):
-                db.replace(MESSAGES, msg.model_copy(update={
-                    "status": "incomplete", "incomplete_at": stamp,
-                    "incomplete_details": incomplete}))
+                db.replace(
+                    MESSAGES,
+                    msg.model_copy(
+                        update={
+                            "status": "incomplete",
+                            "incomplete_at": stamp,
+                            "incomplete_details": incomplete,
+                        }
+                    ),
+                )
     return ended

@@ -32,8 +32,9 @@ CREATE TABLE IF NOT EXISTS responses_meta (key TEXT PRIMARY KEY, value TEXT NOT 
 """
 
 CONTAINERS = Kind("containers", Container, "container", ("name",))
-CONTAINER_FILES = Kind("container_files", ContainerFileRecord, "container file",
-                       ("container_id", "file_id", "path"))
+CONTAINER_FILES = Kind(
+    "container_files", ContainerFileRecord, "container file", ("container_id", "file_id", "path")
+)
 RESPONSES = Kind("responses", ResponseRecord, "response", ("thread_id", "run_id"))
 
 
@@ -56,19 +57,26 @@ class ResponsesStore:
         instructions and tools), created when there is none: `/assistants` lists one such
         assistant, not one per response."""
         with self.db.write() as conn:
-            row = conn.execute("SELECT value FROM responses_meta WHERE key = 'assistant'"
-                               ).fetchone()
+            row = conn.execute(
+                "SELECT value FROM responses_meta WHERE key = 'assistant'"
+            ).fetchone()
             if row is not None:
                 try:
                     return self.store.get_assistant(row[0]).id
                 except NotFoundError:
                     pass  # deleted by a client: make another
-            assistant = self.store.create_assistant(AssistantCreate(
-                model=model, name="Responses API",
-                description="Runs of the Responses API (made by Airlock; needed by them).",
-                metadata={"airlock": "responses"}))
-            conn.execute("INSERT OR REPLACE INTO responses_meta (key, value) "
-                         "VALUES ('assistant', ?)", [assistant.id])
+            assistant = self.store.create_assistant(
+                AssistantCreate(
+                    model=model,
+                    name="Responses API",
+                    description="Runs of the Responses API (made by Airlock; needed by them).",
+                    metadata={"airlock": "responses"},
+                )
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO responses_meta (key, value) VALUES ('assistant', ?)",
+                [assistant.id],
+            )
             return assistant.id
 
     def add_response(self, record: ResponseRecord) -> ResponseRecord:
@@ -91,12 +99,17 @@ class ResponsesStore:
     def save_container(self, container: Container) -> Container:
         return self.db.replace(CONTAINERS, container)
 
-    def list_containers(self, *, name: str | None = None, limit: int = DEFAULT_LIMIT,
-                        order: str = "desc", after: str | None = None,
-                        before: str | None = None) -> ListPage[Container]:
+    def list_containers(
+        self,
+        *,
+        name: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[Container]:
         scope = {"name": name} if name else {}
-        return self.db.page(CONTAINERS, scope, limit=limit, order=order, after=after,
-                            before=before)
+        return self.db.page(CONTAINERS, scope, limit=limit, order=order, after=after, before=before)
 
     def running_containers(self) -> list[Container]:
         return [c for c in self.db.select(CONTAINERS, "1 = 1", []) if c.status == "running"]
@@ -113,8 +126,9 @@ class ResponsesStore:
 
     # ------------------------------------------------------------ container files
 
-    def add_file(self, record: ContainerFileRecord, content: Source | None = None
-                 ) -> ContainerFileRecord:
+    def add_file(
+        self, record: ContainerFileRecord, content: Source | None = None
+    ) -> ContainerFileRecord:
         """Store a record; with `content`, a copy of its bytes first (`stored_copy`)."""
         if content is not None:
             size = self.copies.write(record.id, content, self.store.max_file_bytes)
@@ -135,12 +149,24 @@ class ResponsesStore:
     def container_files(self, container_id: str) -> list[ContainerFileRecord]:
         return self.db.select(CONTAINER_FILES, "container_id = ?", [container_id])
 
-    def list_files(self, container_id: str, *, limit: int = DEFAULT_LIMIT, order: str = "desc",
-                   after: str | None = None,
-                   before: str | None = None) -> ListPage[ContainerFileRecord]:
+    def list_files(
+        self,
+        container_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[ContainerFileRecord]:
         self.get_container(container_id)
-        return self.db.page(CONTAINER_FILES, {"container_id": container_id}, limit=limit,
-                            order=order, after=after, before=before)
+        return self.db.page(
+            CONTAINER_FILES,
+            {"container_id": container_id},
+            limit=limit,
+            order=order,
+            after=after,
+            before=before,
+        )
 
     def delete_file(self, container_id: str, file_id: str) -> ContainerFileRecord:
         with self.db.write():

@@ -78,7 +78,8 @@ def refuse_control_characters(filename: str) -> None:
         raise InvalidRequestError(
             f"The file name {filename!r} contains control characters ({', '.join(controls)}), "
             "which file names in /mnt/data may not; rename the file. Nothing was stored.",
-            param="file")
+            param="file",
+        )
 
 
 class Store:
@@ -90,8 +91,12 @@ class Store:
     `active_run`. Unknown ids raise NotFoundError; refused requests InvalidRequestError.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *,
-                 max_file_bytes: int = MAX_FILE_BYTES) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_file_bytes: int = MAX_FILE_BYTES,
+    ) -> None:
         self.data_dir = resolve_data_dir(data_dir)
         # Private: the database and the uploads are nobody else's business (a sandbox at a
         # weaker level can read what its uid may read).
@@ -138,14 +143,25 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # ------------------------------------------------------------ files
 
-    def create_file(self, content: Source, filename: str, purpose: str, *,
-                    size: int | None = None, expires_after_seconds: int | None = None) -> File:
+    def create_file(
+        self,
+        content: Source,
+        filename: str,
+        purpose: str,
+        *,
+        size: int | None = None,
+        expires_after_seconds: int | None = None,
+    ) -> File:
         """Stream `content` (a binary reader, an iterable of chunks, or bytes) to disk.
 
         `size`, when the caller knows it (Content-Length), lets an oversized upload be refused
@@ -173,12 +189,25 @@ class Store:
     def get_file(self, file_id: str) -> File:
         return self.db.get(FILES, file_id)
 
-    def list_files(self, *, purpose: str | None = None, limit: int = FILES_DEFAULT_LIMIT,
-                   order: str = "desc", after: str | None = None,
-                   before: str | None = None) -> ListPage[File]:
+    def list_files(
+        self,
+        *,
+        purpose: str | None = None,
+        limit: int = FILES_DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[File]:
         scope = {"purpose": purpose} if purpose else {}
-        return self.db.page(FILES, scope, limit=limit, order=order, after=after, before=before,
-                            max_limit=FILES_MAX_LIMIT)
+        return self.db.page(
+            FILES,
+            scope,
+            limit=limit,
+            order=order,
+            after=after,
+            before=before,
+            max_limit=FILES_MAX_LIMIT,
+        )
 
     def open_file_content(self, file_id: str) -> BinaryIO:
         """The content as an open binary file; the caller closes it. Opened under the lock, so
@@ -200,9 +229,12 @@ class Store:
 
     def purge_expired_files(self) -> int:
         with self.db.write() as conn:
-            expired = [row[0] for row in conn.execute(
-                "SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?",
-                [now()])]
+            expired = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?", [now()]
+                )
+            ]
             conn.executemany("DELETE FROM files WHERE id = ?", [[i] for i in expired])
         for file_id in expired:
             self.contents.remove(file_id)
@@ -242,9 +274,14 @@ class Store:
         self.db.delete(ASSISTANTS, assistant_id)
         return Deleted(id=assistant_id, object="assistant.deleted")
 
-    def list_assistants(self, *, limit: int = DEFAULT_LIMIT, order: str = "desc",
-                        after: str | None = None,
-                        before: str | None = None) -> ListPage[Assistant]:
+    def list_assistants(
+        self,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[Assistant]:
         return self.db.page(ASSISTANTS, {}, limit=limit, order=order, after=after, before=before)
 
     # ------------------------------------------------------------ threads
@@ -266,7 +303,8 @@ class Store:
         with self.db.write():
             current = self.get_thread(thread_id)
             updated = Thread.model_validate(
-                {**current.model_dump(), **body.model_dump(include=body.model_fields_set)})
+                {**current.model_dump(), **body.model_dump(include=body.model_fields_set)}
+            )
             self._require_files(_resource_file_ids(updated.tool_resources))
             return self.db.replace(THREADS, updated)
 
@@ -277,8 +315,14 @@ class Store:
             self.db.delete(THREADS, thread_id)
         return Deleted(id=thread_id, object="thread.deleted")
 
-    def list_threads(self, *, limit: int = DEFAULT_LIMIT, order: str = "desc",
-                     after: str | None = None, before: str | None = None) -> ListPage[Thread]:
+    def list_threads(
+        self,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[Thread]:
         return self.db.page(THREADS, {}, limit=limit, order=order, after=after, before=before)
 
     # ------------------------------------------------------------ messages
@@ -315,16 +359,23 @@ class Store:
         self.db.delete(MESSAGES, message_id, {"thread_id": thread_id})
         return Deleted(id=message_id, object="thread.message.deleted")
 
-    def list_messages(self, thread_id: str, *, run_id: str | None = None,
-                      limit: int = DEFAULT_LIMIT, order: str = "desc", after: str | None = None,
-                      before: str | None = None) -> ListPage[Message]:
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        run_id: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[Message]:
         self.get_thread(thread_id)
         scope = {"thread_id": thread_id, **({"run_id": run_id} if run_id else {})}
-        return self.db.page(MESSAGES, scope, limit=limit, order=order, after=after,
-                            before=before)
+        return self.db.page(MESSAGES, scope, limit=limit, order=order, after=after, before=before)
 
-    def _insert_user_message(self, thread_id: str, body: MessageCreate,
-                             run_id: str | None = None) -> Message:
+    def _insert_user_message(
+        self, thread_id: str, body: MessageCreate, run_id: str | None = None
+    ) -> Message:
         message = body.to_message(thread_id, run_id=run_id)
         self._require_files([attachment.file_id for attachment in message.attachments or []])
         return self.db.insert(MESSAGES, message)
@@ -350,8 +401,15 @@ class Store:
             self.get_assistant(body.assistant_id)  # before anything is written
             thread = self.create_thread(thread_body)
             run_body = RunCreate.model_validate(
-                body.model_dump(exclude={"thread", "tool_resources", "additional_instructions",
-                                         "additional_messages"}))
+                body.model_dump(
+                    exclude={
+                        "thread",
+                        "tool_resources",
+                        "additional_instructions",
+                        "additional_messages",
+                    }
+                )
+            )
             return thread, self.create_run(thread.id, run_body)
 
     def get_run(self, thread_id: str, run_id: str) -> Run:
@@ -364,8 +422,9 @@ class Store:
             current = self.get_run(run.thread_id, run.id)
             return self.db.replace(RUNS, run.model_copy(update={"metadata": current.metadata}))
 
-    def update_run_metadata(self, thread_id: str, run_id: str,
-                            metadata: dict[str, str] | None) -> Run:
+    def update_run_metadata(
+        self, thread_id: str, run_id: str, metadata: dict[str, str] | None
+    ) -> Run:
         with self.db.write():
             run = self.get_run(thread_id, run_id)
             return self.db.replace(RUNS, run.model_copy(update={"metadata": metadata}))
@@ -390,21 +449,31 @@ class Store:
             return self.db.replace(RUNS, run.model_copy(update={"status": "cancelling"}))
 
     def active_run(self, thread_id: str) -> Run | None:
-        runs = self.db.select(RUNS, f"thread_id = ? AND status IN ({_ACTIVE_SQL})",
-                              [thread_id, *_ACTIVE])
+        runs = self.db.select(
+            RUNS, f"thread_id = ? AND status IN ({_ACTIVE_SQL})", [thread_id, *_ACTIVE]
+        )
         return runs[-1] if runs else None
 
-    def list_runs(self, thread_id: str, *, limit: int = DEFAULT_LIMIT, order: str = "desc",
-                  after: str | None = None, before: str | None = None) -> ListPage[Run]:
+    def list_runs(
+        self,
+        thread_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[Run]:
         self.get_thread(thread_id)
-        return self.db.page(RUNS, {"thread_id": thread_id}, limit=limit, order=order,
-                            after=after, before=before)
+        return self.db.page(
+            RUNS, {"thread_id": thread_id}, limit=limit, order=order, after=after, before=before
+        )
 
     def _refuse_if_active(self, thread_id: str, action: str) -> None:
         active = self.active_run(thread_id)
         if active is not None:
-            raise InvalidRequestError(f"Can't {action}: thread {thread_id} has run "
-                                      f"{active.id} {active.status}.")
+            raise InvalidRequestError(
+                f"Can't {action}: thread {thread_id} has run {active.id} {active.status}."
+            )
 
     # ------------------------------------------------------------ run steps
 
@@ -420,12 +489,25 @@ class Store:
     def get_run_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
         return self.db.get(RUN_STEPS, step_id, {"thread_id": thread_id, "run_id": run_id})
 
-    def list_run_steps(self, thread_id: str, run_id: str, *, limit: int = DEFAULT_LIMIT,
-                       order: str = "desc", after: str | None = None,
-                       before: str | None = None) -> ListPage[RunStep]:
+    def list_run_steps(
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ListPage[RunStep]:
         self.get_run(thread_id, run_id)
-        return self.db.page(RUN_STEPS, {"thread_id": thread_id, "run_id": run_id}, limit=limit,
-                            order=order, after=after, before=before)
+        return self.db.page(
+            RUN_STEPS,
+            {"thread_id": thread_id, "run_id": run_id},
+            limit=limit,
+            order=order,
+            after=after,
+            before=before,
+        )
 
     def _check_scope(self, kind: Kind[M], object_id: str, **scope: str) -> None:
         """A save may not move an object to another thread or run."""
@@ -445,22 +527,24 @@ def _new_run(thread_id: str, assistant: Assistant, body: RunCreate) -> Run:
     def pick(value: object, default: object) -> object:
         return default if value is None else value
 
-    return Run.model_validate({
-        "created_at": created,
-        "expires_at": created + RUN_EXPIRY_SECONDS,
-        "thread_id": thread_id,
-        "assistant_id": assistant.id,
-        "model": body.model or assistant.model,
-        "instructions": instructions,
-        "tools": pick(body.tools, assistant.tools),
-        "metadata": pick(body.metadata, {}),
-        "temperature": pick(body.temperature, assistant.temperature),
-        "top_p": pick(body.top_p, assistant.top_p),
-        "max_prompt_tokens": body.max_prompt_tokens,
-        "max_completion_tokens": body.max_completion_tokens,
-        "truncation_strategy": pick(body.truncation_strategy, TruncationStrategy()),
-        "tool_choice": pick(body.tool_choice, "auto"),
-        "parallel_tool_calls": pick(body.parallel_tool_calls, True),
-        "response_format": pick(body.response_format, assistant.response_format),
-        "reasoning_effort": pick(body.reasoning_effort, assistant.reasoning_effort),
-    })
+    return Run.model_validate(
+        {
+            "created_at": created,
+            "expires_at": created + RUN_EXPIRY_SECONDS,
+            "thread_id": thread_id,
+            "assistant_id": assistant.id,
+            "model": body.model or assistant.model,
+            "instructions": instructions,
+            "tools": pick(body.tools, assistant.tools),
+            "metadata": pick(body.metadata, {}),
+            "temperature": pick(body.temperature, assistant.temperature),
+            "top_p": pick(body.top_p, assistant.top_p),
+            "max_prompt_tokens": body.max_prompt_tokens,
+            "max_completion_tokens": body.max_completion_tokens,
+            "truncation_strategy": pick(body.truncation_strategy, TruncationStrategy()),
+            "tool_choice": pick(body.tool_choice, "auto"),
+            "parallel_tool_calls": pick(body.parallel_tool_calls, True),
+            "response_format": pick(body.response_format, assistant.response_format),
+            "reasoning_effort": pick(body.reasoning_effort, assistant.reasoning_effort),
+        }
+    )

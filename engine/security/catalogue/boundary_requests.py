@@ -18,10 +18,12 @@ from .model import _REPO, PRELUDE, CaseContext, Evidence, Request, _template
 #: Bytes no terminal may receive from the sandbox: ESC, BEL, C1 CSI, a right-to-left override.
 TERMINAL_RAW = ("\x1b", "\x07", "\x9b", "\u202e")
 #: Escape sequences a cell prints: clipboard (OSC 52), hyperlink (OSC 8), title, screen, cursor.
-TERMINAL_PAYLOAD = ("\x1b]52;c;cHduZWQ=\x07 \x1b]8;;https://evil.example/\x1b\\click"
-                    "\x1b]8;;\x1b\\ \x1b]0;pwned\x07 \x1b[2J\x1b[H \x1b[1A\x1b[2K "
-                    "\x9b31m \u202eevil")
-TERMINAL_CELL = f'''\
+TERMINAL_PAYLOAD = (
+    "\x1b]52;c;cHduZWQ=\x07 \x1b]8;;https://evil.example/\x1b\\click"
+    "\x1b]8;;\x1b\\ \x1b]0;pwned\x07 \x1b[2J\x1b[H \x1b[1A\x1b[2K "
+    "\x9b31m \u202eevil"
+)
+TERMINAL_CELL = f"""\
 import os, subprocess, sys
 payload = {TERMINAL_PAYLOAD!r}
 print('stdout', payload)
@@ -32,7 +34,7 @@ os.write(2, ('fd2 ' + payload + '\\n').encode())
 subprocess.run(['printf', 'child \\\\033]52;c;Y2hpbGQ=\\\\a\\\\n'])
 open('name' + chr(27) + ']0;title' + chr(7) + '.txt', 'w').write('x')
 raise ValueError('exception ' + payload)
-'''
+"""
 
 
 def in_thread(check: Callable[[CaseContext], Evidence]) -> Request:
@@ -46,9 +48,14 @@ def in_thread(check: Callable[[CaseContext], Evidence]) -> Request:
 
 def _cli(args: list[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-c", "from engine.cli import main; main()", *args]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")},
-           "PYTHONPATH": str(_REPO), "XDG_CONFIG_HOME": str(cwd / "xdg"),
-           "XDG_DATA_HOME": str(cwd / "xdg"), "TERM": "xterm-256color", "COLUMNS": "120"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")},
+        "PYTHONPATH": str(_REPO),
+        "XDG_CONFIG_HOME": str(cwd / "xdg"),
+        "XDG_DATA_HOME": str(cwd / "xdg"),
+        "TERM": "xterm-256color",
+        "COLUMNS": "120",
+    }
     return subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=cwd, env=env)
 
 
@@ -68,21 +75,34 @@ def terminal_views(ctx: CaseContext) -> Evidence:
         cell = root / "cell.py"
         cell.write_text(PRELUDE + TERMINAL_CELL)
         model = root / "model.json"
-        model.write_text(json.dumps([{"code": TERMINAL_CELL},
-                                     {"text": f"Done: {TERMINAL_PAYLOAD}"}]))
+        model.write_text(
+            json.dumps([{"code": TERMINAL_CELL}, {"text": f"Done: {TERMINAL_PAYLOAD}"}])
+        )
         level = ["--isolation", str(ctx.level)]
         runs = {
             "exec": _cli(["exec", *level, "--timeout", "30", str(cell)], cwd=root),
             "exec --json": _cli(["exec", *level, "--json", str(cell)], cwd=root),
-            "run": _cli(["run", "go", "--model", f"scripted:{model}", "--data-dir",
-                         str(root / "store"), "--out", str(root / "out")], cwd=root),
+            "run": _cli(
+                [
+                    "run",
+                    "go",
+                    "--model",
+                    f"scripted:{model}",
+                    "--data-dir",
+                    str(root / "store"),
+                    "--out",
+                    str(root / "out"),
+                ],
+                cwd=root,
+            ),
         }
         for name, done in runs.items():
             shown = done.stdout + done.stderr
             raw = sorted({repr(r) for r in TERMINAL_RAW if r in shown})
             if raw:
-                evidence.host_breaches.append(f"airlock {name} passed {', '.join(raw)} to the "
-                                              "terminal")
+                evidence.host_breaches.append(
+                    f"airlock {name} passed {', '.join(raw)} to the terminal"
+                )
             if crash := _crashed(done):
                 evidence.host_breaches.append(f"airlock {name}: {crash}")
             seen.append(f"{name}: exit {done.returncode}, {len(shown)} characters shown")
@@ -92,7 +112,7 @@ def terminal_views(ctx: CaseContext) -> Evidence:
     return evidence
 
 
-DEEP_PATHS_CELL = '''\
+DEEP_PATHS_CELL = """\
 import unicodedata
 open('plain.txt', 'w').write('plain')
 open(unicodedata.normalize('NFD', 'résumé.txt'), 'w').write('nfd')
@@ -102,7 +122,7 @@ for _ in range(40):
     os.chdir('d' * 200)
 open('deep.txt', 'w').write('bottom')
 os.chdir('/mnt/data')
-'''
+"""
 
 
 def copy_out_paths(ctx: CaseContext) -> Evidence:
@@ -114,8 +134,10 @@ def copy_out_paths(ctx: CaseContext) -> Evidence:
         cell = root / "cell.py"
         cell.write_text(PRELUDE + DEEP_PATHS_CELL)
         out = root / "out"
-        done = _cli(["exec", "--isolation", str(ctx.level), "--json", "--out", str(out),
-                     str(cell)], cwd=root)
+        done = _cli(
+            ["exec", "--isolation", str(ctx.level), "--json", "--out", str(out), str(cell)],
+            cwd=root,
+        )
         if crash := _crashed(done):
             evidence.host_breaches.append(crash)
         try:
@@ -129,10 +151,9 @@ def copy_out_paths(ctx: CaseContext) -> Evidence:
         for name in ("plain.txt", "résumé.txt"):
             if not any(p.name in (name, _nfd(name)) for p in out.iterdir() if out.exists()):
                 evidence.host_breaches.append(f"{name} was not copied out")
-        evidence.host_output = (f"exit {done.returncode}; "
-                                + "; ".join(f"{f['path'][-40:]!r}: "
-                                            f"{'copied' if 'saved_to' in f else f['error']}"
-                                            for f in files))
+        evidence.host_output = f"exit {done.returncode}; " + "; ".join(
+            f"{f['path'][-40:]!r}: {'copied' if 'saved_to' in f else f['error']}" for f in files
+        )
     return evidence
 
 
@@ -157,15 +178,16 @@ def held_quota(code: str) -> Request:
     async def request(ctx: CaseContext) -> Evidence:
         evidence = Evidence(ctx.arena, ctx.level)
         assert ctx.session is not None
-        execution = await ctx.session.execute(PRELUDE + _template(code, ctx.values),
-                                              timeout=60)
+        execution = await ctx.session.execute(PRELUDE + _template(code, ctx.values), timeout=60)
         evidence.executions.append(execution)
         quota = ctx.limits.max_workspace_mb * 1024 * 1024
         held = await asyncio.to_thread(_held_bytes, ctx)
         visible = ctx.session.workspace.usage()[0]
         if held + visible > quota:
-            evidence.host_breaches.append(f"{(held + visible) >> 20} MB held past the "
-                                          f"{quota >> 20} MB quota ({held >> 20} MB unlinked)")
+            evidence.host_breaches.append(
+                f"{(held + visible) >> 20} MB held past the "
+                f"{quota >> 20} MB quota ({held >> 20} MB unlinked)"
+            )
         if execution.error is None or execution.error.name != "WorkspaceFull":
             evidence.host_breaches.append(f"the cell was not stopped: {execution.error}")
         evidence.host_output = f"held unlinked afterwards: {held} bytes"
@@ -188,13 +210,16 @@ def display_flood(code: str, timeout: float) -> Request:
         saved = _count(session.images_dir) - before
         cap = ctx.limits.max_displays
         if len(execution.displays) > cap or saved > cap:
-            evidence.host_breaches.append(f"{len(execution.displays)} outputs kept, {saved} "
-                                          f"image files saved (budget {cap})")
+            evidence.host_breaches.append(
+                f"{len(execution.displays)} outputs kept, {saved} image files saved (budget {cap})"
+            )
         allowed = timeout + ctx.limits.interrupt_grace + 15
         if execution.duration > allowed:
             evidence.host_breaches.append(f"the cell ran {execution.duration:.0f} s")
-        evidence.host_output = (f"{len(execution.displays)} kept, {saved} saved, "
-                                f"{execution.duration:.1f} s; {execution.notices}")
+        evidence.host_output = (
+            f"{len(execution.displays)} kept, {saved} saved, "
+            f"{execution.duration:.1f} s; {execution.notices}"
+        )
         return evidence
 
     return request
@@ -237,12 +262,16 @@ async def _engine_run(ctx: CaseContext, code: str) -> str:
     items: list[dict[str, Any]] = [{"code": code}, {"text": "done"}]
     async with ctx.engine(items) as engine:
         store = engine.store
-        assistant = store.create_assistant(AssistantCreate(model="scripted",
-                                                           tools=[CodeInterpreterTool()]))
+        assistant = store.create_assistant(
+            AssistantCreate(model="scripted", tools=[CodeInterpreterTool()])
+        )
         thread = store.create_thread(ThreadCreate())
-        body = RunCreate.model_validate({
-            "assistant_id": assistant.id,
-            "additional_messages": [{"role": "user", "content": "go"}]})
+        body = RunCreate.model_validate(
+            {
+                "assistant_id": assistant.id,
+                "additional_messages": [{"role": "user", "content": "go"}],
+            }
+        )
         handle = await engine.create_run(thread.id, body)
         run = await asyncio.wait_for(handle.wait(), 120)
         return f"{run.status}" + (f" ({run.last_error.message})" if run.last_error else "")

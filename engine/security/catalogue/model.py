@@ -155,7 +155,7 @@ class AttackCase:
 # -- helpers shared by the attack code ---------------------------------------------------------
 
 #: Prepended to every attack cell: `attempt(label, fn)` prints BREACH when fn succeeds.
-PRELUDE = '''\
+PRELUDE = """\
 def attempt(label, fn):
     try:
         value = fn()
@@ -174,7 +174,7 @@ def sys_call(label, nr, *args):
     else:
         print('BREACH', label, 'returned', result)
     return result
-'''
+"""
 
 
 def _not_root_none(level: IsolationLevel) -> str | None:
@@ -195,17 +195,22 @@ def _template(code: str, values: dict[str, str]) -> str:
     return Template(code).substitute(values)
 
 
-
-SI, FS, NET, DO, RES, CI = (Category.SENSITIVE, Category.FILESYSTEM, Category.NETWORK,
-                            Category.DANGEROUS, Category.RESOURCES, Category.INTERPRETER)
+SI, FS, NET, DO, RES, CI = (
+    Category.SENSITIVE,
+    Category.FILESYSTEM,
+    Category.NETWORK,
+    Category.DANGEROUS,
+    Category.RESOURCES,
+    Category.INTERPRETER,
+)
 
 #: Raw syscalls (x86-64 numbers) through the prelude's `sys_call`.
 _SYSCALLS = {
     "bpf": "sys_call('bpf map create', 321, 0, ctypes.create_string_buffer(b'\\2\\0\\0\\0' + "
-           "b'\\4\\0\\0\\0' * 2 + b'\\1\\0\\0\\0' + b'\\0' * 112), 128)",
+    "b'\\4\\0\\0\\0' * 2 + b'\\1\\0\\0\\0' + b'\\0' * 112), 128)",
     "keyctl": "sys_call('add_key', 248, b'user', b'airlock', b'secret', 6, -3)",
     "perf": "sys_call('perf_event_open', 298, ctypes.create_string_buffer(b'\\1\\0\\0\\0' + "
-            "(128).to_bytes(4, 'little') + b'\\0' * 120), 0, -1, -1, 0)",
+    "(128).to_bytes(4, 'little') + b'\\0' * 120), 0, -1, -1, 0)",
     "io_uring": "sys_call('io_uring_setup', 425, 4, ctypes.create_string_buffer(120))",
     "userfaultfd": "sys_call('userfaultfd', 323, 1)",
     "reboot": "sys_call('reboot', 169, 0xfee1dead, 672274793, 0x4321fedc, 0)",

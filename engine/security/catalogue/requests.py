@@ -21,6 +21,7 @@ from .model import _REPO, PRELUDE, CaseContext, Evidence, Request, _template
 if TYPE_CHECKING:
     from engine.store import Store
 
+
 async def _host_reads(ctx: CaseContext, name: str) -> Evidence:
     """After the code planted `name`, the host reads and copies it as downloads do."""
     evidence = Evidence(ctx.arena, ctx.level)
@@ -84,26 +85,32 @@ def _engine_download(setup: str, link: str) -> Request:
 
         evidence = Evidence(ctx.arena, ctx.level)
         code = PRELUDE + _template(setup, ctx.values)
-        items = [{"code": code},
-                 {"text": f"Here it is: [the file](sandbox:/mnt/data/{link})"}]
+        items = [{"code": code}, {"text": f"Here it is: [the file](sandbox:/mnt/data/{link})"}]
         async with ctx.engine(items) as engine:
             store = engine.store
-            known = {f.id for f in store.list_files(purpose="assistants_output",
-                                                    limit=10000).data}
-            assistant = store.create_assistant(AssistantCreate(
-                model="scripted", tools=[CodeInterpreterTool()]))
+            known = {f.id for f in store.list_files(purpose="assistants_output", limit=10000).data}
+            assistant = store.create_assistant(
+                AssistantCreate(model="scripted", tools=[CodeInterpreterTool()])
+            )
             thread = store.create_thread(ThreadCreate())
-            body = RunCreate.model_validate({
-                "assistant_id": assistant.id,
-                "additional_messages": [{"role": "user", "content": "get me the file"}]})
+            body = RunCreate.model_validate(
+                {
+                    "assistant_id": assistant.id,
+                    "additional_messages": [{"role": "user", "content": "get me the file"}],
+                }
+            )
             handle = await engine.create_run(thread.id, body)
             run = await asyncio.wait_for(handle.wait(), 120)
             leaked = _output_files_with(store, ctx.arena.canary, known)
             steps = store.list_run_steps(thread.id, run.id, order="asc", limit=100).data
-            logs = [o.logs for s in steps if s.type == "tool_calls"
-                    for c in s.step_details.tool_calls
-                    for o in c.code_interpreter.outputs
-                    if o.type == "logs"]
+            logs = [
+                o.logs
+                for s in steps
+                if s.type == "tool_calls"
+                for c in s.step_details.tool_calls
+                for o in c.code_interpreter.outputs
+                if o.type == "logs"
+            ]
         if leaked:
             evidence.host_breaches.append(f"the host file was stored as run output: {leaked}")
         evidence.host_output = f"run {run.status}; " + "\n".join(logs)
@@ -121,19 +128,32 @@ def _exec_out(code: str) -> Request:
             out = Path(folder) / "out"
             cell = Path(folder) / "cell.py"
             cell.write_text(PRELUDE + _template(code, ctx.values))
-            command = [sys.executable, "-c", "from engine.cli import main; main()", "exec",
-                       "--isolation", str(ctx.level), "--timeout", "30", "--memory", "1024",
-                       "--out", str(out), str(cell)]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=180,
-                                    cwd=_REPO)
+            command = [
+                sys.executable,
+                "-c",
+                "from engine.cli import main; main()",
+                "exec",
+                "--isolation",
+                str(ctx.level),
+                "--timeout",
+                "30",
+                "--memory",
+                "1024",
+                "--out",
+                str(out),
+                str(cell),
+            ]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=_REPO)
             copied = []
             for path in sorted(out.rglob("*")) if out.exists() else []:
                 if path.is_symlink():
                     evidence.host_breaches.append(f"--out made a link: {path.name}")
                 elif path.is_file():
                     copied.append(f"{path.name}: {path.read_bytes()[:200]!r}")
-            evidence.host_output = (f"exit {result.returncode}\n{result.stdout[-2000:]}\n"
-                                    f"{result.stderr[-1000:]}\ncopied: {copied}")
+            evidence.host_output = (
+                f"exit {result.returncode}\n{result.stdout[-2000:]}\n"
+                f"{result.stderr[-1000:]}\ncopied: {copied}"
+            )
             if result.returncode == 2:
                 evidence.host_breaches.append(f"airlock exec refused: {result.stderr[-300:]}")
         return evidence
@@ -144,8 +164,9 @@ def _exec_out(code: str) -> Request:
     return request
 
 
-async def _name_in_time(staging: Any, filename: str, file_id: str,
-                        seconds: float = 5.0) -> str | None:
+async def _name_in_time(
+    staging: Any, filename: str, file_id: str, seconds: float = 5.0
+) -> str | None:
     """The name staging would pick, found in a forked child first: a name the engine loops on
     forever must not hang the runner. None when it did not finish in time."""
     read, write = os.pipe()
@@ -185,15 +206,20 @@ def _upload(filename: str) -> Request:
             files_dir = store.data_dir / "files"
             before = {p.name for p in store.data_dir.rglob("*")}
             try:
-                file = store.create_file(io.BytesIO(b"uploaded,data\n"),
-                                         _template(filename, ctx.values), "assistants")
+                file = store.create_file(
+                    io.BytesIO(b"uploaded,data\n"), _template(filename, ctx.values), "assistants"
+                )
             except StoreError as exc:
                 evidence.host_output = f"refused by the store: {exc}"
                 return evidence
-            after = {p.relative_to(store.data_dir).as_posix()
-                     for p in store.data_dir.rglob("*")}
-            strays = [p for p in after if p.split("/")[-1] not in before
-                      and not p.startswith("files/") and not p.startswith("airlock.db")]
+            after = {p.relative_to(store.data_dir).as_posix() for p in store.data_dir.rglob("*")}
+            strays = [
+                p
+                for p in after
+                if p.split("/")[-1] not in before
+                and not p.startswith("files/")
+                and not p.startswith("airlock.db")
+            ]
             if strays:
                 evidence.host_breaches.append(f"the upload wrote outside files/: {strays}")
             if "/" in file.filename or file.filename in ("", ".", ".."):
@@ -205,7 +231,8 @@ def _upload(filename: str) -> Request:
                 store.delete_file(file.id)
                 evidence.host_breaches.append(
                     "staging never ends: ThreadSession._free_name loops on this name (the "
-                    "engine's event loop would hang)")
+                    "engine's event loop would hang)"
+                )
                 return evidence
             try:
                 staged = staging.stage(store, [file.id])
@@ -213,7 +240,8 @@ def _upload(filename: str) -> Request:
                 evidence.host_output = f"stored as {file.filename!r}; staging refused: {exc}"
                 if not isinstance(exc, WorkspaceError):
                     evidence.host_breaches.append(
-                        f"staging raised {type(exc).__name__}, not a WorkspaceError: {exc}")
+                        f"staging raised {type(exc).__name__}, not a WorkspaceError: {exc}"
+                    )
                 return evidence
             finally:
                 store.delete_file(file.id)
@@ -228,8 +256,9 @@ def _upload(filename: str) -> Request:
                     continue
                 if content != b"uploaded,data\n":
                     evidence.host_breaches.append("the staged file's content differs")
-            evidence.host_output = (f"stored as {file.filename!r}, staged at "
-                                    f"{[s.path for s in staged]}")
+            evidence.host_output = (
+                f"stored as {file.filename!r}, staged at {[s.path for s in staged]}"
+            )
         return evidence
 
     return request
