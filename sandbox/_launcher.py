@@ -16,6 +16,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import struct
 import sys
 from typing import Any
@@ -161,9 +162,30 @@ def _clear_capabilities() -> None:
     _check(_libc.capset(header, data), "capset")
 
 
+def _host_gone(fd: int) -> bool:
+    """True when the host's lifeline (sandbox/lifeline.py) is at end of file: the host died,
+    possibly before the wrappers above us armed their death signals."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+    except OSError:
+        return False
+    os.set_blocking(fd, False)
+    try:
+        gone = os.read(fd, 1) == b""
+    except BlockingIOError:
+        gone = False
+    os.close(fd)
+    return gone
+
+
 def main() -> None:
     with open(sys.argv[1]) as handle:
         plan = json.load(handle)
+    # Every wrapper between the host and us has armed its parent-death signal by now: if the
+    # host still lives, its death will reach us; if it is gone already, nothing will.
+    if plan.get("lifeline_fd") is not None and _host_gone(plan["lifeline_fd"]):
+        os._exit(1)
     if plan.get("namespaces"):
         _namespaces(plan)
         # unshare(1) made us pid 1 of a new pid namespace: stay its init, so that orphans are

@@ -146,6 +146,20 @@ class SessionCgroup:
                 directory.rmdir()
 
 
+def remove_stale(name: str) -> None:
+    """Empty and remove a session's cgroup left by a host process that died, if there is one."""
+    if os.geteuid() != 0:
+        return
+    v2 = _v2_root()
+    roots = [v2] if v2 is not None else list(_v1_roots() or ())
+    for root in roots:
+        path = root / "airlock" / name
+        if path.is_dir():
+            _kill_all(path)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
 def _kill_all(directory: Path) -> None:
     # Processes may fork while we kill, and a killed one leaves the cgroup only once it is
     # reaped: repeat until the cgroup is empty (bounded, about a second at most).

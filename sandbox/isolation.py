@@ -111,6 +111,9 @@ class LaunchPlan:
     uid: int
     gid: int
     tmp_bytes: int
+    #: The host's lifeline read end (sandbox/lifeline.py), inherited by the sandbox; None for
+    #: launches the host waits on anyway (probes).
+    lifeline_fd: int | None = None
 
     @property
     def privileged(self) -> bool:
@@ -138,6 +141,7 @@ class LaunchPlan:
             ),
             "keep": [str(p) for p in (*self.python.prefixes, PACKAGE_DIR, self.run_dir)],
             "parent_pid": os.getpid() if level is IsolationLevel.NONE else None,
+            "lifeline_fd": self.lifeline_fd,
             "drop_to": [self.uid, self.gid] if self.privileged else None,
             "seccomp": program.hex() if (program := seccomp.program()) else None,
         }

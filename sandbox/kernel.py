@@ -13,7 +13,7 @@ import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from . import isolation
+from . import isolation, lifeline
 from .cgroups import SessionCgroup
 from .connection import KernelStartError, RunFolder
 from .identity import SandboxUser, kill_processes_of
@@ -61,6 +61,9 @@ def _kernel_env(
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "NUMEXPR_NUM_THREADS": "1",
+        # pyarrow (which pandas imports when it is installed) would otherwise allocate through
+        # jemalloc/mimalloc, whose reservations take ~130 MB of address space at the first use.
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
@@ -113,6 +116,22 @@ def describe_exit(returncode: int | None, level: IsolationLevel) -> str:
             return "CPU time limit exceeded"
         return f"the kernel was killed by {sig.name}"
     return f"the kernel exited with status {returncode}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+async def _wait_gone(pids: list[int], *, timeout: float) -> None:
+    """Until none of `pids` runs any more (zombies are gone enough), at most `timeout` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while any(_running(pid) for pid in pids):
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.01)
 
 
 class KernelProcess:
@@ -177,6 +196,7 @@ class KernelProcess:
             uid=self.user.uid,
             gid=self.user.gid,
             tmp_bytes=self.limits.tmp_mb * MiB,
+            lifeline_fd=lifeline.read_end(),
         )
 
     async def start(self) -> None:
@@ -201,6 +221,7 @@ class KernelProcess:
                 cwd=str(self.workspace),
                 env={"PATH": "/usr/bin:/bin"},
                 start_new_session=True,
+                pass_fds=() if plan.lifeline_fd is None else (plan.lifeline_fd,),
             )
         if self.cgroup is not None:
             self.cgroup.add(self.process.pid)
@@ -336,7 +357,8 @@ class KernelProcess:
             # stop_channels() would first create the channels we never opened.
             self.client.context.destroy(linger=0)
             self.client = None
-        for pid in reversed(self._tree_pids()):
+        tree = self._tree_pids()
+        for pid in reversed(tree):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if self.cgroup is not None:
@@ -350,6 +372,9 @@ class KernelProcess:
                 os.kill(self.process.pid, signal.SIGKILL)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.process.wait(), timeout=10)
+        # bwrap is reaped at once, but a SIGKILLed kernel takes a while to release its memory:
+        # until it has, it still counts (towards memory, and towards a cap on live kernels).
+        await _wait_gone(tree, timeout=5)
         self._kernel_pid = None
 
     def death_reason(self) -> str:

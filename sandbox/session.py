@@ -20,7 +20,7 @@ from . import cgroups
 from .capture import OutputCallback, OutputCollector
 from .cell import CellRun
 from .cgroups import SessionCgroup
-from .identity import SandboxUser, acquire_user
+from .identity import SandboxUser, acquire_user, end_orphans
 from .isolation import python_info
 from .kernel import KernelProcess
 from .limits import IsolationLevel, MiB, SandboxConfig
@@ -42,7 +42,10 @@ def default_root() -> Path:
 
 @functools.cache
 def _prepare_root(root: Path) -> None:
-    """Create the sessions folder and remove what sessions of dead host processes left."""
+    """Create the sessions folder and remove what sessions of dead host processes left:
+    first every process still running as a dedicated uid no live session holds (wherever its
+    session folder was), then the folders."""
+    end_orphans()
     root.mkdir(parents=True, exist_ok=True)
     # Traversable but not listable: a sandbox user reaches only its own session folder.
     os.chmod(root, 0o711)
@@ -64,6 +67,27 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _name_memory_limit(error: CellError, memory_mb: int) -> CellError:
+    """A failed allocation raises a MemoryError with no message; under RLIMIT_AS that is the
+    session's memory limit: say so, as a kernel killed by the cgroup's limit is told."""
+    if error.name != "MemoryError" or error.value.strip():
+        return error
+    if memory_mb > 0:
+        message = (
+            f"memory limit of {memory_mb} MB exceeded: an allocation would have taken "
+            f"the kernel's address space (RLIMIT_AS) past it; the kernel and its "
+            f"variables are kept"
+        )
+    else:
+        message = "out of memory: an allocation failed"
+    lines = error.traceback.rstrip("\n").split("\n")
+    if lines and lines[-1].rstrip(": ") == "MemoryError":
+        lines[-1] = f"MemoryError: {message}"
+    else:
+        lines.append(f"MemoryError: {message}")
+    return CellError("MemoryError", message, "\n".join(lines))
 
 
 class AsyncSession:
@@ -296,6 +320,8 @@ class AsyncSession:
             )
         if end.over_quota:
             self.quota.error(execution)
+        if execution.error is not None:
+            execution.error = _name_memory_limit(execution.error, limits.memory_mb)
 
     async def _give_up(self, execution: Execution, timeout: float, over_quota: bool) -> None:
         """The interrupt did not stop the cell: kill and restart the kernel."""

@@ -94,9 +94,12 @@ def running_server(
     api_key: str | None = None,
     script: list[dict[str, str]] | None = None,
     models: dict[str, list[dict[str, str]]] | None = None,
+    settings: EngineSettings | None = None,
+    app_options: dict[str, Any] | None = None,
 ) -> Iterator[RunningServer]:
     """`script`: the default model's; `models`: model names (as clients send them) each
-    answered by its own script."""
+    answered by its own script; `settings`: the engine's (test limits by default);
+    `app_options`: keyword arguments of `create_app`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     model = write_script(
         data_dir.parent / f"{data_dir.name}-default-script.json",
@@ -107,14 +110,17 @@ def running_server(
         if models
         else None
     )
-    settings = EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS))
+    # A fixed cap, so that no test depends on the machine's memory (the default's source).
+    settings = settings or EngineSettings(
+        sandbox=SandboxConfig(limits=TEST_LIMITS), max_sessions=32
+    )
 
     async def open_engine() -> Engine:
         return await Engine.open(
             model, data_dir / "store", settings=settings, models_config=models_config
         )
 
-    app = create_app(open_engine, api_key=api_key)
+    app = create_app(open_engine, api_key=api_key, **(app_options or {}))
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only then, and
     # without it every response on a kept-alive connection waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -57,3 +57,21 @@ def test_int_lists() -> None:
         bench._int_list("")
     with pytest.raises(argparse.ArgumentTypeError):
         bench._int_list("-1")
+
+
+@pytest.mark.slow
+def test_capped_smoke_run_stays_under_the_cap(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_bench()
+    results = bench.run_benchmark(
+        iterations=0, concurrency=[], runs=4, pools=[], capped=[2], capped_clients=4
+    )
+    assert results["all_completed"]
+    [capped] = results["capped"]
+    assert capped["completed"] == capped["runs"] == 4 and capped["clients"] == 4
+    assert 1 <= capped["peak_kernels"] <= 2
+    assert capped["peak_rss_mb"] > 0 and capped["latency"]["p95_ms"] > 0
+    # How many 429s depends on timing (an idle session may make room); test_server_capacity
+    # checks the full house itself.
+    assert capped["refused_429"] >= 0
+    bench.print_tables(results)
+    assert "with the session cap on" in capsys.readouterr().out

@@ -18,6 +18,13 @@ async def test_memory_bomb_gets_memory_error_and_kernel_survives(session: AsyncS
     result = await session.execute("hog = bytearray(8 * 1024**3)")
     assert result.error is not None and result.error.name == "MemoryError"
     assert result.restart is None
+    # The bare MemoryError of a failed allocation says which limit it met.
+    limit = f"memory limit of {TEST_LIMITS.memory_mb} MB exceeded"
+    assert result.error.value.startswith(limit) and "RLIMIT_AS" in result.error.value
+    assert result.error.traceback.splitlines()[-1] == f"MemoryError: {result.error.value}"
+    # One the code raises with its own message keeps it.
+    own = await session.execute("raise MemoryError('my own words')")
+    assert own.error is not None and own.error.value == "my own words"
     assert (await session.execute("print(survivor)")).stdout == "yes\n"
 
 

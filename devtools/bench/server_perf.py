@@ -1,7 +1,7 @@
 """The REST server driven by the official `openai` SDK: request latency and throughput.
 
     python benchmarks/bench_server.py [--iterations 20] [--concurrency 1,4,16] [--runs 64]
-        [--pool 0] [--poll-ms 20] [--json]
+        [--pool 0] [--poll-ms 20] [--capped 4] [--capped-clients 16] [--json]
 
 The server is a real one on loopback, in its own process (this module started again with
 ``--serve-child``: uvicorn over an Engine with ``EngineSettings(kernel_pool_size=POOL)``, as
@@ -22,6 +22,12 @@ client threads, each with its own client, for each C of ``--concurrency``; the c
 little work (a pandas sum). Runs per second count the wall from the first request to the last
 delete; per-run latency is from ``threads.create`` to the run completed. Every thread starts its
 own kernel: on a small machine the kernels' cold starts are most of the cost.
+
+With the cap on (``--capped CAP``: a server with ``max_sessions=CAP``): RUNS runs as above by
+``--capped-clients`` client threads (16), whose SDK retries the 429s a full house gets (after
+their Retry-After); runs per second, latency median / p95 (retries included), the 429s seen,
+and the peak RSS of the server's process tree (server + sandboxes + kernels) and its peak
+number of kernels, sampled every 0.2 s.
 
 The host may be shared: figures are medians and p90s, and runs vary.
 """
@@ -75,7 +81,7 @@ def quiet_beta_warnings() -> None:
 # -- the server, in its own process ------------------------------------------------------------
 
 
-def serve_child(data_dir: str, model: str, pool_size: int) -> None:
+def serve_child(data_dir: str, model: str, pool_size: int, max_sessions: int = 0) -> None:
     """The child: a uvicorn server on a free loopback port; prints {"port", "isolation"}."""
     import uvicorn
 
@@ -83,7 +89,7 @@ def serve_child(data_dir: str, model: str, pool_size: int) -> None:
     from engine.server import create_app
     from sandbox import choose_level
 
-    settings = EngineSettings(kernel_pool_size=pool_size)
+    settings = EngineSettings(kernel_pool_size=pool_size, max_sessions=max_sessions or None)
 
     async def open_engine() -> Engine:
         return await Engine.open(model, Path(data_dir) / "store", settings=settings)
@@ -113,13 +119,15 @@ class Server:
     pool_size: int
     latency_model: str
     work_model: str
+    pid: int = 0
 
-    def client(self) -> OpenAI:
-        return OpenAI(base_url=f"{self.url}/v1", api_key="x", max_retries=0, timeout=300)
+    def client(self, **kwargs: Any) -> OpenAI:
+        options: dict[str, Any] = {"max_retries": 0, "timeout": 300, **kwargs}
+        return OpenAI(base_url=f"{self.url}/v1", api_key="x", **options)
 
 
 @contextmanager
-def running_server(pool_size: int) -> Iterator[Server]:
+def running_server(pool_size: int, max_sessions: int = 0) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="airlock-bench-server-") as tmp:
         folder = Path(tmp)
         latency_model = folder / "latency-script.json"
@@ -135,6 +143,7 @@ def running_server(pool_size: int) -> Iterator[Server]:
                 str(folder / "data"),
                 f"scripted:{latency_model}",
                 str(pool_size),
+                str(max_sessions),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -152,6 +161,7 @@ def running_server(pool_size: int) -> Iterator[Server]:
                 pool_size,
                 f"scripted:{latency_model}",
                 f"scripted:{work_model}",
+                child.pid,
             )
             _wait_ready(server, child)
             yield server
@@ -190,11 +200,15 @@ def stats(samples: Sequence[float]) -> dict[str, float | int]:
     if not samples:
         return {"n": 0}
     ordered = sorted(samples)
-    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+    def quantile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
     return {
         "n": len(ordered),
         "median_ms": statistics.median(ordered) * 1000,
-        "p90_ms": p90 * 1000,
+        "p90_ms": quantile(0.9) * 1000,
+        "p95_ms": quantile(0.95) * 1000,
         "max_ms": ordered[-1] * 1000,
     }
 
@@ -364,6 +378,100 @@ def bench_throughput(
     }
 
 
+class TreeSampler:
+    """Peak RSS and peak kernel count of a process tree, sampled from a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_kernels = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def sample(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        rss = kernels = 0
+        for process in tree:
+            try:
+                rss += process.memory_info().rss
+                kernels += "ipykernel_launcher" in process.cmdline()
+            except psutil.Error:
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_kernels = max(self.peak_kernels, kernels)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> TreeSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_capped(
+    server: Server, assistant_id: str, runs: int, clients: int, poll_ms: int
+) -> dict[str, Any]:
+    """Throughput with the server's session cap on: the SDK retries each 429 after its
+    Retry-After, as an application would."""
+    import httpx
+
+    local = threading.local()
+    refusals: list[int] = []
+
+    def count_refusals(response: httpx.Response) -> None:
+        if response.status_code == 429:
+            refusals.append(1)
+
+    def one_run(_index: int) -> tuple[float, str]:
+        client: OpenAI | None = getattr(local, "client", None)
+        if client is None:
+            http = httpx.Client(event_hooks={"response": [count_refusals]}, timeout=300)
+            client = local.client = server.client(max_retries=50, http_client=http)
+        threads = client.beta.threads
+        started = time.perf_counter()
+        thread = threads.create(messages=[{"role": "user", "content": "Sum the column."}])
+        run = threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=poll_ms
+        )
+        seconds = time.perf_counter() - started
+        threads.delete(thread.id)
+        return seconds, run.status
+
+    with TreeSampler(server.pid) as sampler:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients, thread_name_prefix="bench-capped") as pool:
+            outcomes = list(pool.map(one_run, range(runs)))
+        wall = time.perf_counter() - started
+    statuses: dict[str, int] = {}
+    for _seconds, status in outcomes:
+        statuses[status] = statuses.get(status, 0) + 1
+    return {
+        "clients": clients,
+        "runs": runs,
+        "completed": statuses.get("completed", 0),
+        "statuses": statuses,
+        "wall_s": wall,
+        "runs_per_s": runs / wall,
+        "latency": stats([seconds for seconds, _ in outcomes]),
+        "refused_429": len(refusals),
+        "peak_rss_mb": sampler.peak_rss / 2**20,
+        "peak_kernels": sampler.peak_kernels,
+    }
+
+
 # -- the whole benchmark -----------------------------------------------------------------------
 
 
@@ -374,6 +482,8 @@ def run_benchmark(
     runs: int = 64,
     pools: Sequence[int] = (0,),
     poll_ms: int = 20,
+    capped: Sequence[int] = (),
+    capped_clients: int = 16,
 ) -> dict[str, Any]:
     quiet_beta_warnings()
     results: dict[str, Any] = {
@@ -381,6 +491,7 @@ def run_benchmark(
         "runs": runs,
         "poll_ms": poll_ms,
         "servers": [],
+        "capped": [],
     }
     for pool_size in pools:
         with running_server(pool_size) as server:
@@ -404,8 +515,23 @@ def run_benchmark(
                     bench_throughput(server, work_assistant.id, runs, c, poll_ms)
                 )
             results["servers"].append(entry)
+    for cap in capped:
+        with running_server(0, max_sessions=cap) as server:
+            client = server.client()
+            work_assistant = client.beta.assistants.create(
+                model=server.work_model, tools=[{"type": "code_interpreter"}]
+            )
+            check_code_ran(client, work_assistant.id, WORK_OUTPUT)
+            progress(f"cap {cap}: {runs} runs by {capped_clients} client threads")
+            entry = {
+                "max_sessions": cap,
+                "isolation": server.isolation,
+                **bench_capped(server, work_assistant.id, runs, capped_clients, poll_ms),
+            }
+            results["capped"].append(entry)
     results["all_completed"] = all(
-        t["completed"] == t["runs"] for s in results["servers"] for t in s["throughput"]
+        [t["completed"] == t["runs"] for s in results["servers"] for t in s["throughput"]]
+        + [c["completed"] == c["runs"] for c in results["capped"]]
     )
     return results
 
@@ -513,6 +639,36 @@ def print_tables(results: dict[str, Any]) -> None:
                 for t in server["throughput"]
             ],
         )
+    if results.get("capped"):
+        _table(
+            "with the session cap on: each run on a fresh thread, 429s retried by the SDK "
+            "after Retry-After; RSS of the server's whole process tree",
+            [
+                "max_sessions",
+                "clients",
+                "runs",
+                "completed",
+                "runs/s",
+                "latency median / p95 ms",
+                "429s",
+                "peak RSS MB",
+                "peak kernels",
+            ],
+            [
+                [
+                    str(c["max_sessions"]),
+                    str(c["clients"]),
+                    str(c["runs"]),
+                    str(c["completed"]),
+                    f"{c['runs_per_s']:.2f}",
+                    f"{c['latency']['median_ms']:.0f} / {c['latency']['p95_ms']:.0f}",
+                    str(c["refused_429"]),
+                    f"{c['peak_rss_mb']:.0f}",
+                    str(c["peak_kernels"]),
+                ]
+                for c in results["capped"]
+            ],
+        )
     if not results["all_completed"]:
         print("NOT ALL RUNS COMPLETED: see the statuses with --json")
 
@@ -546,16 +702,33 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="the engine's kernel_pool_size, comma-separated to compare (a server each; default 0)",
     )
     parser.add_argument("--poll-ms", type=int, default=20, help="the pollers' interval")
+    parser.add_argument(
+        "--capped",
+        type=_int_list,
+        default=[],
+        help="also run the throughput case on a server with this session cap "
+        "(max_sessions), comma-separated for several (default: none)",
+    )
+    parser.add_argument(
+        "--capped-clients",
+        type=int,
+        default=16,
+        help="client threads of the capped case (default 16)",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     args = parser.parse_args(argv)
     if any(c < 1 for c in args.concurrency) or args.runs < 1 or args.poll_ms < 1:
         parser.error("--concurrency, --runs and --poll-ms must be >= 1")
+    if any(c < 1 for c in args.capped) or args.capped_clients < 1:
+        parser.error("--capped and --capped-clients must be >= 1")
     results = run_benchmark(
         iterations=args.iterations,
         concurrency=args.concurrency,
         runs=args.runs,
         pools=args.pool,
         poll_ms=args.poll_ms,
+        capped=args.capped,
+        capped_clients=args.capped_clients,
     )
     if args.json:
         print(json.dumps(results, indent=2))
@@ -566,6 +739,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve-child"]:
-        serve_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        serve_child(
+            sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0
+        )
     else:
         sys.exit(0 if main()["all_completed"] else 1)

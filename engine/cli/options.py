@@ -11,6 +11,8 @@ user's config folder, e.g. ~/.config/airlock/config.toml) with the keys::
     out = "airlock-out"                 # where `airlock run` saves generated files
     models_config = "~/models.toml"     # named models (see models.config)
     cell_timeout = 120                  # seconds a cell may run (run, chat, serve, demo)
+    max_sessions = 8                    # `serve`: live sandbox sessions at most (a number)
+    session_idle_seconds = 1800         # `serve`: a session idle this long is ended (a number)
 
 `data_dir` and `models_config` relative to the settings file's folder, `out` to the current one.
 """
@@ -42,7 +44,17 @@ MODEL_ENV = "AIRLOCK_MODEL"
 CONFIG_ENV = "AIRLOCK_CONFIG"
 MODELS_CONFIG_ENV = "AIRLOCK_MODELS_CONFIG"
 API_KEY_ENV = "AIRLOCK_API_KEY"
-SETTINGS_KEYS = ("model", "data_dir", "out", "models_config", "cell_timeout")
+SETTINGS_KEYS = (
+    "model",
+    "data_dir",
+    "out",
+    "models_config",
+    "cell_timeout",
+    "max_sessions",
+    "session_idle_seconds",
+)
+#: Settings whose value is a number (the others are strings).
+_NUMBER_KEYS = {"cell_timeout": float, "max_sessions": int, "session_idle_seconds": float}
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -102,6 +114,8 @@ class Settings:
     out: Path | None = None
     models_config: Path | None = None
     cell_timeout: float | None = None
+    max_sessions: int | None = None
+    session_idle_seconds: float | None = None
     path: Path | None = None
 
 
@@ -122,9 +136,17 @@ def load_settings() -> Settings:
             f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})"
         )
     for key, value in data.items():
-        if key == "cell_timeout":
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise CliError(f"{path}: cell_timeout must be a positive number of seconds")
+        if key in _NUMBER_KEYS:
+            kind = _NUMBER_KEYS[key]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (kind is int and not isinstance(value, int))
+                or value <= 0
+            ):
+                what = "whole number" if kind is int else "number"
+                unit = " of seconds" if key.endswith(("timeout", "seconds")) else ""
+                raise CliError(f"{path}: {key} must be a positive {what}{unit}")
         elif not isinstance(value, str) or not value:
             raise CliError(f"{path}: {key} must be a non-empty string")
 
@@ -140,6 +162,10 @@ def load_settings() -> Settings:
         out=Path(data["out"]).expanduser() if "out" in data else None,
         models_config=beside(data.get("models_config")),
         cell_timeout=data.get("cell_timeout"),
+        max_sessions=data.get("max_sessions"),
+        session_idle_seconds=(
+            float(data["session_idle_seconds"]) if "session_idle_seconds" in data else None
+        ),
         path=path,
     )
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,6 +43,26 @@ def serve(
     models_config: ModelsConfigOption = None,
     cell_timeout: CellTimeoutOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    max_sessions: Annotated[
+        int | None,
+        typer.Option(
+            help="Live sandbox sessions (kernels) at most; past it the least recently used idle "
+            "one is ended, and a run that needs one while all are busy gets 429. Default: "
+            "the settings file's max_sessions, else what 3/4 of the memory holds at the "
+            "per-session memory limit.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    idle_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="End a session after this many seconds without a cell. Default: the settings "
+            "file's session_idle_seconds, else 3600.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve OpenAI's Assistants API (Code Interpreter) at http://HOST:PORT/v1 (and, for Azure
     clients, /openai). The model is found as `airlock run` finds it (the pulled default model
@@ -69,6 +90,13 @@ def serve(
 
     from ..core import Engine
     from ..server import create_app
+
+    overrides: dict[str, Any] = {}
+    if cap := max_sessions or settings.max_sessions:
+        overrides["max_sessions"] = cap
+    if idle := idle_seconds or settings.session_idle_seconds:
+        overrides["session_idle_seconds"] = idle
+    engine_settings = dataclasses.replace(engine_settings, **overrides)
 
     async def open_engine() -> Engine:
         return await Engine.open(spec, folder, settings=engine_settings, models_config=config)

@@ -44,6 +44,8 @@ class Engine:
             self.settings.sandbox,
             idle_seconds=self.settings.session_idle_seconds,
             pool_size=self.settings.kernel_pool_size,
+            max_sessions=self.settings.max_sessions,
+            runs_on=self._sessions_of_runs,
         )
         self._runs: dict[str, RunHandle] = {}
         self._started = False
@@ -166,6 +168,10 @@ class Engine:
     def session_key(self, thread_id: str) -> tuple[str, SandboxConfig | None]:
         """Which session a thread's code runs in, and with what config (None: the default)."""
         return self._bindings.get(thread_id, (thread_id, None))
+
+    def _sessions_of_runs(self) -> set[str]:
+        """The sessions the runs in flight here run their code in (or will)."""
+        return {self.session_key(handle.run.thread_id)[0] for handle in self._runs.values()}
 
     def run_handle(self, run_id: str) -> RunHandle | None:
         """The handle of a run in flight in this engine, if it is."""

@@ -3,6 +3,11 @@
 Two threads never share a kernel. A thread's files (assistant, thread and message level) are
 put into /mnt/data under their own names, once per session; a name already taken gets a
 numbered variant, so two uploads called `data.csv` both arrive intact.
+
+Live sessions are capped (`max_sessions`; by default what the machine's memory allows at the
+per-session memory limit). A new session past the cap ends the least recently used idle one
+(no cell running, no run in flight on it); when every session is busy it waits a little for one
+to come free, then gives up with SessionCapacityError, which the server answers 429.
 """
 
 from __future__ import annotations
@@ -11,8 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+import psutil
 
 from sandbox import AsyncSession, Execution, KernelPool, SandboxConfig, WorkspaceError
 from sandbox.workspace import safe_relative_path
@@ -114,14 +122,63 @@ def _usable_name(name: str) -> bool:
     return True
 
 
+#: Seconds a client is told to wait (Retry-After) when every session is busy.
+RETRY_AFTER_SECONDS = 2
+#: Seconds a new session waits for a busy one to come free before giving up.
+CAPACITY_WAIT_SECONDS = 30.0
+#: Share of the machine's memory the default cap gives to sessions at their memory limit.
+_MEMORY_SHARE = 0.75
+
+
+class SessionCapacityError(RuntimeError):
+    """Every one of the `cap` live sessions is busy: retry after `retry_after` seconds."""
+
+    def __init__(self, cap: int, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(
+            f"All {cap} sandbox sessions of this server are busy running code; none is idle "
+            f"to make room for another. Retry in {retry_after} s (the cap is the server's "
+            "--max-sessions)."
+        )
+        self.cap = cap
+        self.retry_after = retry_after
+
+
+def default_max_sessions(config: SandboxConfig) -> int:
+    """As many sessions as three quarters of the machine's memory holds at the per-session
+    memory limit, and at least 4 (the limit is a ceiling: an idle kernel takes ~50 MB)."""
+    total_mb = psutil.virtual_memory().total // (1024 * 1024)
+    per_session = config.limits.memory_mb if config.limits.memory_mb > 0 else 2048
+    return max(4, int(total_mb * _MEMORY_SHARE) // per_session)
+
+
 class SessionManager:
     def __init__(
-        self, config: SandboxConfig, *, idle_seconds: float = 3600.0, pool_size: int = 0
+        self,
+        config: SandboxConfig,
+        *,
+        idle_seconds: float = 3600.0,
+        pool_size: int = 0,
+        max_sessions: int | None = None,
+        runs_on: Callable[[], Collection[str]] | None = None,
+        capacity_wait: float = CAPACITY_WAIT_SECONDS,
     ) -> None:
+        """`max_sessions`: the cap on live sessions (None: `default_max_sessions`);
+        `runs_on()`: the keys of the sessions runs in flight use or will use (such a session
+        is never evicted, and one not started yet is counted when admitting a new run)."""
         self.config = config
         self.idle_seconds = idle_seconds
+        self.max_sessions = (
+            max_sessions if max_sessions is not None else (default_max_sessions(config))
+        )
+        if self.max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        self.runs_on: Callable[[], Collection[str]] = runs_on or (lambda: ())
+        self.capacity_wait = capacity_wait
         self._sessions: dict[str, ThreadSession] = {}
         self._starting: dict[str, asyncio.Lock] = {}
+        #: Sessions being started or closed: alive, though not (or no longer) in _sessions.
+        self._opening = 0
+        self._closing = 0
         self._pool = KernelPool(config, size=pool_size) if pool_size > 0 else None
         self._reaper: asyncio.Task[None] | None = None
 
@@ -142,19 +199,81 @@ class SessionManager:
             if existing is not None:
                 existing.touch()
                 return existing
-            if self._pool is not None and config is None:
-                session = await self._pool.acquire()
-            else:
-                session = await AsyncSession.start(config or self.config)
+            await self._make_room(thread_id)
+            self._opening += 1  # no await since the room was counted: nobody else takes it
+            try:
+                if self._pool is not None and config is None:
+                    session = await self._pool.acquire()
+                else:
+                    session = await AsyncSession.start(config or self.config)
+            finally:
+                self._opening -= 1
             thread_session = self._sessions[thread_id] = ThreadSession(thread_id, session)
             log.info("started a %s kernel for %s", session.isolation, thread_id)
             return thread_session
+
+    # -- capacity ----------------------------------------------------------------------
+    @property
+    def live_count(self) -> int:
+        """Sessions alive now, those starting and closing included."""
+        return len(self._sessions) + self._opening + self._closing
+
+    def in_use(self, thread_id: str) -> bool:
+        return thread_id in self.runs_on()
+
+    def _idle_victim(self, exclude: str) -> str | None:
+        """The least recently used session that no cell and no run is using."""
+        busy = set(self.runs_on())
+        idle = [
+            ts
+            for key, ts in self._sessions.items()
+            if key != exclude and not ts.lock.locked() and key not in busy
+        ]
+        return min(idle, key=lambda ts: ts.last_used).thread_id if idle else None
+
+    def has_room(self, thread_id: str) -> bool:
+        """Whether a new run on `thread_id` can have a session: it has one, or the sessions
+        alive plus those runs in flight still wait for stay within the cap, or an idle
+        session can make room."""
+        if thread_id in self._sessions:
+            return True
+        wanted = set(self._sessions) | set(self.runs_on()) | {thread_id}
+        if len(wanted) + self._closing <= self.max_sessions:
+            return True
+        return self._idle_victim(thread_id) is not None
+
+    def admit(self, thread_id: str) -> None:
+        """SessionCapacityError unless `has_room(thread_id)`."""
+        if not self.has_room(thread_id):
+            raise SessionCapacityError(self.max_sessions)
+
+    async def _make_room(self, thread_id: str) -> None:
+        deadline = time.monotonic() + self.capacity_wait
+        while self.live_count >= self.max_sessions:
+            victim = self._idle_victim(thread_id)
+            if victim is not None:
+                log.info(
+                    "ending the idle kernel of %s to make room for %s (cap %d)",
+                    victim,
+                    thread_id,
+                    self.max_sessions,
+                )
+                await self.end(victim)
+                continue
+            if time.monotonic() >= deadline:
+                raise SessionCapacityError(self.max_sessions)
+            # Runs end without telling us: look again shortly.
+            await asyncio.sleep(0.2)
 
     async def end(self, thread_id: str) -> None:
         thread_session = self._sessions.pop(thread_id, None)
         self._starting.pop(thread_id, None)
         if thread_session is not None:
-            await thread_session.session.close()
+            self._closing += 1
+            try:
+                await thread_session.session.close()
+            finally:
+                self._closing -= 1
 
     async def reap_idle(self) -> list[str]:
         """End the sessions idle for longer than `idle_seconds`; returns their threads."""
@@ -162,7 +281,7 @@ class SessionManager:
         idle = [
             thread_id
             for thread_id, ts in self._sessions.items()
-            if ts.last_used < cutoff and not ts.lock.locked()
+            if ts.last_used < cutoff and not ts.lock.locked() and thread_id not in self.runs_on()
         ]
         for thread_id in idle:
             log.info("ending the idle kernel of %s", thread_id)

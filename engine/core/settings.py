@@ -50,5 +50,9 @@ class EngineSettings:
     session_idle_seconds: float = 3600.0
     #: Kernels started ahead of need, so a thread's first cell does not wait for one.
     kernel_pool_size: int = 0
+    #: Live sessions (kernels) at most; past it the least recently used idle one is ended, and
+    #: when all are busy a new run is refused with 429. None: what the machine's memory holds
+    #: at the sandbox's per-session memory limit (`engine.core.sessions.default_max_sessions`).
+    max_sessions: int | None = None
     #: Files a run wrote are kept as `assistants_output` files, up to this many per run.
     max_generated_files: int = 100

@@ -35,6 +35,7 @@ from ..schemas.responses import (
 from ..store import FileTooLargeError, InvalidRequestError
 from ..store.contents import Source
 from ..store.responses import ResponsesStore
+from ..store.store import refuse_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class ContainerService:
         container = await self.require_running(container_id)
         if size is not None and size > self.engine.store.max_file_bytes:
             raise FileTooLargeError(self.engine.store.max_file_bytes)
+        refuse_control_characters(filename)  # the store's rule for upload names
         path = await asyncio.to_thread(self._free_path, container.id, filename)
         record = ContainerFileRecord(container_id=container.id, bytes=0, path=path, source="user")
         record = await asyncio.to_thread(self.db.add_file, record, content)

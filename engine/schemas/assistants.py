@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from .base import Metadata, Model, Temperature, TopP, file_id_list, now
+from .base import Metadata, MetadataInput, Model, Temperature, TopP, file_id_list, now
 from .ids import new_id
 
 
@@ -140,7 +140,7 @@ class AssistantUpdate(AcceptsV1FileIds):
     instructions: str | None = None
     tools: list[Tool] | None = Field(default=None, max_length=128)
     tool_resources: ToolResources | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     response_format: ResponseFormat | None = None

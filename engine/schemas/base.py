@@ -6,9 +6,43 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 Metadata = dict[str, str]
+
+#: OpenAI's limits on `metadata`, enforced on every request that sets it.
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
+
+
+def _metadata_within_limits(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > METADATA_MAX_PAIRS:
+        raise PydanticCustomError(
+            "metadata_limit",
+            "Invalid 'metadata': too many properties. Expected an object with at most "
+            f"{METADATA_MAX_PAIRS} properties, but got an object with {len(value)} properties "
+            "instead.",
+        )
+    for key, item in value.items():
+        if len(key) > METADATA_MAX_KEY:
+            raise PydanticCustomError(
+                "metadata_limit",
+                f"Invalid 'metadata': key {key[:20]!r}... is too long. Expected keys of at most "
+                f"{METADATA_MAX_KEY} characters, but got one of {len(key)} characters instead.",
+            )
+        if len(item) > METADATA_MAX_VALUE:
+            raise PydanticCustomError(
+                "metadata_limit",
+                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum "
+                f"length {METADATA_MAX_VALUE}, but got a string with length {len(item)} instead.",
+            )
+    return value
+
+
+#: `metadata` as a request sets it: at most 16 pairs, keys <= 64 and values <= 512 characters.
+MetadataInput = Annotated[Metadata, AfterValidator(_metadata_within_limits)]
 
 # Sampling settings as the hosted API bounded them; NaN and infinities are refused too.
 Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from .assistants import AcceptsV1FileIds, ToolResources
-from .base import Metadata, Model, file_id_list, now
+from .base import Metadata, MetadataInput, Model, file_id_list, now
 from .ids import new_id
 
 
@@ -144,7 +144,7 @@ class MessageCreate(Model):
     role: Role
     content: str | list[MessageContentInput]
     attachments: list[Attachment] | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -188,7 +188,7 @@ class MessageCreate(Model):
 
 
 class MessageUpdate(Model):
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
 
 
 class Thread(AcceptsV1FileIds):
@@ -201,7 +201,7 @@ class Thread(AcceptsV1FileIds):
 
 class ThreadUpdate(AcceptsV1FileIds):
     tool_resources: ToolResources | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
 
 
 class ThreadCreate(ThreadUpdate):

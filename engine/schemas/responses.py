@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from .base import Metadata, Model, PositiveInt, Temperature, TopP, now
+from .base import Metadata, MetadataInput, Model, PositiveInt, Temperature, TopP, now
 from .ids import new_id
 
 MemoryLimit = Literal["1g", "4g", "16g", "64g"]
@@ -161,7 +161,7 @@ class ResponseCreate(Model):
     stream: bool | None = None
     background: bool | None = None
     store: bool | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     max_output_tokens: PositiveInt | None = None

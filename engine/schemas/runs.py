@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from .assistants import ResponseFormat, Tool, ToolResources
-from .base import Metadata, Model, PositiveInt, Temperature, TopP, now
+from .base import Metadata, MetadataInput, Model, PositiveInt, Temperature, TopP, now
 from .ids import new_id
 from .messages import MessageCreate, ThreadCreate
 
@@ -139,7 +139,7 @@ class RunCreate(Model):
     additional_instructions: str | None = None
     additional_messages: list[MessageCreate] | None = None
     tools: list[Tool] | None = None
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     stream: bool | None = None

@@ -26,7 +26,7 @@ from . import (
 from .auth import key_checker
 from .azure import AZURE_PREFIX, api_version
 from .errors import install_error_handlers
-from .limits import BodySizeGuard
+from .limits import BODY_TIMEOUT, BodySizeGuard
 from .openapi import ERROR_RESPONSES, install_openapi
 
 EngineFactory = Callable[[], Awaitable[Engine]]
@@ -57,7 +57,14 @@ def _operation_id(prefix: str) -> Callable[[APIRoute], str]:
     return generate
 
 
-def create_app(engine: Engine | EngineFactory, *, api_key: str | None = None) -> FastAPI:
+def create_app(
+    engine: Engine | EngineFactory,
+    *,
+    api_key: str | None = None,
+    body_timeout: float = BODY_TIMEOUT,
+) -> FastAPI:
+    """`body_timeout`: seconds a request body may stall before it is answered 408 (`limits`)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if isinstance(engine, Engine):
@@ -78,7 +85,7 @@ def create_app(engine: Engine | EngineFactory, *, api_key: str | None = None) ->
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeGuard)
+    app.add_middleware(BodySizeGuard, body_timeout=body_timeout)
     routes = api_router()
     check_key = Depends(key_checker(api_key))
     app.include_router(

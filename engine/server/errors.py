@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..core.sessions import SessionCapacityError
 from ..store.errors import FileTooLargeError, InvalidRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,15 @@ def error_response(
         headers=dict(headers or {}),
     )
 
+
+#: A multipart `file` part that arrived as a plain field: its Content-Disposition had no
+#: `filename="..."`, typically because it named the file only as RFC 5987 `filename*=UTF-8''...`,
+#: which multipart/form-data does not use (RFC 7578 section 4.2) and the parser ignores.
+FILE_PART_WITHOUT_FILENAME = (
+    "The 'file' part has no filename, so it is not a file upload: its Content-Disposition needs "
+    "filename=\"NAME\" (UTF-8 is fine there). An RFC 5987 filename*=UTF-8''... parameter alone "
+    "is not used in multipart/form-data (RFC 7578 section 4.2). Nothing was stored."
+)
 
 #: What OpenAI answered for the one-error-at-a-time cases, by pydantic's error type.
 _MESSAGES = {
@@ -129,6 +139,10 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
             return "The request needs a JSON body.", None
         return f"The request body must be a JSON object, not {_short(first.get('input'))}.", None
     param = _param_path(loc, body if loc and loc[0] == "body" else None) or None
+    if kind == "metadata_limit":  # a complete sentence of its own (schemas/base.py)
+        return str(first.get("msg")), param
+    if param == "file" and isinstance(first.get("input"), str):
+        return FILE_PART_WITHOUT_FILENAME, param
     template = _MESSAGES.get(kind)
     if template is not None and param:
         message = template.format(param=param)
@@ -160,6 +174,18 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, FileTooLargeError):
         return error_response(413, str(exc), param=exc.param, code="file_too_large")
     return error_response(400, str(exc), param=exc.param)
+
+
+async def _capacity(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SessionCapacityError)
+    # Retryable: the SDK retries a 429 after Retry-After.
+    return error_response(
+        429,
+        str(exc),
+        type_="requests",
+        code="rate_limit_exceeded",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -216,6 +242,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(InvalidRequestError, _invalid)
+    app.add_exception_handler(SessionCapacityError, _capacity)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(pydantic.ValidationError, _pydantic)
     app.add_exception_handler(StarletteHTTPException, _http)

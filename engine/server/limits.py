@@ -5,9 +5,15 @@ other body is JSON and at most `JSON_BODY_LIMIT`. A Content-Length over the limi
 before anything is parsed or spooled (the body is drained first, so the client, still sending,
 reads the answer instead of a broken pipe); a body without one is counted as it arrives and
 cut off at the limit.
+
+A body is also bounded in time: when no byte of it arrives for `body_timeout` seconds (a client
+that announced a body and never sent it, or stopped halfway), the request is answered 408 and
+its connection closed, instead of holding a worker's connection for ever.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -20,15 +26,27 @@ from .errors import error_body
 JSON_BODY_LIMIT = 16 * 1024 * 1024
 #: What a multipart upload may carry beyond the file itself (boundaries, headers, fields).
 MULTIPART_SLACK = 1 << 20
+#: Seconds a request body may stall (no byte arriving) before the request is answered 408.
+BODY_TIMEOUT = 30.0
 
 
 def _too_large(limit: int) -> str:
     return f"Request body is larger than the limit of {limit} bytes ({limit / 2**20:g} MB)."
 
 
+def _stalled(timeout: float) -> HTTPException:
+    return HTTPException(
+        408,
+        f"The request body stopped arriving: no byte of it for {timeout:g} s. Nothing "
+        "was stored; the connection is closed.",
+        headers={"Connection": "close"},
+    )
+
+
 class BodySizeGuard:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, body_timeout: float = BODY_TIMEOUT) -> None:
         self.app = app
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -41,7 +59,7 @@ class BodySizeGuard:
             return
         length = _content_length(scope)
         if length is not None and length > limit:
-            await _drain(receive)
+            await _drain(receive, self.body_timeout)
             message = _too_large(limit)
             if is_upload:
                 message = (
@@ -55,7 +73,7 @@ class BodySizeGuard:
             )
             await JSONResponse(body, status_code=413)(scope, receive, send)
             return
-        await self.app(scope, _counting(receive, limit), send)
+        await self.app(scope, _counting(receive, limit, self.body_timeout), send)
 
     @staticmethod
     def _upload_limit(scope: Scope) -> int | None:
@@ -67,17 +85,26 @@ class BodySizeGuard:
         return limit
 
 
-def _counting(receive: Receive, limit: int) -> Receive:
+def _counting(receive: Receive, limit: int, timeout: float) -> Receive:
     received = 0
+    complete = False
 
     async def counted() -> Message:
-        nonlocal received
-        message = await receive()
+        nonlocal received, complete
+        if complete:  # later calls wait for a disconnect (streaming answers): no deadline
+            return await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except TimeoutError:
+            # FastAPI re-raises an HTTPException met while reading the body.
+            raise _stalled(timeout) from None
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
+            complete = not message.get("more_body", False)
             if received > limit:
-                # FastAPI re-raises an HTTPException met while reading the body.
                 raise HTTPException(413, _too_large(limit))
+        else:
+            complete = True
         return message
 
     return counted
@@ -93,8 +120,11 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _drain(receive: Receive) -> None:
+async def _drain(receive: Receive, timeout: float) -> None:
     while True:
-        message: Message = await receive()
+        try:
+            message: Message = await asyncio.wait_for(receive(), timeout)
+        except TimeoutError:
+            return  # answered all the same; the server closes a connection left mid-body
         if message["type"] != "http.request" or not message.get("more_body", False):
             return

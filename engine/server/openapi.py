@@ -37,6 +37,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _error("Missing or wrong API key (only when the server has one)."),
     404: _error("No such object."),
 }
+#: What the routes that start a run (and so may need a sandbox session) can answer too.
+RUN_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: _error(
+        "Every sandbox session of the server is busy; retry after `Retry-After` "
+        "seconds. Nothing was stored."
+    ),
+}
 UPLOAD_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _error("The file is larger than the server's limit."),
 }

@@ -21,7 +21,7 @@ from ..schemas import Deleted, ListPage
 from ..schemas.filetypes import mime_type
 from ..schemas.responses import Container, ContainerCreate, ContainerFile, ContainerFileCreate
 from .common import Page, json_response
-from .errors import APIError
+from .errors import FILE_PART_WITHOUT_FILENAME, APIError
 from .routes_files import _disposition
 from .routes_responses import ServiceDep
 
@@ -100,6 +100,8 @@ async def create_container_file(
                 record = await containers.add_upload(
                     container_id, part.filename or "", part.file, size=part.size
                 )
+            elif isinstance(part, str):
+                raise APIError(400, FILE_PART_WITHOUT_FILENAME, param="file")
             elif isinstance(file_id, str) and file_id:
                 record = await containers.add_store_file(container_id, file_id)
             else:

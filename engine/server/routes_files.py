@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 
 from ..schemas import Deleted, File, ListPage, UploadPurpose
 from ..schemas.filetypes import mime_type
+from ..store.store import refuse_control_characters
 from .common import EngineDep, FilePage, json_response
 from .errors import APIError
 from .openapi import UPLOAD_ERROR_RESPONSES
@@ -59,6 +60,7 @@ async def upload_file(
             param="expires_after[seconds]",
         )
     try:
+        refuse_control_characters(file.filename or "")
         stored = await asyncio.to_thread(
             engine.store.create_file,
             file.file,

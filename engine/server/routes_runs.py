@@ -12,9 +12,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from ..core import Engine
-from ..schemas import ListPage, Metadata, Model, Run, RunCreate, RunStep, ThreadAndRunCreate
+from ..schemas import ListPage, Model, Run, RunCreate, RunStep, ThreadAndRunCreate
+from ..schemas.base import MetadataInput
 from .common import EngineDep, Include, Page, json_response, run_headers
 from .errors import APIError
+from .openapi import RUN_ERROR_RESPONSES
 from .streaming import SSE_RESPONSES, sse_response
 
 router = APIRouter(tags=["runs"])
@@ -33,18 +35,20 @@ class SubmitToolOutputsBody(Model):
 class RunUpdate(Model):
     """The body of POST /threads/{id}/runs/{rid}: only `metadata` can change."""
 
-    metadata: Metadata | None = None
+    metadata: MetadataInput | None = None
 
 
 @router.post(
     "/threads/{thread_id}/runs",
     response_model=Run,
-    responses=SSE_RESPONSES,
+    responses={**SSE_RESPONSES, **RUN_ERROR_RESPONSES},
     summary="Create a run (optionally streamed)",
 )
 async def create_run(
     engine: EngineDep, thread_id: str, body: RunCreate, include: Include = None
 ) -> Response:
+    # 429 before anything is stored when the thread would need a session and none is free.
+    engine.sessions.admit(engine.session_key(thread_id)[0])
     handle = await engine.create_run(thread_id, body)
     if body.stream:
         return sse_response(handle)
@@ -54,10 +58,11 @@ async def create_run(
 @router.post(
     "/threads/runs",
     response_model=Run,
-    responses=SSE_RESPONSES,
+    responses={**SSE_RESPONSES, **RUN_ERROR_RESPONSES},
     summary="Create a thread and run it (optionally streamed)",
 )
 async def create_thread_and_run(engine: EngineDep, body: ThreadAndRunCreate) -> Response:
+    engine.sessions.admit("")  # a new thread: it needs a session of its own
     _thread, handle = await engine.create_thread_and_run(body)
     if body.stream:
         return sse_response(handle)

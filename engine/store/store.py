@@ -72,6 +72,19 @@ _ACTIVE = tuple(sorted(ACTIVE_RUN_STATUSES))
 _ACTIVE_SQL = ", ".join("?" * len(_ACTIVE))
 
 
+def refuse_control_characters(filename: str) -> None:
+    """An uploaded file's name may hold no control character: the sandbox's /mnt/data refuses
+    them (sandbox.workspace), and they would reach clients and the model verbatim. (Files the
+    code wrote keep their names: the kernel made them.)"""
+    controls = sorted({f"U+{ord(char):04X}" for char in filename if ord(char) < 0x20})
+    if controls:
+        raise InvalidRequestError(
+            f"The file name {filename!r} contains control characters ({', '.join(controls)}), "
+            "which file names in /mnt/data may not; rename the file. Nothing was stored.",
+            param="file",
+        )
+
+
 class Store:
     """Synchronous and thread-safe; one per process and data folder is the intended use.
 
