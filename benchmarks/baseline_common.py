@@ -1,9 +1,10 @@
 """What the DABench baselines share with each other and with `airlock bench dabench`.
 
 The questions, their subset, the prompt and the scoring are Airlock's own (imported from
-`devtools.bench`, never copied), so a baseline's figures compare with Airlock's on exactly the
-same questions: `--every N` keeps positions 0, N, 2N... of da-dev-questions.jsonl, `--ids`
-then keeps the named ones, `--limit` the first K of what is left (`select_tasks`). Results are
+`engine.devtools.bench`, never copied), so a baseline's figures compare with Airlock's on
+exactly the same questions: `--every N` keeps positions 0, N, 2N... of
+da-dev-questions.jsonl, `--ids` then keeps the named ones, `--limit` the first K of what is
+left (`select_tasks`). Results are
 Airlock's `TaskRecord`s, one JSON line per question in `OUT/results.jsonl`, written as each
 question ends (`--resume` runs only the missing ones); `summary.md`, `summary.json` and
 `config.json` land beside them. `benchmarks/compare_dabench.py` reads any of these files.
@@ -23,12 +24,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devtools.bench.dabench import DEFAULT_DATA, DABench, score
-from devtools.bench.harness import BenchError, select_tasks
-from devtools.bench.records import RESULTS_FILE, ResultsWriter, TaskRecord, read_records
-from devtools.bench.report import summarize
-from devtools.bench.run_config import git_commit, model_info, package_versions
-from devtools.bench.suite import BenchTask, SuiteOptions
+from engine.devtools.bench.dabench import DEFAULT_DATA, DABench, score
+from engine.devtools.bench.harness import BenchError, select_tasks
+from engine.devtools.bench.records import RESULTS_FILE, ResultsWriter, TaskRecord, read_records
+from engine.devtools.bench.report import summarize
+from engine.devtools.bench.run_config import git_commit, model_info, package_versions
+from engine.devtools.bench.suite import BenchTask, SuiteOptions
 
 DEFAULT_MODEL = "/tmp/models/qwen2.5-coder-1.5b.gguf"
 #: Characters of a cell's code or output kept in a record (head and tail beyond that).

@@ -40,10 +40,10 @@ from baseline_common import (
     write_record,
 )
 
-from devtools.bench.dabench import DEFAULT_CELL_TIMEOUT, prompt_for
-from devtools.bench.harness import BenchError
-from devtools.bench.records import TaskRecord
-from devtools.bench.suite import BenchTask
+from engine.devtools.bench.dabench import DEFAULT_CELL_TIMEOUT, prompt_for
+from engine.devtools.bench.harness import BenchError
+from engine.devtools.bench.records import TaskRecord
+from engine.devtools.bench.suite import BenchTask
 from models import ChatMessage, ChatResult, CodeTool, ModelBackend, SamplingParams, load_model
 from sandbox import AsyncSession, Execution, Limits, SandboxConfig
 

@@ -58,10 +58,10 @@ from baseline_common import (
     write_record,
 )
 
-from devtools.bench.dabench import prompt_for
-from devtools.bench.harness import BenchError
-from devtools.bench.records import TaskRecord
-from devtools.bench.suite import BenchTask
+from engine.devtools.bench.dabench import prompt_for
+from engine.devtools.bench.harness import BenchError
+from engine.devtools.bench.records import TaskRecord
+from engine.devtools.bench.suite import BenchTask
 
 SUITE = "dabench-smolagents"
 PEER = Path(__file__).resolve().parent / "peer"

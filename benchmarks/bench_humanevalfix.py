@@ -40,7 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devtools.bench.humanevalfix import (  # noqa: F401 - re-exported for the tests
+from engine.core import Engine, EngineSettings
+from engine.devtools.bench.humanevalfix import (  # noqa: F401 - re-exported for the tests
     DATA_FILE,
     DEFAULT_DATA,
     FINAL_TEXT,
@@ -54,7 +55,6 @@ from devtools.bench.humanevalfix import (  # noqa: F401 - re-exported for the te
     step_logs,
     verify,
 )
-from engine.core import Engine, EngineSettings
 from engine.schemas import (
     AssistantCreate,
     CodeInterpreterTool,

@@ -1,4 +1,4 @@
-"""Sandbox micro-benchmarks, side by side in one run (devtools.bench.sandbox_perf).
+"""Sandbox micro-benchmarks, side by side in one run (engine.devtools.bench.sandbox_perf).
 
 python benchmarks/bench_sandbox.py [--rounds 200] [--sessions 20] [--json]
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devtools.bench.sandbox_perf import main
+from engine.devtools.bench.sandbox_perf import main
 
 if __name__ == "__main__":
     asyncio.run(main())

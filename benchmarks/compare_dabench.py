@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baseline_common import metrics
 
-from devtools.bench.records import RESULTS_FILE, TaskRecord, read_records
+from engine.devtools.bench.records import RESULTS_FILE, TaskRecord, read_records
 
 
 @dataclass

@@ -12,8 +12,8 @@ import functools
 
 import pytest
 
-from devtools.security import CASES, CaseResult, Outcome, SecurityReport, run_matrix
-from devtools.security.catalogue import AttackCase
+from engine.devtools.security import CASES, CaseResult, Outcome, SecurityReport, run_matrix
+from engine.devtools.security.catalogue import AttackCase
 from sandbox import IsolationLevel
 from tests.conftest import require_level
 

@@ -9,9 +9,9 @@ from string import Template
 
 import pytest
 
-from devtools.security import CASES, CaseResult, Category, Outcome, SecurityReport
-from devtools.security.arena import Arena
-from devtools.security.catalogue import PRELUDE, AttackCase, cases_by_id
+from engine.devtools.security import CASES, CaseResult, Category, Outcome, SecurityReport
+from engine.devtools.security.arena import Arena
+from engine.devtools.security.catalogue import PRELUDE, AttackCase, cases_by_id
 from sandbox import AsyncSession, IsolationLevel, SandboxConfig, seccomp
 from tests.conftest import TEST_LIMITS
 

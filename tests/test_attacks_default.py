@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.security.catalogue import AttackCase
+from engine.devtools.security.catalogue import AttackCase
 from sandbox import probe
 from tests.attack_fixtures import assert_held, params
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.security.catalogue import AttackCase, cases_by_id
+from engine.devtools.security.catalogue import AttackCase, cases_by_id
 from sandbox import IsolationLevel
 from tests.attack_fixtures import assert_held, params
 

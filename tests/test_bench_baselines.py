@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from devtools.bench.harness import BenchError
-from devtools.bench.records import ResultsWriter, TaskRecord, read_records
+from engine.devtools.bench.harness import BenchError
+from engine.devtools.bench.records import ResultsWriter, TaskRecord, read_records
 from models import (
     ChatMessage,
     CodeTool,

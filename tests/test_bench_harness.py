@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from devtools.bench import BenchError, SuiteOptions, TaskRecord, read_records, run_suite
-from devtools.bench.records import ResultsWriter
+from engine.devtools.bench import BenchError, SuiteOptions, TaskRecord, read_records, run_suite
+from engine.devtools.bench.records import ResultsWriter
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = (
-    "import typer; from devtools.cli import bench; app = typer.Typer(); "
+    "import typer; from engine.devtools.cli import bench; app = typer.Typer(); "
     "app.command('bench')(bench); app()"
 )
 

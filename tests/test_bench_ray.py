@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.bench import SuiteOptions, TaskRecord, run_suite
+from engine.devtools.bench import SuiteOptions, TaskRecord, run_suite
 
 pytest.importorskip(
     "ray", reason="the optional package 'ray' is not installed (pip install 'airlock[ray]')"

@@ -9,7 +9,7 @@ import pytest
 
 
 def load_bench() -> ModuleType:
-    from devtools.bench import server_perf
+    from engine.devtools.bench import server_perf
 
     return server_perf
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools.bench import SuiteOptions, run_suite
-from devtools.bench.dabench import extract_answers, score, sub_answer_correct
-from devtools.bench.humanevalfix import FixBackend, Task, error_name
+from engine.devtools.bench import SuiteOptions, run_suite
+from engine.devtools.bench.dabench import extract_answers, score, sub_answer_correct
+from engine.devtools.bench.humanevalfix import FixBackend, Task, error_name
 from models import ChatMessage
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

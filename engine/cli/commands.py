@@ -21,9 +21,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(threads_app, name="threads")
     app.command("export")(export)
     app.command("demo")(demo)
-    if importlib.util.find_spec("devtools") is not None:
+    if importlib.util.find_spec("engine.devtools") is not None:
         # The developer tooling's one entry point into the product; absent, no `bench`.
-        from devtools.cli import bench
+        from engine.devtools.cli import bench
 
         app.command("bench")(bench)
     app.add_typer(models_app, name="models")

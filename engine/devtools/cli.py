@@ -1,4 +1,5 @@
-"""`airlock bench SUITE`: the benchmarks through Airlock's engine and sandbox (devtools.bench).
+"""`airlock bench SUITE`: the benchmarks through Airlock's engine and sandbox
+(engine.devtools.bench).
 
 airlock bench humaneval-oracle                       # the executor: 164/164 expected
 airlock bench humanevalfix --workers 2               # the retry loop, scripted model

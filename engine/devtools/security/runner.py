@@ -1,6 +1,6 @@
 """Runs the attack catalogue at one or more isolation levels and reports a matrix of outcomes.
 
-    from devtools.security import run_matrix
+    from engine.devtools.security import run_matrix
     report = run_matrix()                  # every level, every case
     report.print()                         # a rich table; report.markdown() for a file
 

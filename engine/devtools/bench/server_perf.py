@@ -138,7 +138,7 @@ def running_server(pool_size: int, max_sessions: int = 0) -> Iterator[Server]:
             [
                 sys.executable,
                 "-m",
-                "devtools.bench.server_perf",
+                "engine.devtools.bench.server_perf",
                 "--serve-child",
                 str(folder / "data"),
                 f"scripted:{latency_model}",

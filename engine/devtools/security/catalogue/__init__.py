@@ -1,6 +1,6 @@
 """The attack catalogue: what hostile code (or a hostile request) tries, and what must hold.
 
-Data, not tests: `devtools.security.runner` runs it at any isolation level and tells, case by
+Data, not tests: `engine.devtools.security.runner` runs it at any isolation level and tells, case by
 case, whether the sandbox held. Each case is one of:
 
 - `code`: a cell run in the attacked session, a `string.Template` over the arena's names

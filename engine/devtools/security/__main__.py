@@ -1,4 +1,4 @@
-"""`python -m devtools.security [LEVEL...] [--case ID...] [--markdown FILE]`: run the attack
+"""`python -m engine.devtools.security [LEVEL...] [--case ID...] [--markdown FILE]`: run the attack
 catalogue and print the matrix (what `airlock bench security` shows)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .runner import CaseResult, run_matrix
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.security", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m engine.devtools.security", description=__doc__)
     parser.add_argument(
         "levels",
         nargs="*",

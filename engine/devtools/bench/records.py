@@ -34,9 +34,9 @@ class TaskRecord:
     kernel_restarts: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    #: Seconds inside the model backend's stream calls (see devtools.bench.metering).
+    #: Seconds inside the model backend's stream calls (see engine.devtools.bench.metering).
     model_s: float = 0.0
-    #: Seconds of the task's cells (see devtools.bench.engine_runs for what is counted).
+    #: Seconds of the task's cells (see engine.devtools.bench.engine_runs for what is counted).
     execution_s: float = 0.0
     #: Seconds from the task's start to its end (kernel shut down), on the worker.
     wall_s: float = 0.0

@@ -1,7 +1,7 @@
 """An adversarial suite for the sandbox: the attack catalogue (`catalogue`), the host-side stage
 it runs against (`arena`) and the runner that turns it into a matrix by isolation level.
 
-    from devtools.security import run_matrix
+    from engine.devtools.security import run_matrix
     report = run_matrix()          # or run_matrix([IsolationLevel.BUBBLEWRAP])
     report.print()                 # rich table; report.markdown() for a file
 """
