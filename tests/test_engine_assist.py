@@ -74,6 +74,12 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     # ...and so is code that would still not compile without the answer lines.
     broken = "print(1\n@answer[1]"
     assert salvage(broken) == (broken, [])
+    # An answer line split over two lines (seen from the default model) is one answer line.
+    split = "x = 2\n@answer\n[x * 21]\n@note\n[no missing values]"
+    assert salvage(split) == (
+        "x = 2\nprint('@answer[' + str(x * 21) + ']')",
+        ["@answer[x * 21]", "@note[no missing values]"],
+    )
 
 
 # ---------------------------------------------------------------- in a real kernel
@@ -177,6 +183,25 @@ async def test_a_filter_that_selects_nothing_is_named(session: AsyncSession) -> 
     clean = "empty = news[news['source'] == 'BBC']\nprint(empty['neg'].mean())"
     assert (await session.execute(clean)).stdout.strip() == "nan"
     assert any("never equals 'BBC'" in h for h in await sanity_hints(session, clean))
+
+
+async def test_text_or_missing_values_where_numbers_were_needed_are_named(
+    session: AsyncSession,
+) -> None:
+    await session.execute(
+        "import pandas as pd\nfrom sklearn.linear_model import LinearRegression\n"
+        "people = pd.DataFrame({'Name': ['Ann Lee', 'Bo Li', 'Cy Ng'], 'Age': [30, None, 41],"
+        " 'Fare': [7.5, 8.0, 9.1]})"
+    )
+    text = await session.execute("LinearRegression().fit(people, people['Fare'])")
+    assert text.error is not None and "could not convert string to float" in text.error.value
+    hints = "\n".join(await error_hints(session, ""))
+    assert "`people` has text columns ['Name']" in hints and "'Name' holds 'Ann Lee'" in hints
+    assert "select_dtypes('number')" in hints
+    missing = await session.execute("LinearRegression().fit(people[['Age']], people['Fare'])")
+    assert missing.error is not None and "NaN" in missing.error.value
+    hints = "\n".join(await error_hints(session, ""))
+    assert "`people` has missing values in 'Age' (1)" in hints
 
 
 # ---------------------------------------------------------------- through the run loop

@@ -8,6 +8,17 @@ from .feedback import error_digest, failing_line, normalise, salvage
 from .policy import AssistPolicy
 from .probe import describe_files, error_hints, sanity_hints
 
-__all__ = ["ANSWER_REMINDER", "COMPUTE_FIRST", "AssistPolicy", "Coach", "Repeat",
-           "describe_files", "error_digest", "error_hints", "failing_line", "normalise",
-           "salvage", "sanity_hints"]
+__all__ = [
+    "ANSWER_REMINDER",
+    "COMPUTE_FIRST",
+    "AssistPolicy",
+    "Coach",
+    "Repeat",
+    "describe_files",
+    "error_digest",
+    "error_hints",
+    "failing_line",
+    "normalise",
+    "salvage",
+    "sanity_hints",
+]

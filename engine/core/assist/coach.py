@@ -17,26 +17,36 @@ from .feedback import error_digest, normalise, salvage
 from .policy import AssistPolicy
 
 #: Sent back when a model answers before any cell of the run has succeeded.
-COMPUTE_FIRST = ("No code has run successfully yet, so that answer is not computed. Use the "
-                 "python tool to compute it from the data first.")
+COMPUTE_FIRST = (
+    "No code has run successfully yet, so that answer is not computed. Use the "
+    "python tool to compute it from the data first."
+)
 #: Ends the description of a clean cell, when the policy asks for it: small models lose the
 #: answer format a few turns after the request gave it, and answer in loose prose. Asking them
 #: to copy the result lines from the output is what they follow (with the default 1.5B model:
 #: 10 of 12 final answers in the requested format, against 0 of 8 with no reminder and 2 of 8
 #: with "in the answer format the user asked for"; DABench questions 0, 19, 34 and 66).
-ANSWER_REMINDER = ("If this output answers the question, reply now with the final answer in "
-                   "plain text, no code, and end it with the result lines copied from this "
-                   "output in the format the user asked for.")
+ANSWER_REMINDER = (
+    "If this output answers the question, reply now with the final answer in "
+    "plain text, no code, and end it with the result lines copied from this "
+    "output in the format the user asked for."
+)
 #: The logs of a cell not run because it already failed (views count it as a failed cell).
-REPEATED_FAILURE = ("[airlock] not run: this code is identical to a cell of this run that "
-                    "already failed")
+REPEATED_FAILURE = (
+    "[airlock] not run: this code is identical to a cell of this run that already failed"
+)
 #: Opens each hint as the cell's logs show it: the user sees what the model was told.
 HINT_NOTICE = "[airlock] hint for the model: "
 #: Output that says a clean cell computed nothing: worth asking the kernel why.
 _SUSPICIOUS = re.compile(r"\b(?:nan|NaN)\b|Empty DataFrame|Series\(\[\]")
 #: Errors after which the kernel's namespace has nothing useful to say.
-_NO_HINT_ERRORS = {"SyntaxError", "IndentationError", "TabError", "TimeoutError",
-                   "KeyboardInterrupt"}
+_NO_HINT_ERRORS = {
+    "SyntaxError",
+    "IndentationError",
+    "TabError",
+    "TimeoutError",
+    "KeyboardInterrupt",
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,9 @@ class Coach:
         heat = self.policy.retry_temperature_step * failures_in_a_row + self.extra_heat
         return min(max(1.0, base), base + heat)
 
-    def code_tool(self, enabled: bool, *, first_call: bool, required: bool,
-                  has_files: bool) -> CodeTool:
+    def code_tool(
+        self, enabled: bool, *, first_call: bool, required: bool, has_files: bool
+    ) -> CodeTool:
         """Whether the next reply may (True), must ("required") or may not (False) be code."""
         if not enabled:
             return False
@@ -115,28 +126,45 @@ class Coach:
         if key == self.last_clean:
             # It said what it says: the model wants to answer and does not know how to stop.
             self.answer_now = True
-            return Repeat("clean", "This code already ran without error; its output is "
-                          "above. Reply now with the final answer in plain text.", hidden=True)
+            return Repeat(
+                "clean",
+                "This code already ran without error; its output is "
+                "above. Reply now with the final answer in plain text.",
+                hidden=True,
+            )
         earlier = self.failed_cells.get(key)
         if earlier is None:
             return None
         self.repeats[key] = self.repeats.get(key, 0) + 1
         self.extra_heat += self.policy.retry_temperature_step
-        return Repeat("failed", "This code is the same as code that already failed, so it was "
-                      f"not run again. It failed with:\n{earlier}\nChange the code to fix that "
-                      "error.", hidden=self.repeats[key] == 1)
+        return Repeat(
+            "failed",
+            "This code is the same as code that already failed, so it was "
+            f"not run again. It failed with:\n{earlier}\nChange the code to fix that "
+            "error.",
+            hidden=self.repeats[key] == 1,
+        )
 
     @staticmethod
     def not_run(code: str, repeat: Repeat) -> Execution:
         """The record of a cell that was not run: an error for a failed one (the run's failure
         count goes on), a notice for a clean one."""
         if repeat.kind == "clean":
-            return Execution(code=code, notices=[
-                "[airlock] not run: identical to a cell of this run that already ran without "
-                "error"])
-        return Execution(code=code, error=CellError(
-            name="RepeatedCode", value="identical to a cell that already failed; not run",
-            traceback=REPEATED_FAILURE))
+            return Execution(
+                code=code,
+                notices=[
+                    "[airlock] not run: identical to a cell of this run that already ran without "
+                    "error"
+                ],
+            )
+        return Execution(
+            code=code,
+            error=CellError(
+                name="RepeatedCode",
+                value="identical to a cell that already failed; not run",
+                traceback=REPEATED_FAILURE,
+            ),
+        )
 
     def prepare(self, code: str) -> tuple[str, list[str]]:
         """The code to run, and the answer lines taken out of it (see `feedback.salvage`)."""
@@ -146,16 +174,23 @@ class Coach:
     def note_answer_lines(execution: Execution, answer_lines: list[str]) -> None:
         execution.notices.append(
             "[airlock] answer lines are not Python, so they were printed, not run: "
-            + "; ".join(answer_lines) + ". Write such lines in your final answer, not in code.")
+            + "; ".join(answer_lines)
+            + ". Write such lines in your final answer, not in code."
+        )
 
     # ------------------------------------------------------------ after a cell
 
     def wants_hints(self, execution: Execution) -> bool:
         """Whether asking the kernel about the failure can tell the model something."""
         error = execution.error
-        return (self.policy.error_digest and error is not None and execution.restart is None
-                and not execution.timed_out and not execution.cancelled
-                and error.name not in _NO_HINT_ERRORS)
+        return (
+            self.policy.error_digest
+            and error is not None
+            and execution.restart is None
+            and not execution.timed_out
+            and not execution.cancelled
+            and error.name not in _NO_HINT_ERRORS
+        )
 
     def suspicious(self, execution: Execution) -> bool:
         """A clean cell whose output holds nan or an empty frame: the kernel may know why (a
@@ -176,8 +211,9 @@ class Coach:
             self.succeeded = True
             self.extra_heat = 0.0
 
-    def for_model(self, execution: Execution, hints: list[str], repeat: Repeat | None,
-                  image_count: int) -> str:
+    def for_model(
+        self, execution: Execution, hints: list[str], repeat: Repeat | None, image_count: int
+    ) -> str:
         """The cell's outcome as the model reads it (see `_describe`); the cell is remembered,
         so that the same cell sent again is not run again."""
         text = self._describe(execution, hints, repeat, image_count)
@@ -186,15 +222,19 @@ class Coach:
             return text + "\n\nCheck before answering: " + "; ".join(hints)
         return text
 
-    def _describe(self, execution: Execution, hints: list[str], repeat: Repeat | None,
-                  image_count: int) -> str:
+    def _describe(
+        self, execution: Execution, hints: list[str], repeat: Repeat | None, image_count: int
+    ) -> str:
         """The cell's outcome as the model reads it; the cell is remembered, so that the same
         cell sent again is not run again."""
         key = normalise(execution.code)
         error_text = None
         if execution.error is not None and self.policy.error_digest:
-            error_text = repeat.told if repeat is not None else error_digest(
-                execution, hints, max_chars=self.max_output_chars // 2)
+            error_text = (
+                repeat.told
+                if repeat is not None
+                else error_digest(execution, hints, max_chars=self.max_output_chars // 2)
+            )
         if repeat is None and not execution.cancelled:
             if execution.error is not None:
                 self.failed_cells[key] = error_text or str(execution.error)
@@ -207,8 +247,13 @@ class Coach:
             return repeat.told
         reminder = ANSWER_REMINDER if self.policy.answer_reminder and not hints else ""
         # The hints are in the digest already, where they follow the error they explain.
-        execution = replace(execution, notices=[
-            n for n in execution.notices if not n.startswith(HINT_NOTICE)])
-        return describe_execution(execution, max_chars=self.max_output_chars,
-                                  image_count=image_count, error_text=error_text,
-                                  reminder=reminder)
+        execution = replace(
+            execution, notices=[n for n in execution.notices if not n.startswith(HINT_NOTICE)]
+        )
+        return describe_execution(
+            execution,
+            max_chars=self.max_output_chars,
+            image_count=image_count,
+            error_text=error_text,
+            reminder=reminder,
+        )

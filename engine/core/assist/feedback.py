@@ -28,8 +28,11 @@ def failing_line(execution: Execution) -> tuple[int, str] | None:
     if error is None:
         return None
     frames = _CELL_FRAME.findall(error.traceback)
-    ours = [int(line) for cell, line in frames
-            if execution.execution_count is None or int(cell) == execution.execution_count]
+    ours = [
+        int(line)
+        for cell, line in frames
+        if execution.execution_count is None or int(cell) == execution.execution_count
+    ]
     if not ours:
         return None
     number = ours[-1]  # the innermost frame of this cell
@@ -66,10 +69,13 @@ def error_digest(execution: Execution, hints: list[str], *, max_chars: int) -> s
     origin = library_origin(execution)
     if origin is not None and where is not None:
         parts.append(f"(raised inside {origin}, called from that line)")
-    if error.name == "SyntaxError" and any(_ANSWER_LINE.match(line)
-                                           for line in execution.code.splitlines()):
-        parts.append("Hint: lines like @name[value] are not Python. Compute and print() the "
-                     "values in code; write the @name[value] lines only in your final answer.")
+    if error.name == "SyntaxError" and any(
+        _ANSWER_LINE.match(line) for line in execution.code.splitlines()
+    ):
+        parts.append(
+            "Hint: lines like @name[value] are not Python. Compute and print() the "
+            "values in code; write the @name[value] lines only in your final answer."
+        )
     for hint in hints:
         parts.append(f"Hint: {hint}")
     text = "\n".join(parts)
@@ -86,8 +92,13 @@ def normalise(code: str) -> str:
     kept: list[str] = []
     try:
         for token in tokenize.generate_tokens(io.StringIO(code).readline):
-            if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
-                                  tokenize.INDENT, tokenize.DEDENT):
+            if token.type not in (
+                tokenize.COMMENT,
+                tokenize.NL,
+                tokenize.NEWLINE,
+                tokenize.INDENT,
+                tokenize.DEDENT,
+            ):
                 kept.append(token.string)
     except (tokenize.TokenError, SyntaxError, IndentationError):
         if not kept:  # the tokens read before the error still say what the code does
@@ -105,7 +116,7 @@ def salvage(code: str) -> tuple[str, list[str]]:
         return code, []
     kept: list[str] = []
     answers: list[str] = []
-    for line in code.splitlines():
+    for line in _joined_answer_lines(code.splitlines()):
         match = _ANSWER_LINE.match(line)
         if match is None:
             kept.append(line)
@@ -120,6 +131,22 @@ def salvage(code: str) -> tuple[str, list[str]]:
     if not answers or not result.strip() or not _compiles(result):
         return code, []
     return result, answers
+
+
+_BARE_NAME = re.compile(r"^[ \t]*@\w+[ \t]*$")
+_BRACKETED = re.compile(r"^[ \t]*\[.*\][ \t]*$")
+
+
+def _joined_answer_lines(lines: list[str]) -> list[str]:
+    """`@name` on a line and `[value]` on the next, as a model sometimes splits an answer
+    line, joined back into `@name[value]`."""
+    joined: list[str] = []
+    for line in lines:
+        if joined and _BARE_NAME.match(joined[-1]) and _BRACKETED.match(line):
+            joined[-1] = joined[-1].rstrip() + line.strip()
+        else:
+            joined.append(line)
+    return joined
 
 
 def _is_expression(text: str) -> bool:

@@ -9,7 +9,8 @@ line of its own after a marker, so the host can find it in the cell's stdout:
   is why this runs here and not on the host.
 - ``hint()``: after a failed cell, what the namespace knows that the error message does not: the
   existing columns or keys and the closest matches for a missing one, close names for a missing
-  name or attribute, the files in /mnt/data for a missing file.
+  name or attribute, the files in /mnt/data for a missing file, the text columns or missing
+  values where numbers were needed, the values a column does hold when a filter matched none.
 
 Only the standard library and (when importable) pandas are used; nothing is left in the user's
 namespace: the module lives in ``sys.modules`` under a private name.
@@ -27,8 +28,22 @@ from typing import Any
 MARKER = "<<airlock-assist>>"  # printable: str.splitlines() splits on \x1e and kin
 DATA_DIR = "/mnt/data"
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xls", ".json", ".jsonl", ".parquet"}
-TEXT_SUFFIXES = {".txt", ".md", ".log", ".py", ".html", ".xml", ".yaml", ".yml", ".ini", ".cfg",
-                 ".sql", ".tex", ".rst", ".toml"}
+TEXT_SUFFIXES = {
+    ".txt",
+    ".md",
+    ".log",
+    ".py",
+    ".html",
+    ".xml",
+    ".yaml",
+    ".yml",
+    ".ini",
+    ".cfg",
+    ".sql",
+    ".tex",
+    ".rst",
+    ".toml",
+}
 MAX_COLUMNS = 40
 MAX_SHEETS = 3
 
@@ -56,8 +71,11 @@ def _frame_text(frame: Any, rows: int, width: int) -> str:
         dtype = str(getattr(column, "dtype", "?"))
         missing = int(column.isna().sum()) if hasattr(column, "isna") else 0
         described.append(f"{name!r} {dtype}" + (f" ({missing} missing)" if missing else ""))
-    lines.append("columns: " + ", ".join(described)
-                 + (f", ... {len(columns) - len(shown)} more" if len(columns) > len(shown) else ""))
+    lines.append(
+        "columns: "
+        + ", ".join(described)
+        + (f", ... {len(columns) - len(shown)} more" if len(columns) > len(shown) else "")
+    )
     if rows > 0 and len(frame):
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
@@ -75,19 +93,24 @@ def _json_shape(value: Any, depth: int = 0) -> str:
         inner = ", ".join(f"{k!r}: {_json_shape(v, depth + 1)}" for k, v in items)
         return "{" + inner + (", ..." if len(value) > len(items) else "") + "}"
     if isinstance(value, list):
-        return f"list of {len(value)}" + (f" [{_json_shape(value[0], depth + 1)}, ...]"
-                                          if value else "")
+        return f"list of {len(value)}" + (
+            f" [{_json_shape(value[0], depth + 1)}, ...]" if value else ""
+        )
     return type(value).__name__
 
 
 def _load_line(path: str, suffix: str) -> str:
     """The line that loads the file, ready to copy (names with spaces are where small models
     go wrong when they write the path themselves)."""
-    reader = {".csv": "pd.read_csv({p})", ".tsv": "pd.read_csv({p}, sep='\\t')",
-              ".xlsx": "pd.read_excel({p})  # first sheet; sheet_name=... for another",
-              ".xls": "pd.read_excel({p})  # first sheet; sheet_name=... for another",
-              ".parquet": "pd.read_parquet({p})", ".jsonl": "pd.read_json({p}, lines=True)",
-              ".json": "json.load(open({p}))"}[suffix]
+    reader = {
+        ".csv": "pd.read_csv({p})",
+        ".tsv": "pd.read_csv({p}, sep='\\t')",
+        ".xlsx": "pd.read_excel({p})  # first sheet; sheet_name=... for another",
+        ".xls": "pd.read_excel({p})  # first sheet; sheet_name=... for another",
+        ".parquet": "pd.read_parquet({p})",
+        ".jsonl": "pd.read_json({p}, lines=True)",
+        ".json": "json.load(open({p}))",
+    }[suffix]
     return "load with: " + reader.format(p=repr(path))
 
 
@@ -100,8 +123,11 @@ def _table_text(path: str, suffix: str, rows: int, width: int) -> str:
 
     if suffix in (".csv", ".tsv"):
         sep = "\t" if suffix == ".tsv" else None
-        frame = pd.read_csv(path, sep=sep, engine="python", nrows=20000) if sep is None \
+        frame = (
+            pd.read_csv(path, sep=sep, engine="python", nrows=20000)
+            if sep is None
             else pd.read_csv(path, sep=sep, nrows=20000)
+        )
         full_rows = _count_lines(path) - 1
         text = _frame_text(frame, rows, width)
         if full_rows > len(frame):
@@ -121,8 +147,11 @@ def _table_text(path: str, suffix: str, rows: int, width: int) -> str:
         data = json.load(handle)
     shape = "JSON: " + _json_shape(data)
     if isinstance(data, list) and data and all(isinstance(item, dict) for item in data[:50]):
-        return shape + "\nas a table (pd.json_normalize): " + _frame_text(
-            pd.json_normalize(data), rows, width)
+        return (
+            shape
+            + "\nas a table (pd.json_normalize): "
+            + _frame_text(pd.json_normalize(data), rows, width)
+        )
     return shape
 
 
@@ -182,8 +211,9 @@ def _close(word: str, candidates: list[str]) -> list[str]:
     lowered = {c.lower(): c for c in candidates}
     exact = [lowered[word.lower()]] if word.lower() in lowered else []
     near = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
-    near += [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=3,
-                                                           cutoff=0.6)]
+    near += [
+        lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.6)
+    ]
     return list(dict.fromkeys(exact + near))
 
 
@@ -223,8 +253,11 @@ def _name_hints(missing: str, namespace: dict[str, Any]) -> list[str]:
     candidates = _public(namespace) + dir(builtins)
     matches = _close(missing, candidates)
     hints = [f"did you mean {', '.join(matches)}?"] if matches else []
-    defined = [n for n in _public(namespace) if not _shell_given(n, namespace[n])
-               and type(namespace[n]).__name__ != "module"][-15:]
+    defined = [
+        n
+        for n in _public(namespace)
+        if not _shell_given(n, namespace[n]) and type(namespace[n]).__name__ != "module"
+    ][-15:]
     modules = [n for n in _public(namespace) if type(namespace[n]).__name__ == "module"]
     if defined:
         hints.append("variables defined: " + ", ".join(defined))
@@ -268,9 +301,52 @@ def _file_hints() -> list[str]:
     return [f"files in {DATA_DIR}: {', '.join(names) if names else '(none)'}"]
 
 
+_NOT_A_NUMBER = re.compile(r"could not convert string to float: (['\"])(.*)\1")
+
+
+def _value_error_hints(error: ValueError, namespace: dict[str, Any]) -> list[str]:
+    """Text or missing values where numbers were needed (a model fitted on every column):
+    which columns hold text, which hold missing values, and how to keep only what fits."""
+    message = str(error)
+    hints = []
+    text_wanted = _NOT_A_NUMBER.search(message)
+    if text_wanted or "contains NaN" in message:
+        for name, frame in _frames(namespace)[:3]:
+            if text_wanted:
+                text = [
+                    str(c)
+                    for c in frame.columns
+                    if str(frame[c].dtype) in ("object", "string", "str", "category")
+                    or str(frame[c].dtype).startswith("string")
+                ]
+                holding = [c for c in text if (frame[c].astype(str) == text_wanted.group(2)).any()][
+                    :3
+                ]
+                if text:
+                    hints.append(
+                        f"`{name}` has text columns {text[:MAX_COLUMNS]}"
+                        + (
+                            f" ({', '.join(map(repr, holding))} holds {text_wanted.group(2)!r})"
+                            if holding
+                            else ""
+                        )
+                        + f"; keep the numeric ones ({name}.select_dtypes('number')) "
+                        "or encode the text ones (pd.get_dummies) before using them as numbers"
+                    )
+            else:
+                missing = frame.isna().sum()
+                missing = missing[missing > 0]
+                if len(missing):
+                    counts = ", ".join(f"{c!r} ({n})" for c, n in missing.items())
+                    hints.append(
+                        f"`{name}` has missing values in {counts}: fill them "
+                        "(.fillna) or drop those rows (.dropna(subset=[...])) first"
+                    )
+    return hints
+
+
 #: `frame['column'] == 'value'` in a cell: a filter whose value may not be in the column.
-_EQUALITY_FILTER = re.compile(
-    r"""(\w+)\[\s*(['"])([^'"\n]+)\2\s*\]\s*==\s*(['"])([^'"\n]*)\4""")
+_EQUALITY_FILTER = re.compile(r"""(\w+)\[\s*(['"])([^'"\n]+)\2\s*\]\s*==\s*(['"])([^'"\n]*)\4""")
 MAX_DISTINCT = 5000
 
 
@@ -287,10 +363,12 @@ def _value_hints(code: str, namespace: dict[str, Any]) -> list[str]:
             continue
         close = _close(value, [str(v) for v in counts.index])
         common = [str(v) for v in counts.index[:6]]
-        hints.append(f"{frame_name}[{column!r}] never equals {value!r}, so that filter selects "
-                     "no rows; " + (f"closest values: {', '.join(map(repr, close))}; "
-                                     if close else "")
-                     + f"most common: {', '.join(map(repr, common))}")
+        hints.append(
+            f"{frame_name}[{column!r}] never equals {value!r}, so that filter selects "
+            "no rows; "
+            + (f"closest values: {', '.join(map(repr, close))}; " if close else "")
+            + f"most common: {', '.join(map(repr, common))}"
+        )
     return hints
 
 
@@ -328,9 +406,13 @@ def hint(code: str = "") -> None:
             hints = _attribute_hints(error, namespace)
         elif isinstance(error, FileNotFoundError):
             hints = _file_hints()
+        elif isinstance(error, ValueError):
+            hints = _value_error_hints(error, namespace)
         elif isinstance(error, ModuleNotFoundError):
-            hints = ["the sandbox has no internet: use the libraries already installed "
-                     "(pandas, numpy, scipy, sklearn, matplotlib, statsmodels if present)"]
+            hints = [
+                "the sandbox has no internet: use the libraries already installed "
+                "(pandas, numpy, scipy, sklearn, matplotlib, statsmodels if present)"
+            ]
         elif type(error).__name__ == "UndefinedVariableError":  # pandas query/eval
             hints = _key_hints(str(error).split("'")[1] if "'" in str(error) else "", namespace)
         hints += _value_hints(code, namespace) + _empty_frames(namespace)

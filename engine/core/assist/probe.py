@@ -47,35 +47,38 @@ async def run_probe(session: AsyncSession, call: str, *, timeout: float) -> Any:
     for line in execution.stdout.splitlines():
         if line.startswith(MARKER):
             try:
-                return json.loads(line[len(MARKER):])
+                return json.loads(line[len(MARKER) :])
             except ValueError:
                 break
     log.debug("assist probe %r gave nothing (%s)", call, execution.error)
     return None
 
 
-async def describe_files(session: AsyncSession, paths: list[str], *, budget_chars: int,
-                         timeout: float = 30.0) -> dict[str, str]:
+async def describe_files(
+    session: AsyncSession, paths: list[str], *, budget_chars: int, timeout: float = 30.0
+) -> dict[str, str]:
     """/mnt/data path -> what the file holds, in words (within ``budget_chars`` in all)."""
     if not paths:
         return {}
-    value = await run_probe(session, f"m.describe({paths!r}, budget={budget_chars})",
-                            timeout=timeout)
+    value = await run_probe(
+        session, f"m.describe({paths!r}, budget={budget_chars})", timeout=timeout
+    )
     if not isinstance(value, list):
         return {}
-    return {str(item["path"]): str(item["text"]) for item in value
-            if isinstance(item, dict) and "path" in item and "text" in item}
+    return {
+        str(item["path"]): str(item["text"])
+        for item in value
+        if isinstance(item, dict) and "path" in item and "text" in item
+    }
 
 
-async def error_hints(session: AsyncSession, code: str, *,
-                      timeout: float = 10.0) -> list[str]:
+async def error_hints(session: AsyncSession, code: str, *, timeout: float = 10.0) -> list[str]:
     """What the namespace says about the last error, which `code` raised (existing columns,
     close names, filters that select nothing...)."""
     return await _hints(session, f"m.hint({code!r})", timeout)
 
 
-async def sanity_hints(session: AsyncSession, code: str, *,
-                       timeout: float = 10.0) -> list[str]:
+async def sanity_hints(session: AsyncSession, code: str, *, timeout: float = 10.0) -> list[str]:
     """After a clean cell that printed nan or an empty frame: filters in `code` that select
     nothing, frames left empty."""
     return await _hints(session, f"m.sanity({code!r})", timeout)
