@@ -57,7 +57,7 @@ from openai.types.beta.threads.runs import CodeInterpreterToolCallDelta, ToolCal
 
 from engine.schemas import TERMINAL_RUN_STATUSES
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 T = TypeVar("T")
 

@@ -130,7 +130,7 @@ class CaseContext:
 
 Request = Callable[[CaseContext], Awaitable[Evidence | None]]
 #: Where `engine` and `sandbox` can be imported from, for the subprocesses cases start.
-_REPO = Path(__file__).resolve().parents[3]
+_REPO = Path(__file__).resolve().parents[4]
 Applies = Callable[[IsolationLevel], str | None]
 
 
