@@ -160,6 +160,9 @@ async def test_hints_name_what_exists_after_an_error(session: AsyncSession) -> N
     )
     attribute = await session.execute("sales_df.revenue.sum()")
     assert "'Revenue'" in "\n".join(await error_hints(session, "")), attribute.error
+    padded = await session.execute("wind = pd.DataFrame({' SPEED': [1.0]})\nwind['SPEED']")
+    assert padded.error is not None
+    assert "wind.columns = wind.columns.str.strip()" in "\n".join(await error_hints(session, ""))
     missing = await session.execute("open('/mnt/data/sale.csv')")
     assert "sales.csv" in error_digest(missing, await error_hints(session, ""), max_chars=2000)
 

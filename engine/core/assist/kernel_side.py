@@ -239,6 +239,13 @@ def _key_hints(key: Any, namespace: dict[str, Any]) -> list[str]:
         if matches:
             line += f"; closest to {key!r}: " + ", ".join(repr(m) for m in dict.fromkeys(matches))
         hints.append(line)
+        padded = [c for c in columns if c != c.strip() and c.strip() in map(str, keys)]
+        if padded:
+            hints.append(
+                f"the column names of `{name}` have spaces around them ({padded[0]!r}):"
+                f" strip them once, {name}.columns = {name}.columns.str.strip(), "
+                "then use the plain names"
+            )
     for name, value in namespace.items():
         if isinstance(value, dict) and not name.startswith("_") and len(hints) < 6:
             matches = _close(str(key), [str(k) for k in value])
