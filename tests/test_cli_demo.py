@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from engine import demo_data
+from engine.cli import demo_data
 from tests.cli_helpers import airlock
 
 

@@ -205,6 +205,9 @@ async def test_text_or_missing_values_where_numbers_were_needed_are_named(
     assert missing.error is not None and "NaN" in missing.error.value
     hints = "\n".join(await error_hints(session, ""))
     assert "`people` has missing values in 'Age' (1)" in hints
+    tuple_subset = await session.execute("people.groupby('Name')['Age', 'Fare'].sum()")
+    assert tuple_subset.error is not None
+    assert "[['a', 'b']]" in "\n".join(await error_hints(session, ""))
 
 
 # ---------------------------------------------------------------- through the run loop

@@ -32,10 +32,10 @@ REGIONS = {
 
 #: Asked of the default model too (a 1.5B one): one question, two files, each named.
 QUESTION = (
-    f"{CSV_NAME} holds our monthly sales by region for {YEAR}. Which region brought in the most "
-    "revenue in total? Save a line chart of monthly revenue by region as "
-    f"/mnt/data/{CHART_NAME} and a per-region summary (total revenue and total units) as "
-    f"/mnt/data/{SUMMARY_NAME}, and link both in your answer."
+    f"{CSV_NAME} holds our monthly sales by region for {YEAR}. Compute and print each region's "
+    "total revenue and the name of the region with the highest total. Save a line chart of "
+    f"monthly revenue by region as /mnt/data/{CHART_NAME} and a per-region summary (total "
+    f"revenue and total units) as /mnt/data/{SUMMARY_NAME}, and link both in your answer."
 )
 
 

@@ -316,6 +316,11 @@ def _value_error_hints(error: ValueError, namespace: dict[str, Any]) -> list[str
     which columns hold text, which hold missing values, and how to keep only what fits."""
     message = str(error)
     hints = []
+    if "subset columns with a tuple" in message:  # frame.groupby(...)['a', 'b'] (pandas >= 2)
+        hints.append(
+            "select several columns with a list, two pairs of brackets: "
+            "frame.groupby('key')[['a', 'b']].sum(), not frame.groupby('key')['a', 'b']"
+        )
     text_wanted = _NOT_A_NUMBER.search(message)
     if text_wanted or "contains NaN" in message:
         for name, frame in _frames(namespace)[:3]:
