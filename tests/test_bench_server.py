@@ -70,8 +70,7 @@ def test_capped_smoke_run_stays_under_the_cap(capsys: pytest.CaptureFixture[str]
     assert capped["completed"] == capped["runs"] == 4 and capped["clients"] == 4
     assert 1 <= capped["peak_kernels"] <= 2
     assert capped["peak_rss_mb"] > 0 and capped["latency"]["p95_ms"] > 0
-    # How many 429s depends on timing (an idle session may make room); test_server_capacity
-    # checks the full house itself.
-    assert capped["refused_429"] >= 0
+    # How many 429s there are depends on timing (an idle session may make room), so the count
+    # is only reported; test_server_capacity checks the full house itself.
     bench.print_tables(results)
     assert "with the session cap on" in capsys.readouterr().out
