@@ -126,7 +126,7 @@ async def run_benchmark(
     raw: bool = True,
 ) -> dict[str, Any]:
     config = SandboxConfig(limits=Limits(timeout=timeout, interrupt_grace=interrupt_grace))
-    settings = EngineSettings(sandbox=config, kernel_pool_size=pool_size)
+    settings = EngineSettings(sandbox=config, kernel_pool_size=pool_size, checkpoint_max_mb=0)
     backend = FixBackend(tasks)
     results: list[TaskResult] = []
     queue: asyncio.Queue[tuple[int, Task]] = asyncio.Queue()

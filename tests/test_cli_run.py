@@ -130,27 +130,39 @@ def test_run_thread_continues_a_conversation_across_processes(tmp_path: Path) ->
     store = str(tmp_path / "store")
     data = tmp_path / "data.csv"
     data.write_text(DATA)
+    define = code(
+        "import pandas as pd",
+        "from sklearn.linear_model import LinearRegression",
+        "df = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'y': [3.0, 5.0, 7.0]})",
+        "def doubled(v):",
+        "    return 2 * v",
+        "fit = LinearRegression().fit(df[['x']], df['y'])",
+    )
     first = run_json(
         tmp_path,
-        "remember x",
+        "remember these",
         "--file",
         str(data),
         "--data-dir",
         store,
         "--model",
-        script(tmp_path, "one", code("x = 41"), text("Remembered.")),
+        script(tmp_path, "one", define, text("Remembered.")),
     )
     thread = first["run"]["thread_id"]
     model = script(
         tmp_path,
         "two",
-        code("import os", "print(sorted(os.listdir('/mnt/data')))", "print('x' in globals())"),
-        text("Your file is still here; x is not."),
+        code(
+            "import os",
+            "print(sorted(os.listdir('/mnt/data')))",
+            "print(df['y'].sum(), doubled(21), round(float(fit.coef_[0]), 1))",
+        ),
+        text("All still here."),
     )
     done = airlock(
         tmp_path,
         "run",
-        "is x still there?",
+        "are they still there?",
         "--thread",
         thread,
         "--model",
@@ -159,16 +171,18 @@ def test_run_thread_continues_a_conversation_across_processes(tmp_path: Path) ->
         store,
     )
     assert done.returncode == 0, done.stderr
-    assert "variables" in done.stderr and "gone" in done.stderr  # said plainly
-    assert "['data.csv']" in done.stdout  # the thread's upload, put back
-    assert "False" in done.stdout  # a new process: a new kernel
+    assert "come back from its checkpoint" in done.stderr  # said plainly
+    assert "['data.csv']" in done.stdout  # the thread's upload, put back once
+    assert "15.0 42 2.0" in done.stdout  # a new process, the same variables
+    # What came back is shown once, in the first cell's logs.
+    assert done.stdout.count("restored from its checkpoint") == 1
     shown = airlock(tmp_path, "threads", "show", thread, "--json", "--data-dir", store)
     assert shown.returncode == 0, shown.stderr
     import json
 
     messages = json.loads(shown.stdout)
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
-    assert messages[2]["content"][0]["text"]["value"] == "is x still there?"
+    assert messages[2]["content"][0]["text"]["value"] == "are they still there?"
 
 
 def test_run_that_fails_exits_1(tmp_path: Path) -> None:

@@ -294,7 +294,7 @@ async def test_a_guess_before_any_clean_cell_is_sent_back_once(
 
 
 async def test_a_repeated_failing_cell_is_not_run_again(make_harness: HarnessFactory) -> None:
-    h = await make_harness()
+    h = await make_harness(AssistPolicy(rewind_repeated_failures=False))
     prompt = "repeat"
     bad = "marker = open('/mnt/data/count', 'a').write('x')\n1 / 0"
     # The scripted model answers by position: a repeat left out of the conversation is asked
@@ -323,6 +323,37 @@ async def test_a_repeated_failing_cell_is_not_run_again(make_harness: HarnessFac
     assert temperatures[0] < temperatures[1] < temperatures[2] < temperatures[3]
     # After the clean cell the answer is likely next: it is sampled greedily.
     assert temperatures[4] == 0.0
+
+
+async def test_a_failed_cell_sent_again_leaves_the_conversation_and_its_error_is_restated(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness(max_consecutive_failures=4)
+    prompt = "rewind"
+    bad = "marker = open('/mnt/data/count', 'a').write('x')\nprint(undefined_total)"
+    # After a rewind the last turn is the restated error: asked that, the scripted model sends
+    # the failed cell once more (as the real model did).
+    h.backend.script("Your code failed", [code(bad)])
+    run = await h.run(prompt, [code(bad), code(bad + "  # again"), text("never reached")])
+    assert run.status == "failed"
+    assert run.last_error is not None and "4 times in a row" in run.last_error.message
+    assert len(h.tool_steps(run)) == 4  # each cell is recorded, the user sees all of them
+    session = h.engine.sessions.get(run.thread_id)
+    assert session is not None
+    assert session.session.workspace.host_path("count").read_text() == "x"  # it ran once
+    calls = h.backend.calls
+    assert len(calls) == 4
+    # The second call saw the failed cell and its output...
+    assert any(m.code_call is not None for m in calls[1].messages)
+    # ...the third saw neither: its last turn restates the error, hints included.
+    third = calls[2].messages
+    assert all(m.code_call is None and m.role != "tool" for m in third)
+    restated = third[-1]
+    assert restated.role == "user" and restated.content.startswith("Your code failed")
+    assert "NameError" in restated.content and "undefined_total" in restated.content
+    assert "do not send the same code again" in restated.content
+    # One restatement at a time: the next repeat replaced it, it did not stack.
+    assert calls[3].messages == third
 
 
 async def test_a_clean_cell_sent_again_is_not_run_and_the_model_must_answer(

@@ -127,8 +127,8 @@ def run(
     thread: Annotated[
         str | None,
         typer.Option(
-            help="Continue this thread (an earlier run's thread id). In a new process its "
-            "uploaded files are put back in /mnt/data but its variables are gone.",
+            help="Continue this thread (an earlier run's thread id): its variables and "
+            "files come back from the checkpoint saved when its last session ended.",
             show_default=False,
         ),
     ] = None,
@@ -164,8 +164,8 @@ def run(
     with interpreter:
         if thread is not None and not as_json:
             note(
-                f"continuing {thread} in a new process: its files are put back in /mnt/data, "
-                "but the variables of its earlier cells are gone"
+                f"continuing {thread} in a new process: its variables and files come back "
+                "from its checkpoint (the first cell's logs say what did not)"
             )
         saver = FileSaver(interpreter, out_dir)
         view = RunView(console, save_image=saver.save_image)

@@ -18,6 +18,7 @@ from sandbox import SandboxConfig
 
 from ..schemas import Deleted, Run, RunCreate, Thread, ThreadAndRunCreate, now
 from ..store import Store
+from .checkpoints import Checkpoints
 from .events import object_event
 from .handle import RunHandle
 from .model_registry import ModelRegistry
@@ -40,12 +41,21 @@ class Engine:
         self.store = store
         self.models = models
         self.settings = settings or EngineSettings()
+        max_mb = self.settings.checkpoint_max_mb
+        self.checkpoints = (
+            Checkpoints(store.data_dir / "checkpoints", max_bytes=max_mb * 1024 * 1024)
+            if max_mb > 0
+            else None
+        )
         self.sessions = SessionManager(
             self.settings.sandbox,
             idle_seconds=self.settings.session_idle_seconds,
             pool_size=self.settings.kernel_pool_size,
             max_sessions=self.settings.max_sessions,
             runs_on=self._sessions_of_runs,
+            checkpoints=self.checkpoints,
+            # A thread's state is kept; a container's is not (it expires, as hosted ones do).
+            checkpointed=lambda key: key.startswith("thread_"),
         )
         self._runs: dict[str, RunHandle] = {}
         self._started = False
@@ -201,6 +211,8 @@ class Engine:
         deleted = await asyncio.to_thread(self.store.delete_thread, thread_id)
         key, _config = self.session_key(thread_id)
         if key == thread_id:  # a shared (container) session outlives its threads
-            await self.sessions.end(thread_id)
+            await self.sessions.end(thread_id, save=False)
+        if self.checkpoints is not None:
+            await self.checkpoints.delete(thread_id)
         self._bindings.pop(thread_id, None)
         return deleted

@@ -339,6 +339,9 @@ class RunLoop:
             ended = self.record.ended_step(step, "completed", self._last_usage)
         await self.record.save_step(ended.model_copy(update={"step_details": details}))
         self.record.open_tool_step = None
+        if repeat is not None and repeat.rewind:
+            self.coach.rewind(self.turns, result.code, repeat)
+            return execution
         if repeat is not None and repeat.hidden:
             # Asked again as if it had not been sent: a small model copies what it sees.
             return execution
@@ -374,6 +377,9 @@ class RunLoop:
                 interrupter.cancel()
                 thread_session.touch()
             thread_session.note_written(execution)
+            if thread_session.restore_notice:
+                execution.notices.insert(0, thread_session.restore_notice)
+                thread_session.restore_notice = None
             if execution.timed_out and remaining < timeout:
                 self._expire()  # the run's time ran out, not the cell's own limit
             hints: list[str] = []

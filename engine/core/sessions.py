@@ -26,6 +26,7 @@ from sandbox import AsyncSession, Execution, KernelPool, SandboxConfig, Workspac
 from sandbox.workspace import safe_relative_path
 
 from ..store import NotFoundError, Store
+from .checkpoints import Checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class ThreadSession:
     written: set[str] = field(default_factory=set)
     #: /mnt/data path -> what the file holds, as described to the model (see engine.core.assist)
     previews: dict[str, str] = field(default_factory=dict)
+    #: What the restore from the thread's checkpoint brought back and what not: told with the
+    #: next cell's logs (the model reads them, the user sees them once).
+    restore_notice: str | None = None
 
     def note_written(self, execution: Execution) -> None:
         for change in execution.files:
@@ -161,10 +165,14 @@ class SessionManager:
         max_sessions: int | None = None,
         runs_on: Callable[[], Collection[str]] | None = None,
         capacity_wait: float = CAPACITY_WAIT_SECONDS,
+        checkpoints: Checkpoints | None = None,
+        checkpointed: Callable[[str], bool] = lambda _key: True,
     ) -> None:
         """`max_sessions`: the cap on live sessions (None: `default_max_sessions`);
         `runs_on()`: the keys of the sessions runs in flight use or will use (such a session
-        is never evicted, and one not started yet is counted when admitting a new run)."""
+        is never evicted, and one not started yet is counted when admitting a new run);
+        `checkpoints`: where the sessions whose key `checkpointed` accepts are saved when
+        they end and restored from when they start again."""
         self.config = config
         self.idle_seconds = idle_seconds
         self.max_sessions = (
@@ -174,6 +182,8 @@ class SessionManager:
             raise ValueError("max_sessions must be at least 1")
         self.runs_on: Callable[[], Collection[str]] = runs_on or (lambda: ())
         self.capacity_wait = capacity_wait
+        self.checkpoints = checkpoints
+        self.checkpointed = checkpointed
         self._sessions: dict[str, ThreadSession] = {}
         self._starting: dict[str, asyncio.Lock] = {}
         #: Sessions being started or closed: alive, though not (or no longer) in _sessions.
@@ -208,9 +218,53 @@ class SessionManager:
                     session = await AsyncSession.start(config or self.config)
             finally:
                 self._opening -= 1
-            thread_session = self._sessions[thread_id] = ThreadSession(thread_id, session)
+            thread_session = ThreadSession(thread_id, session)
             log.info("started a %s kernel for %s", session.isolation, thread_id)
+            try:
+                await self._restore(thread_session)
+            except BaseException:
+                await session.close()
+                raise
+            self._sessions[thread_id] = thread_session
             return thread_session
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _checkpoints_for(self, key: str) -> Checkpoints | None:
+        return self.checkpoints if self.checkpoints is not None and self.checkpointed(key) else None
+
+    async def _restore(self, thread_session: ThreadSession) -> None:
+        """Put the thread's checkpoint, if it has one, into its new session."""
+        checkpoints = self._checkpoints_for(thread_session.thread_id)
+        if checkpoints is None:
+            return
+        restored = await checkpoints.restore(thread_session.thread_id, thread_session.session)
+        if restored is None:
+            return
+        put_back = set(restored.files)
+        staged = restored.saved.extra.get("staged", {}) if restored.saved else {}
+        for file_id, record in staged.items() if isinstance(staged, dict) else ():
+            try:
+                file = StagedFile(
+                    file_id, str(record["filename"]), str(record["path"]), int(record["bytes"])
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+            if file.path.removeprefix("/mnt/data/") in put_back:
+                thread_session.staged[file_id] = file
+        thread_session.restore_notice = restored.notice() or None
+
+    async def _save(self, thread_session: ThreadSession) -> None:
+        checkpoints = self._checkpoints_for(thread_session.thread_id)
+        if checkpoints is None:
+            return
+        staged = {
+            file_id: {"filename": f.filename, "path": f.path, "bytes": f.bytes}
+            for file_id, f in thread_session.staged.items()
+        }
+        try:
+            await checkpoints.save(thread_session.thread_id, thread_session.session, staged=staged)
+        except Exception:  # saving never keeps a session from ending
+            log.exception("checkpoint of %s failed", thread_session.thread_id)
 
     # -- capacity ----------------------------------------------------------------------
     @property
@@ -265,15 +319,21 @@ class SessionManager:
             # Runs end without telling us: look again shortly.
             await asyncio.sleep(0.2)
 
-    async def end(self, thread_id: str) -> None:
+    async def end(self, thread_id: str, *, save: bool = True) -> None:
+        """End the session of `thread_id`, saving its checkpoint first unless `save` is
+        False (a deleted thread)."""
         thread_session = self._sessions.pop(thread_id, None)
         self._starting.pop(thread_id, None)
         if thread_session is not None:
             self._closing += 1
             try:
-                await thread_session.session.close()
+                if save:
+                    await self._save(thread_session)
             finally:
-                self._closing -= 1
+                try:
+                    await thread_session.session.close()
+                finally:
+                    self._closing -= 1
 
     async def reap_idle(self) -> list[str]:
         """End the sessions idle for longer than `idle_seconds`; returns their threads."""

@@ -46,7 +46,7 @@ class EngineSettings:
     assist: AssistPolicy = field(default_factory=AssistPolicy)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     #: A thread's kernel is shut down after this long without a cell; the next run starts a
-    #: fresh one (files attached to the thread are put back, variables are not).
+    #: fresh one, with the variables and files of the checkpoint saved as this one ended.
     session_idle_seconds: float = 3600.0
     #: Kernels started ahead of need, so a thread's first cell does not wait for one.
     kernel_pool_size: int = 0
@@ -56,3 +56,7 @@ class EngineSettings:
     max_sessions: int | None = None
     #: Files a run wrote are kept as `assistants_output` files, up to this many per run.
     max_generated_files: int = 100
+    #: When a thread's session ends, its kernel's variables (at most this many MB of them,
+    #: pickled) and its files are saved in the data folder, and restored when the thread next
+    #: runs code (`engine.core.checkpoints`). 0: no checkpoints, a new kernel starts empty.
+    checkpoint_max_mb: int = 1024

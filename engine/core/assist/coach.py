@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from models import CodeTool
+from models import ChatMessage, CodeTool
 from sandbox import CellError, Execution
 
 from ..conversation import describe_execution
@@ -35,6 +35,8 @@ ANSWER_REMINDER = (
 REPEATED_FAILURE = (
     "[airlock] not run: this code is identical to a cell of this run that already failed"
 )
+#: Opens the request that replaces a failed cell sent again (see `Coach.rewind`).
+REWOUND = "Your code failed with this error:"
 #: Opens each hint as the cell's logs show it: the user sees what the model was told.
 HINT_NOTICE = "[airlock] hint for the model: "
 #: Output that says a clean cell computed nothing: worth asking the kernel why.
@@ -57,6 +59,8 @@ class Repeat:
     told: str
     #: Left out of the conversation: the model is asked again as if it had not sent it.
     hidden: bool
+    #: The failed cell it repeats leaves the conversation too; the error is restated.
+    rewind: bool = False
 
 
 @dataclass
@@ -137,6 +141,14 @@ class Coach:
             return None
         self.repeats[key] = self.repeats.get(key, 0) + 1
         self.extra_heat += self.policy.retry_temperature_step
+        if self.policy.rewind_repeated_failures:
+            return Repeat(
+                "failed",
+                f"{REWOUND}\n{earlier}\nWrite new code that cannot fail this way; do not "
+                "send the same code again.",
+                hidden=True,
+                rewind=True,
+            )
         return Repeat(
             "failed",
             "This code is the same as code that already failed, so it was "
@@ -144,6 +156,26 @@ class Coach:
             "error.",
             hidden=self.repeats[key] == 1,
         )
+
+    @staticmethod
+    def rewind(turns: list[ChatMessage], code: str, repeat: Repeat) -> None:
+        """Take the failed cell that `code` repeats out of the run's turns, with its output and
+        any earlier restatement, and end the turns with the error restated: what the model then
+        sees holds no code to copy, only what went wrong."""
+        key = normalise(code)
+        kept: list[ChatMessage] = []
+        dropped_calls: set[str] = set()
+        for turn in turns:
+            call = turn.code_call
+            if call is not None and normalise(call.code) == key:
+                dropped_calls.add(call.call_id)
+                continue
+            its_output = turn.role == "tool" and turn.call_id in dropped_calls
+            restated = turn.role == "user" and turn.content.startswith(REWOUND)
+            if not (its_output or restated):
+                kept.append(turn)
+        kept.append(ChatMessage.user(repeat.told))
+        turns[:] = kept
 
     @staticmethod
     def not_run(code: str, repeat: Repeat) -> Execution:

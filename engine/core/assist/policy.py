@@ -21,6 +21,10 @@ class AssistPolicy:
     #: A cell identical (comments and layout aside) to one that already failed is not run
     #: again; the model is told, and its next reply is sampled hotter.
     skip_repeated_cells: bool = True
+    #: A failed cell the model sends again is taken out of the conversation with its output,
+    #: and the error is restated as a request for different code: a small model copies the
+    #: code it sees (the default model resent one failed cell up to four times in a row).
+    rewind_repeated_failures: bool = True
     #: The first reply of a run with files attached must be code: the answer is computed
     #: from the data, not guessed.
     code_first_with_files: bool = True

@@ -218,7 +218,8 @@ class DABench(Suite):
         settings = EngineSettings(
             sandbox=SandboxConfig(
                 limits=Limits(timeout=self.options.cell_timeout or DEFAULT_CELL_TIMEOUT)
-            )
+            ),
+            checkpoint_max_mb=0,  # a task's thread is never resumed
         )
         # The engine adds "[attached: ...]" to the user's text; the prompt is what precedes it.
         oracle = (

@@ -290,7 +290,8 @@ class HumanEvalFix(Suite):
 
     async def open(self) -> Environment:
         settings = EngineSettings(
-            sandbox=SandboxConfig(limits=Limits(timeout=self.cell_timeout, interrupt_grace=2.0))
+            sandbox=SandboxConfig(limits=Limits(timeout=self.cell_timeout, interrupt_grace=2.0)),
+            checkpoint_max_mb=0,  # a task's thread is never resumed
         )
         scripted = FixBackend() if self.options.model is None else None
         backend: ModelBackend = scripted if scripted is not None else load_backend(self.options)

@@ -89,7 +89,9 @@ def serve_child(data_dir: str, model: str, pool_size: int, max_sessions: int = 0
     from engine.server import create_app
     from sandbox import choose_level
 
-    settings = EngineSettings(kernel_pool_size=pool_size, max_sessions=max_sessions or None)
+    settings = EngineSettings(
+        kernel_pool_size=pool_size, max_sessions=max_sessions or None, checkpoint_max_mb=0
+    )
 
     async def open_engine() -> Engine:
         return await Engine.open(model, Path(data_dir) / "store", settings=settings)

@@ -1,0 +1,401 @@
+"""Checkpoints of a session: its kernel's namespace and its workspace's files, kept in a host
+folder when the session ends and put back into a new session later.
+
+The namespace is pickled inside the sandbox (`checkpoint_kernel`), into chunk files in the
+workspace, which the host copies out, digests and removes; restoring copies them back in and
+loads them there. The host never unpickles a checkpoint: it is untrusted input, written by code
+the model wrote. A checkpoint whose chunks do not match their digests is refused before the
+kernel sees it; a record that fails to load is named, the rest is restored.
+
+    saved = await save_checkpoint(session, folder, max_bytes=1 << 30)
+    ...
+    restored = await restore_checkpoint(new_session, folder)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .checkpoint_kernel import MARKER
+from .limits import MiB
+from .session import AsyncSession
+from .workspace import WorkspaceError
+
+log = logging.getLogger(__name__)
+
+#: Where the kernel writes the namespace, and where a restore puts it back, in /mnt/data.
+SAVE_FOLDER = ".airlock-checkpoint"
+RESTORE_FOLDER = ".airlock-restore"
+#: Folders and files of a checkpoint on the host.
+MANIFEST = "manifest.json"
+NAMESPACE = "namespace"
+FILES = "files"
+#: The largest manifest read back (the kernel writes its index: names and offsets).
+_MAX_MANIFEST_BYTES = 16 * MiB
+_SOURCE = resources.files(__package__).joinpath("checkpoint_kernel.py").read_text(encoding="utf-8")
+_MODULE_NAME = "_airlock_checkpoint"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be saved or read back (the reason is the message)."""
+
+
+@dataclass
+class SavedCheckpoint:
+    """What a checkpoint holds, as its manifest records it."""
+
+    #: name -> {"type", "start", "end"}: where each variable's record is in the chunks
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: name -> module name, imported again on restore
+    modules: dict[str, str] = field(default_factory=dict)
+    #: name -> why it was not saved
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: the chunk files: {"name", "bytes", "sha256"}
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    chunk_bytes: int = 0
+    namespace_bytes: int = 0
+    #: workspace files saved, as /mnt/data-relative paths
+    files: list[str] = field(default_factory=list)
+    files_bytes: int = 0
+    #: seconds spent pickling in the kernel, and in all (copies and digests included)
+    pickle_seconds: float = 0.0
+    seconds: float = 0.0
+    #: whatever the caller keeps with it (the engine: which uploads are where)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: Any) -> SavedCheckpoint:
+        if not isinstance(data, dict):
+            raise CheckpointError("the manifest is not a JSON object")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            saved = cls(**known)
+        except TypeError as exc:
+            raise CheckpointError(f"the manifest is malformed: {exc}") from None
+        saved._check()
+        return saved
+
+    def _check(self) -> None:
+        """Types the restore relies on (the manifest came from a kernel, then from disk)."""
+        ok = (
+            isinstance(self.variables, dict)
+            and all(
+                isinstance(r, dict)
+                and isinstance(r.get("start"), int)
+                and isinstance(r.get("end"), int)
+                and 0 <= r["start"] <= r["end"] <= self.namespace_bytes
+                for r in self.variables.values()
+            )
+            and isinstance(self.modules, dict)
+            and all(isinstance(v, str) for v in self.modules.values())
+            and isinstance(self.skipped, dict)
+            and isinstance(self.chunks, list)
+            and all(
+                isinstance(c, dict)
+                and isinstance(c.get("name"), str)
+                and isinstance(c.get("bytes"), int)
+                and isinstance(c.get("sha256"), str)
+                for c in self.chunks
+            )
+            and isinstance(self.files, list)
+            and all(isinstance(f, str) for f in self.files)
+            and isinstance(self.chunk_bytes, int)
+            and isinstance(self.namespace_bytes, int)
+            and isinstance(self.extra, dict)
+        )
+        if not ok:
+            raise CheckpointError("the manifest is malformed")
+
+
+@dataclass
+class RestoredCheckpoint:
+    """What a restore put back, and what it could not."""
+
+    restored: list[str] = field(default_factory=list)
+    #: name -> why it is not back (not saved, or not loaded)
+    missing: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    #: the whole namespace was refused (a damaged checkpoint): why
+    error: str | None = None
+    seconds: float = 0.0
+    saved: SavedCheckpoint | None = None
+
+    def notice(self) -> str:
+        """The restore in one paragraph, for the model and the user."""
+        parts = []
+        if self.restored:
+            parts.append(
+                "[airlock] this thread's kernel was restored from its checkpoint: "
+                + ", ".join(self.restored)
+                + " are defined again"
+            )
+        if self.error:
+            parts.append(f"[airlock] the checkpoint was not restored: {self.error}")
+        for name, why in self.missing.items():
+            parts.append(f"[airlock] not restored: {name} ({why})")
+        if self.files and not parts:
+            parts.append("[airlock] this thread's files were put back in /mnt/data")
+        return "\n".join(parts)
+
+
+def _call(call: str) -> str:
+    """A cell that loads the kernel-side module (once per kernel) and calls it as `m`."""
+    return (
+        "def __airlock_checkpoint():\n"
+        "    import sys, types\n"
+        f"    m = sys.modules.get({_MODULE_NAME!r})\n"
+        "    if m is None:\n"
+        f"        m = types.ModuleType({_MODULE_NAME!r})\n"
+        f"        exec(compile({_SOURCE!r}, '<airlock-checkpoint>', 'exec'), m.__dict__)\n"
+        f"        sys.modules[{_MODULE_NAME!r}] = m\n"
+        f"    {call}\n"
+        "try:\n"
+        "    __airlock_checkpoint()\n"
+        "finally:\n"
+        "    del __airlock_checkpoint\n"
+    )
+
+
+async def _kernel_report(session: AsyncSession, call: str, timeout: float) -> dict[str, Any]:
+    execution = await session.execute(_call(call), timeout=timeout)
+    for line in execution.stdout.splitlines():
+        if line.startswith(MARKER):
+            try:
+                report = json.loads(line[len(MARKER) :])
+            except ValueError:
+                break
+            if isinstance(report, dict):
+                return report
+            break
+    if execution.error is not None:
+        raise CheckpointError(f"{execution.error.name}: {execution.error.value}"[:500])
+    raise CheckpointError("the kernel gave no report")
+
+
+def chunk_size(session: AsyncSession) -> int:
+    """Chunks stay well under the largest file the sandbox lets code write."""
+    return max(MiB, min(256 * MiB, session.config.limits.max_file_mb * MiB // 2))
+
+
+async def save_checkpoint(
+    session: AsyncSession,
+    folder: Path,
+    *,
+    max_bytes: int,
+    timeout: float = 300.0,
+    extra: dict[str, Any] | None = None,
+) -> SavedCheckpoint:
+    """Save the session's namespace (at most `max_bytes` of it) and files into `folder`,
+    replacing what was there only once the new checkpoint is complete. CheckpointError when
+    nothing could be saved."""
+    started = time.monotonic()
+    chunk_bytes = chunk_size(session)
+    building = folder.with_name(folder.name + ".new")
+    await asyncio.to_thread(_start_building, building)
+    try:
+        report = await _kernel_report(
+            session,
+            f"m.save({'/mnt/data/' + SAVE_FOLDER!r}, {int(max_bytes)}, {chunk_bytes})",
+            timeout,
+        )
+        saved = SavedCheckpoint(
+            variables=report.get("variables", {}),
+            modules=report.get("modules", {}),
+            skipped=report.get("skipped", {}),
+            chunk_bytes=chunk_bytes,
+            namespace_bytes=report.get("bytes", 0),
+            pickle_seconds=float(report.get("seconds", 0.0)),
+            extra=extra or {},
+        )
+        count = report.get("chunks", 0)
+        if not isinstance(count, int) or not 0 <= count * chunk_bytes <= max_bytes + chunk_bytes:
+            raise CheckpointError("the kernel's report is malformed")
+        # Copies and digests of up to max_bytes: off the event loop.
+        await asyncio.to_thread(_collect, session, saved, count, building)
+        saved.seconds = time.monotonic() - started
+        await asyncio.to_thread(_finish, saved, building, folder)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        _clear(session, SAVE_FOLDER)
+        raise
+    return saved
+
+
+def _start_building(building: Path) -> None:
+    shutil.rmtree(building, ignore_errors=True)
+    (building / NAMESPACE).mkdir(parents=True)
+
+
+def _collect(session: AsyncSession, saved: SavedCheckpoint, count: int, building: Path) -> None:
+    """Copy the chunks the kernel wrote, and the workspace's files, into `building`."""
+    saved.chunks = [
+        _copy_chunk(session, f"{SAVE_FOLDER}/part-{i:05d}", building / NAMESPACE)
+        for i in range(count)
+    ]
+    _clear(session, SAVE_FOLDER)
+    if sum(c["bytes"] for c in saved.chunks) != saved.namespace_bytes:
+        raise CheckpointError("the chunks the kernel wrote do not add up to its report")
+    saved._check()
+    saved.files, saved.files_bytes = _copy_files(session, building / FILES)
+
+
+def _finish(saved: SavedCheckpoint, building: Path, folder: Path) -> None:
+    """Write the manifest, then put the new checkpoint in the place of the old one."""
+    (building / MANIFEST).write_text(json.dumps(saved.to_json()), encoding="utf-8")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    building.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _clear(session: AsyncSession, folder: str) -> None:
+    """Remove the files of one of Airlock's folders from the workspace (never following a
+    link a cell may have put in its place)."""
+    workspace = session.workspace
+    prefix = f"{folder}/"
+    for path, entry in workspace.snapshot().items():
+        relative = Path(path).relative_to(workspace.root).as_posix()
+        if entry.size >= 0 and relative.startswith(prefix):
+            with contextlib.suppress(WorkspaceError, OSError):
+                workspace.remove(relative)
+    with contextlib.suppress(OSError):  # only an empty folder (rmdir never follows a link)
+        os.rmdir(workspace.host_path(folder))
+
+
+def _copy_chunk(session: AsyncSession, name: str, folder: Path) -> dict[str, Any]:
+    target = folder / PurePosixPath(name).name
+    try:
+        session.copy_file_out(name, target)
+    except (WorkspaceError, OSError) as exc:
+        raise CheckpointError(f"could not copy {name} out of the workspace: {exc}") from None
+    digest = hashlib.sha256()
+    with target.open("rb") as handle:
+        while block := handle.read(MiB):
+            digest.update(block)
+    return {"name": target.name, "bytes": target.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _copy_files(session: AsyncSession, folder: Path) -> tuple[list[str], int]:
+    """Copy the workspace's regular files (Airlock's own folders aside) under `folder`."""
+    workspace = session.workspace
+    copied: list[str] = []
+    total = 0
+    for path, entry in sorted(workspace.snapshot().items()):
+        relative = Path(path).relative_to(workspace.root).as_posix()
+        if entry.size < 0 or relative.split("/")[0].startswith(".airlock-"):
+            continue
+        try:
+            workspace.copy_out_under(relative, folder)
+        except (WorkspaceError, OSError) as exc:
+            log.warning("checkpoint: %s not saved: %s", relative, exc)
+            continue
+        copied.append(relative)
+        total += entry.size
+    return copied, total
+
+
+def read_manifest(folder: Path) -> SavedCheckpoint:
+    """The checkpoint's manifest, checked; CheckpointError when it is missing or damaged."""
+    path = folder / MANIFEST
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise CheckpointError(f"no readable manifest ({exc.strerror})") from None
+    if len(raw) > _MAX_MANIFEST_BYTES:
+        raise CheckpointError("the manifest is too large")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise CheckpointError("the manifest is not valid JSON") from None
+    return SavedCheckpoint.from_json(data)
+
+
+async def restore_checkpoint(
+    session: AsyncSession, folder: Path, *, timeout: float = 300.0
+) -> RestoredCheckpoint:
+    """Put a checkpoint's files back into the session's workspace and load its namespace into
+    the kernel. Never raises for a damaged checkpoint: the result says what is not back."""
+    started = time.monotonic()
+    result = RestoredCheckpoint()
+    try:
+        saved = await asyncio.to_thread(read_manifest, folder)
+    except CheckpointError as exc:
+        result.error = str(exc)
+        return result
+    result.saved = saved
+    result.missing.update({str(k): str(v) for k, v in saved.skipped.items()})
+    result.files = await asyncio.to_thread(_put_files_back, session, saved, folder)
+    try:
+        await asyncio.to_thread(_put_chunks_back, session, saved, folder)
+        index = json.dumps({"variables": saved.variables, "modules": saved.modules})
+        report = await _kernel_report(
+            session,
+            f"m.restore({'/mnt/data/' + RESTORE_FOLDER!r}, {index!r}, {saved.chunk_bytes})",
+            timeout,
+        )
+    except (CheckpointError, WorkspaceError, OSError) as exc:
+        result.error = str(exc)
+        await asyncio.to_thread(_clear, session, RESTORE_FOLDER)
+    else:
+        restored, failed = report.get("restored", []), report.get("failed", {})
+        if isinstance(restored, list):
+            result.restored = [str(name) for name in restored]
+        if isinstance(failed, dict):
+            result.missing.update({str(k): str(v) for k, v in failed.items()})
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _put_files_back(session: AsyncSession, saved: SavedCheckpoint, folder: Path) -> list[str]:
+    put_back = []
+    for relative in saved.files:
+        try:
+            session.put_file(relative, folder / FILES / relative)
+        except (WorkspaceError, OSError) as exc:
+            log.warning("checkpoint: %s not put back: %s", relative, exc)
+            continue
+        put_back.append(relative)
+    return put_back
+
+
+def _put_chunks_back(session: AsyncSession, saved: SavedCheckpoint, folder: Path) -> None:
+    """Check every chunk against its digest, then put them where the kernel loads them."""
+    _verify_chunks(folder / NAMESPACE, saved)
+    for chunk in saved.chunks:
+        session.put_file(f"{RESTORE_FOLDER}/{chunk['name']}", folder / NAMESPACE / chunk["name"])
+
+
+def _verify_chunks(folder: Path, saved: SavedCheckpoint) -> None:
+    for chunk in saved.chunks:
+        name = chunk["name"]
+        if not name.startswith("part-") or "/" in name:
+            raise CheckpointError("the manifest names a chunk that is not one")
+        digest = hashlib.sha256()
+        try:
+            with (folder / name).open("rb") as handle:
+                while block := handle.read(MiB):
+                    digest.update(block)
+        except OSError as exc:
+            raise CheckpointError(f"{name} is missing ({exc.strerror})") from None
+        if digest.hexdigest() != chunk["sha256"]:
+            raise CheckpointError(
+                f"the checkpoint is damaged ({name} does not match its digest); "
+                "its variables were not loaded"
+            )

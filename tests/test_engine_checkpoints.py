@@ -1,0 +1,112 @@
+"""A thread's work survives its session (engine.core.checkpoints): variables and files come back
+after a REST server restart and after idle expiry; what could not be saved is named to the
+model; a thread's checkpoint goes with the thread. Real kernels, a real store, the real SDK."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from engine.core import EngineSettings
+from sandbox import SandboxConfig
+from tests.conftest import TEST_LIMITS
+from tests.engine_fixtures import Harness, RecordingScripted, code, open_engine, settings, text
+from tests.server_fixtures import BETA_WARNING_FILTER, running_server, write_script
+
+pytestmark = pytest.mark.filterwarnings(BETA_WARNING_FILTER)
+
+DEFINE = (
+    "import pandas as pd\n"
+    "from sklearn.linear_model import LinearRegression\n"
+    "df = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'y': [3.0, 5.0, 7.0]})\n"
+    "def doubled(v):\n"
+    "    return 2 * v\n"
+    "fit = LinearRegression().fit(df[['x']], df['y'])\n"
+    "open('/mnt/data/made.txt', 'w').write('made')\n"
+    "print('defined')"
+)
+USE = (
+    "guess = fit.predict(pd.DataFrame({'x': [10.0]}))[0]\n"
+    "print(df['y'].sum(), doubled(21), round(float(guess), 1), open('/mnt/data/made.txt').read())"
+)
+USED = "15.0 42 21.0 made\n"
+
+
+def _logs(client: OpenAI, thread_id: str, run_id: str) -> str:
+    steps = client.beta.threads.runs.steps.list(thread_id=thread_id, run_id=run_id, order="asc")
+    logs = []
+    for step in steps:
+        if step.step_details.type == "tool_calls":
+            for call in step.step_details.tool_calls:
+                for output in call.code_interpreter.outputs:  # type: ignore[union-attr]
+                    logs.append(getattr(output, "logs", ""))
+    return "".join(logs)
+
+
+def _run(client: OpenAI, tmp_path: Path, thread_id: str, cell: str, name: str) -> str:
+    model = write_script(tmp_path / f"{name}.json", [{"code": cell}, {"text": "done"}])
+    assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
+    client.beta.threads.messages.create(thread_id, role="user", content=name)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread_id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    return _logs(client, thread_id, run.id)
+
+
+def test_a_thread_keeps_its_variables_across_a_server_restart(tmp_path: Path) -> None:
+    data = tmp_path / "server"
+    with running_server(data) as server:
+        client = server.client()
+        thread = client.beta.threads.create()
+        assert "defined" in _run(client, tmp_path, thread.id, DEFINE, "define")
+    # The server's shutdown ended the thread's kernel and saved it, outside /mnt/data.
+    assert (data / "store" / "checkpoints" / thread.id / "manifest.json").is_file()
+    with running_server(data) as server:
+        client = server.client()
+        logs = _run(client, tmp_path, thread.id, USE, "use")
+    assert USED in logs
+    assert "restored from its checkpoint" in logs and "df" in logs
+
+
+def test_a_thread_keeps_its_variables_after_idle_expiry(tmp_path: Path) -> None:
+    quick = EngineSettings(
+        sandbox=SandboxConfig(limits=TEST_LIMITS), max_sessions=32, session_idle_seconds=1.0
+    )
+    with running_server(tmp_path / "server", settings=quick) as server:
+        client = server.client()
+        thread = client.beta.threads.create()
+        _run(client, tmp_path, thread.id, DEFINE, "define")
+        deadline = time.monotonic() + 60
+        while server.engine.sessions.get(thread.id) is not None:  # the reaper ends it
+            assert time.monotonic() < deadline, "the idle session was never ended"
+            time.sleep(0.1)
+        assert USED in _run(client, tmp_path, thread.id, USE, "use")
+        # Deleting the thread deletes its checkpoint.
+        folder = server.engine.checkpoints.folder(thread.id)  # type: ignore[union-attr]
+        assert folder is not None and folder.is_dir()
+        client.beta.threads.delete(thread.id)
+        assert not folder.exists()
+
+
+async def test_a_variable_that_could_not_be_saved_is_named_to_the_model(tmp_path: Path) -> None:
+    backend = RecordingScripted()
+    engine = await open_engine(backend, tmp_path / "data", settings())
+    try:
+        h = Harness(engine, backend)
+        first = await h.run(
+            "connect", [code("import socket\nconn = socket.socket()\nn = 7"), text("ok")]
+        )
+        assert first.status == "completed"
+        await engine.sessions.end(first.thread_id)  # as idle expiry or a restart would
+        second = await h.run("again", [code("print(n)"), text("ok")], thread_id=first.thread_id)
+        assert second.status == "completed"
+        logs = h.logs(second)
+    finally:
+        await engine.aclose()
+    assert "7\n" in logs
+    assert "not restored: conn (socket cannot be saved" in logs
+    # The model reads it with the cell's output.
+    told = backend.calls_for("again")[1].messages[-1].content
+    assert "not restored: conn (socket cannot be saved" in told

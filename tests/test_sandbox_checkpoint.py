@@ -1,0 +1,193 @@
+"""Checkpoints of a session (sandbox.checkpoint): a kernel's namespace and its workspace's files
+saved into a host folder and put back into a new kernel, with real kernels. What cannot be
+saved is named; a damaged checkpoint is refused before any kernel loads it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox import AsyncSession, SandboxConfig
+from sandbox.checkpoint import (
+    MANIFEST,
+    NAMESPACE,
+    CheckpointError,
+    chunk_size,
+    restore_checkpoint,
+    save_checkpoint,
+)
+from tests.conftest import TEST_LIMITS
+
+MB = 1024 * 1024
+CONFIG = SandboxConfig(limits=TEST_LIMITS)
+
+
+async def _fresh() -> AsyncSession:
+    return await AsyncSession.start(CONFIG)
+
+
+async def _check(session: AsyncSession, code: str) -> str:
+    execution = await session.execute(code)
+    assert execution.ok, execution.error
+    return execution.stdout
+
+
+async def test_a_namespace_and_its_files_come_back_in_a_new_kernel(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as first:
+        await _check(
+            first,
+            "import numpy as np\n"
+            "import pandas as pd\n"
+            "from math import sqrt\n"
+            "from sklearn.linear_model import LinearRegression\n"
+            "df = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'y': [2.0, 4.0, 6.1]})\n"
+            "scale = 10\n"
+            "def scaled(v):\n"
+            "    return v * scale\n"
+            "class Box:\n"
+            "    def __init__(self, v):\n"
+            "        self.v = v\n"
+            "box = Box([1, 2])\n"
+            "model = LinearRegression().fit(df[['x']], df['y'])\n"
+            "import os\n"
+            "os.makedirs('/mnt/data/out', exist_ok=True)\n"
+            "df.to_csv('/mnt/data/out/made.csv', index=False)\n",
+        )
+        saved = await save_checkpoint(first, folder, max_bytes=64 * MB)
+    assert {"df", "scale", "scaled", "Box", "box", "model", "sqrt"} <= set(saved.variables)
+    assert saved.modules == {"np": "numpy", "pd": "pandas", "os": "os"}
+    assert saved.files == ["out/made.csv"] and saved.skipped == {}
+    assert saved.seconds > 0 and saved.namespace_bytes > 0
+    # The host holds chunk files and a manifest, nothing it would have to unpickle.
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["chunks"][0]["sha256"] and (folder / NAMESPACE / "part-00000").is_file()
+
+    async with await _fresh() as second:
+        restored = await restore_checkpoint(second, folder)
+        assert restored.error is None and restored.missing == {}
+        assert set(restored.restored) >= {"df", "scaled", "box", "model", "np", "pd"}
+        out = await _check(
+            second,
+            "print(df['y'].sum(), scaled(4), box.v, type(box).__name__)\n"
+            "print(round(float(model.predict(pd.DataFrame({'x': [4.0]}))[0]), 2), sqrt(16))\n"
+            "print(np.arange(3).sum(), open('/mnt/data/out/made.csv').read().splitlines()[0])\n"
+            "import os\n"
+            "print(sorted(p for p in os.listdir('/mnt/data') if p.startswith('.airlock')))",
+        )
+    assert out.splitlines() == ["12.1 40 [1, 2] Box", "8.13 4.0", "3 x,y", "[]"]
+    assert "df, " in restored.notice() or "df" in restored.notice()
+
+
+async def test_what_cannot_be_saved_is_named_and_the_rest_is_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as first:
+        await _check(
+            first,
+            "import socket, threading\n"
+            "handle = open('/mnt/data/log.txt', 'w')\n"
+            "sock = socket.socket()\n"
+            "numbers = (i for i in range(3))\n"
+            "lock = threading.Lock()\n"
+            "kept = {'a': 1}\n",
+        )
+        saved = await save_checkpoint(first, folder, max_bytes=64 * MB)
+    assert set(saved.skipped) == {"handle", "sock", "numbers", "lock"}
+    assert "cannot be saved" in saved.skipped["sock"] and "socket" in saved.skipped["sock"]
+    assert "generator" in saved.skipped["numbers"]
+    async with await _fresh() as second:
+        restored = await restore_checkpoint(second, folder)
+        assert await _check(second, "print(kept)") == "{'a': 1}\n"
+    notice = restored.notice()
+    for name in ("handle", "sock", "numbers", "lock"):
+        assert f"not restored: {name} (" in notice
+    assert "kept" in notice
+
+
+async def test_a_checkpoint_over_its_cap_leaves_out_what_does_not_fit(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as first:
+        await _check(
+            first, "import numpy as np\nsmall = list(range(10))\nbig = np.zeros(3 * 2**20 // 8)"
+        )
+        saved = await save_checkpoint(first, folder, max_bytes=1 * MB)
+    assert "small" in saved.variables and "big" not in saved.variables
+    assert "over the checkpoint cap of 1 MB" in saved.skipped["big"]
+    assert saved.namespace_bytes < MB
+    async with await _fresh() as second:
+        restored = await restore_checkpoint(second, folder)
+        assert await _check(second, "print(small[-1], 'big' in globals())") == "9 False\n"
+    assert "not restored: big (ndarray: over the checkpoint cap of 1 MB" in restored.notice()
+
+
+async def test_a_variable_larger_than_a_chunk_spans_chunks(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as first:
+        chunk = chunk_size(first)
+        await _check(
+            first,
+            f"import numpy as np\nwide = np.arange({chunk * 3 // 2 // 8}, dtype='int64')\n"
+            "after = 'the record after it'",
+        )
+        saved = await save_checkpoint(first, folder, max_bytes=200 * MB)
+    assert len(saved.chunks) == 2
+    assert all(c["bytes"] <= chunk for c in saved.chunks)
+    async with await _fresh() as second:
+        restored = await restore_checkpoint(second, folder)
+        assert restored.error is None
+        out = await _check(second, "print(int(wide[-1]) == len(wide) - 1, after)")
+    assert out == "True the record after it\n"
+
+
+async def test_a_damaged_checkpoint_is_refused_and_the_files_still_come_back(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as first:
+        await _check(first, "secret = 42\nopen('/mnt/data/notes.txt', 'w').write('hi')")
+        await save_checkpoint(first, folder, max_bytes=64 * MB)
+    part = folder / NAMESPACE / "part-00000"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    async with await _fresh() as second:
+        restored = await restore_checkpoint(second, folder)
+        assert restored.error is not None and "damaged" in restored.error
+        assert restored.restored == []
+        out = await _check(
+            second, "print('secret' in globals(), open('/mnt/data/notes.txt').read())"
+        )
+    assert out == "False hi\n"
+    assert "the checkpoint was not restored: the checkpoint is damaged" in restored.notice()
+
+    # A manifest that is not one is refused the same way, before anything is loaded.
+    (folder / MANIFEST).write_text('{"variables": {"x": {"start": -5, "end": "no"}}}')
+    async with await _fresh() as third:
+        refused = await restore_checkpoint(third, folder)
+    assert refused.error == "the manifest is malformed" and refused.files == []
+    (folder / MANIFEST).write_text("not json")
+    async with await _fresh() as fourth:
+        refused = await restore_checkpoint(fourth, folder)
+    assert refused.error == "the manifest is not valid JSON"
+
+
+async def test_a_save_that_fails_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as session:
+        await _check(session, "first = 1")
+        await save_checkpoint(session, folder, max_bytes=64 * MB)
+        before = (folder / MANIFEST).read_text()
+        # The cell puts a link where the kernel writes its chunks: the host does not follow
+        # it when copying them out, so this save fails as a whole.
+        await _check(
+            session,
+            "import os\nsecond = 2\n"
+            "os.makedirs('/tmp/elsewhere', exist_ok=True)\n"
+            "os.symlink('/tmp/elsewhere', '/mnt/data/.airlock-checkpoint')",
+        )
+        with pytest.raises(CheckpointError):
+            await save_checkpoint(session, folder, max_bytes=64 * MB)
+    assert (folder / MANIFEST).read_text() == before
+    assert not folder.with_name("ckpt.new").exists()
