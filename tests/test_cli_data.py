@@ -126,11 +126,14 @@ def test_threads_list_show_export_delete(
 
 
 def test_threads_delete(tmp_path: Path) -> None:
-    model = script(tmp_path, "hello", text("Hello."))
+    model = script(tmp_path, "hello", code("kept = 1"), text("Hello."))
     result = run_json(tmp_path, "hi", "--model", model, *store_args(tmp_path))
     thread = result["run"]["thread_id"]
+    checkpoint = tmp_path / "store" / "checkpoints" / thread
+    assert (checkpoint / "manifest.json").is_file()  # saved as the run's process ended
     deleted = airlock(tmp_path, "threads", "delete", thread, *store_args(tmp_path))
     assert deleted.returncode == 0, deleted.stderr
+    assert not checkpoint.exists()  # it went with its thread
     assert airlock(tmp_path, "threads", "show", thread, *store_args(tmp_path)).returncode == 2
     listed = airlock(tmp_path, "threads", "--json", *store_args(tmp_path))
     assert listed.returncode == 0 and json.loads(listed.stdout) == []

@@ -17,6 +17,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
+from ..core.checkpoints import delete_checkpoint
 from ..library.export import write_markdown, write_notebook
 from ..schemas import File, ImageFileContent, Message, TextContent, Thread
 from ..store import InvalidRequestError, NotFoundError, Store, StoreError
@@ -278,9 +279,11 @@ def threads_delete(
     thread_id: Annotated[str, typer.Argument(help="The thread's id.")],
     data_dir: DataDirOption = None,
 ) -> None:
-    """Delete a thread with its messages and runs (the files stay: 'airlock files')."""
+    """Delete a thread with its messages, runs and checkpoint (the files stay: 'airlock
+    files')."""
     with open_store(_dir(data_dir)) as store:
         store.delete_thread(thread_id)
+        delete_checkpoint(store.data_dir, thread_id)
     stdout.print(Text(f"deleted {thread_id}"), highlight=False)
 
 

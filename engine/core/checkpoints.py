@@ -29,6 +29,20 @@ log = logging.getLogger(__name__)
 
 #: Session keys are thread and container ids; anything else never names a folder.
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: The folder of the store's data folder that holds the checkpoints.
+FOLDER = "checkpoints"
+
+
+def checkpoints_root(data_dir: Path) -> Path:
+    return data_dir / FOLDER
+
+
+def delete_checkpoint(data_dir: Path, key: str) -> None:
+    """Remove `key`'s checkpoint from the store in `data_dir` (for a thread deleted without an
+    engine, as `airlock threads delete` does)."""
+    if _KEY.match(key):
+        for name in (key, key + ".new", key + ".old"):
+            shutil.rmtree(checkpoints_root(data_dir) / name, ignore_errors=True)
 
 
 class Checkpoints:
@@ -97,7 +111,5 @@ class Checkpoints:
         return restored
 
     async def delete(self, key: str) -> None:
-        folder = self.folder(key)
-        if folder is not None:
-            for path in (folder, folder.with_name(folder.name + ".new")):
-                await asyncio.to_thread(shutil.rmtree, path, True)
+        if _KEY.match(key):
+            await asyncio.to_thread(delete_checkpoint, self.root.parent, key)

@@ -18,7 +18,7 @@ from sandbox import SandboxConfig
 
 from ..schemas import Deleted, Run, RunCreate, Thread, ThreadAndRunCreate, now
 from ..store import Store
-from .checkpoints import Checkpoints
+from .checkpoints import Checkpoints, checkpoints_root
 from .events import object_event
 from .handle import RunHandle
 from .model_registry import ModelRegistry
@@ -43,7 +43,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         max_mb = self.settings.checkpoint_max_mb
         self.checkpoints = (
-            Checkpoints(store.data_dir / "checkpoints", max_bytes=max_mb * 1024 * 1024)
+            Checkpoints(checkpoints_root(store.data_dir), max_bytes=max_mb * 1024 * 1024)
             if max_mb > 0
             else None
         )
