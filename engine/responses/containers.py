@@ -34,8 +34,8 @@ from ..schemas.responses import (
 )
 from ..store import FileTooLargeError, InvalidRequestError
 from ..store.contents import Source
+from ..store.files import refuse_control_characters
 from ..store.responses import ResponsesStore
-from ..store.store import refuse_control_characters
 
 log = logging.getLogger(__name__)
 
