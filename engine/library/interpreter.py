@@ -42,7 +42,7 @@ from ..schemas import (
     Thread,
     ThreadCreate,
 )
-from .export import write_notebook
+from .notebook import write_notebook
 
 T = TypeVar("T")
 FileArg = str | os.PathLike[str]
