@@ -29,6 +29,7 @@ from models import ModelBackend, ModelError, ModelsConfig, default_spec, resolve
 
 from ..core import Engine, EngineSettings, RunHandle
 from ..core.events import RunEvent
+from ..core.filenames import save_path
 from ..schemas import (
     Assistant,
     AssistantCreate,
@@ -222,19 +223,16 @@ class AsyncInterpreter:
         return target
 
     async def save_files(self, result: RunResult, folder: FileArg) -> list[Path]:
-        """Every file the run generated, into `folder` under its own name (numbered when two
-        share one); returns the paths written."""
+        """Every file the run generated, into `folder` under its own name, numbered when two
+        share one or the name is taken there (`core.filenames.save_path`: nothing is
+        overwritten); returns the paths written."""
         return await asyncio.to_thread(self._save_files, result, Path(folder))
 
     def _save_files(self, result: RunResult, target: Path) -> list[Path]:
         target.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         for file in result.files:
-            name = Path(file.filename)
-            path, n = target / name.name, 1
-            while path in written or path.exists():
-                n += 1
-                path = target / f"{name.stem}_{n}{name.suffix}"
+            path = save_path(target, file.filename, default=file.id, used=written)
             written.append(self._download(file.id, path))
         return written
 
