@@ -189,17 +189,6 @@ class FileSaver:
         return [(file, self.save(file)) for file in result.files]
 
 
-def describe_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    value = float(size)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024 or unit == "GB":
-            break
-    return f"{value:.1f} {unit}"
-
-
 def answer_links(result: RunResult) -> dict[str, str]:
     """file id -> the `sandbox:/mnt/data/...` link the answer gave it."""
     links: dict[str, str] = {}
