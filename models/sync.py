@@ -19,6 +19,7 @@ T = TypeVar("T")
 class SyncModel:
     def __init__(self, backend: ModelBackend) -> None:
         self.backend = backend
+        # Its own loop thread, not sandbox.sync.LoopThread: models may not import sandbox.
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="airlock-model-loop", daemon=True

@@ -1,15 +1,18 @@
-"""A sandboxed, persistent kernel session: one kernel and one workspace, alive across cells."""
+"""A sandboxed, persistent kernel session: one kernel and one workspace, alive across cells.
+
+`AsyncSession` starts the kernel (in a folder under `session_root`), runs cells one at a time
+(`cell.CellRun`), words the failures of its own making (`cell_errors`), watches the workspace
+between cells and closes everything it started.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import queue
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,75 +22,23 @@ from types import TracebackType
 from . import cgroups
 from .capture import OutputCallback, OutputCollector
 from .cell import CellRun
+from .cell_errors import name_memory_limit, restart_error, time_limit_error
 from .cgroups import SessionCgroup
-from .identity import SandboxUser, acquire_user, end_orphans
+from .identity import SandboxUser, acquire_user
 from .isolation import python_info
 from .kernel import KernelProcess
 from .limits import IsolationLevel, MiB, SandboxConfig
 from .messages import Channel
 from .probe import choose_level
 from .quota import Quota
-from .results import CellError, Execution, KernelRestart
+from .results import Execution, KernelRestart
+from .session_root import default_root, prepare_root
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 #: How often the workspace is checked between cells, against background writers.
 IDLE_CHECK_INTERVAL = 2.0
-
-
-def default_root() -> Path:
-    return Path(tempfile.gettempdir()) / f"airlock-{os.geteuid()}"
-
-
-@functools.cache
-def _prepare_root(root: Path) -> None:
-    """Create the sessions folder and remove what sessions of dead host processes left:
-    first every process still running as a dedicated uid no live session holds (wherever its
-    session folder was), then the folders."""
-    end_orphans()
-    root.mkdir(parents=True, exist_ok=True)
-    # Traversable but not listable: a sandbox user reaches only its own session folder.
-    os.chmod(root, 0o711)
-    for session_dir in root.iterdir():
-        owner = session_dir / "owner"
-        try:
-            pid = int(owner.read_text())
-        except (OSError, ValueError):
-            continue
-        if pid != os.getpid() and not _alive(pid):
-            shutil.rmtree(session_dir, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _name_memory_limit(error: CellError, memory_mb: int) -> CellError:
-    """A failed allocation raises a MemoryError with no message; under RLIMIT_AS that is the
-    session's memory limit: say so, as a kernel killed by the cgroup's limit is told."""
-    if error.name != "MemoryError" or error.value.strip():
-        return error
-    if memory_mb > 0:
-        message = (
-            f"memory limit of {memory_mb} MB exceeded: an allocation would have taken "
-            f"the kernel's address space (RLIMIT_AS) past it; the kernel and its "
-            f"variables are kept"
-        )
-    else:
-        message = "out of memory: an allocation failed"
-    lines = error.traceback.rstrip("\n").split("\n")
-    if lines and lines[-1].rstrip(": ") == "MemoryError":
-        lines[-1] = f"MemoryError: {message}"
-    else:
-        lines.append(f"MemoryError: {message}")
-    return CellError("MemoryError", message, "\n".join(lines))
 
 
 class AsyncSession:
@@ -134,7 +85,7 @@ class AsyncSession:
                 "the network and read whatever the sandbox user can read. Run 'airlock doctor'."
             )
         root = config.runtime_root or default_root()
-        _prepare_root(root)
+        prepare_root(root)
         session_dir = root / uuid.uuid4().hex[:12]
         session_dir.mkdir(mode=0o700)
         (session_dir / "owner").write_text(str(os.getpid()))
@@ -310,18 +261,11 @@ class AsyncSession:
             await self._give_up(execution, timeout, end.over_quota)
             return
         if execution.timed_out:
-            message = (
-                f"the cell exceeded its time limit of {timeout:g} s and was "
-                "interrupted; the kernel's state is kept"
-            )
-            traceback = execution.error.traceback if execution.error else ""
-            execution.error = CellError(
-                "TimeoutError", message, f"{traceback}\nTimeoutError: {message}".lstrip()
-            )
+            execution.error = time_limit_error(execution.error, timeout)
         if end.over_quota:
             self.quota.error(execution)
         if execution.error is not None:
-            execution.error = _name_memory_limit(execution.error, limits.memory_mb)
+            execution.error = name_memory_limit(execution.error, limits.memory_mb)
 
     async def _give_up(self, execution: Execution, timeout: float, over_quota: bool) -> None:
         """The interrupt did not stop the cell: kill and restart the kernel."""
@@ -344,12 +288,7 @@ class AsyncSession:
         await self.kernel.start()
         execution.restart = KernelRestart(reason)
         if report:
-            name = "TimeoutError" if "time limit" in reason else "KernelRestarted"
-            message = (
-                f"{reason}; the kernel was restarted and all variables were lost "
-                "(files in /mnt/data are kept)"
-            )
-            execution.error = CellError(name, message, f"{name}: {message}")
+            execution.error = restart_error(reason)
 
     def _after_cell(self, execution: Execution) -> None:
         limits = self.config.limits

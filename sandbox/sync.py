@@ -1,4 +1,8 @@
-"""The thin synchronous facade: every call runs on one background event loop."""
+"""The thin synchronous facade: every call runs on one background event loop.
+
+`LoopThread` is that loop and its thread; the sandbox's sessions share one (`background_loop`),
+and the engine's `Interpreter` runs its own on the same helper.
+"""
 
 from __future__ import annotations
 
@@ -17,19 +21,41 @@ from .session import AsyncSession
 
 T = TypeVar("T")
 
-_loop: asyncio.AbstractEventLoop | None = None
+
+class LoopThread:
+    """An event loop running forever in a daemon thread, for a synchronous facade over async
+    code: other threads hand it coroutines with `run`; `stop` ends the loop (left unclosed)."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self.loop.is_running()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` on the loop and wait for its result; never from the loop's thread."""
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        return future.result()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=timeout)
+
+
+_shared: LoopThread | None = None
 _loop_lock = threading.Lock()
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
     """The process-wide loop that sync callers share (started on first use)."""
-    global _loop
+    global _shared
     with _loop_lock:
-        if _loop is None:
-            _loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=_loop.run_forever, name="airlock-sandbox", daemon=True)
-            thread.start()
-        return _loop
+        if _shared is None:
+            _shared = LoopThread("airlock-sandbox")
+        return _shared.loop
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -19,13 +19,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..core.sizes import human_size
 from ..library.export import write_markdown
 from ..library.interpreter import Interpreter
 from ..schemas import File
 from ..store import StoreError
 from .options import CliError
 from .render import RunView, safe_text, terminal_safe
-from .session import FileSaver, describe_size, stream_run
+from .session import FileSaver, stream_run
 
 PROMPT = "you> "
 HELP = """\
@@ -199,7 +200,7 @@ class ChatSession:
                 table.add_row(
                     file.id,
                     Text(terminal_safe(file.filename, one_line=True)),
-                    describe_size(file.bytes),
+                    human_size(file.bytes),
                 )
             self.console.print(table)
         for path in self.pending:

@@ -18,12 +18,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.checkpoints import delete_checkpoint
+from ..core.sizes import human_size
 from ..library.export import write_markdown, write_notebook
 from ..schemas import File, ImageFileContent, Message, TextContent, Thread
 from ..store import InvalidRequestError, NotFoundError, Store, StoreError
 from .options import CliError, DataDirOption, data_dir_for, fail, load_settings, stdout
 from .render import terminal_safe
-from .session import describe_size
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's shapes).")]
 PAGE = 100
@@ -130,7 +130,7 @@ def files_list(
         table.add_row(
             f.id,
             Text(terminal_safe(f.filename, one_line=True)),
-            describe_size(f.bytes),
+            human_size(f.bytes),
             f.purpose,
             _time(f.created_at),
         )
@@ -152,7 +152,7 @@ def files_show(
     for key, value in (
         ("id", file.id),
         ("filename", file.filename),
-        ("size", f"{describe_size(file.bytes)} ({file.bytes} bytes)"),
+        ("size", f"{human_size(file.bytes)} ({file.bytes} bytes)"),
         ("purpose", file.purpose),
         ("created", _time(file.created_at)),
     ):
@@ -186,7 +186,7 @@ def files_download(
         with store.open_file_content(file_id) as source, target.open("wb") as sink:
             while chunk := source.read(1 << 20):
                 sink.write(chunk)
-    wrote = terminal_safe(f"wrote {target} ({describe_size(file.bytes)})", one_line=True)
+    wrote = terminal_safe(f"wrote {target} ({human_size(file.bytes)})", one_line=True)
     stdout.print(Text(wrote), highlight=False, soft_wrap=True)
 
 

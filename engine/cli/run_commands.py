@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..core import EngineSettings
+from ..core.sizes import human_size
 from ..schemas import File
 from ..store import NotFoundError, Store, StoreError
 from .options import (
@@ -36,7 +37,6 @@ from .render import RunView, safe_text
 from .session import (
     FileSaver,
     answer_links,
-    describe_size,
     exit_code,
     open_interpreter,
     stream_or_exit,
@@ -209,7 +209,7 @@ def show_saved(
         link = (links or {}).get(file.id)
         console.print(
             safe_text(
-                f"  {path} ({describe_size(size)})" + (f"  <- {link}" if link else ""),
+                f"  {path} ({human_size(size)})" + (f"  <- {link}" if link else ""),
                 one_line=True,
             ),
             highlight=False,

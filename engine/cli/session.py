@@ -17,6 +17,7 @@ from rich.console import Console
 from models import ModelError
 
 from ..core import EngineSettings
+from ..core.filenames import save_path
 from ..library.interpreter import Interpreter, RunResult
 from ..schemas import File, Run, TextContent
 from ..store import StoreError
@@ -158,8 +159,9 @@ def stream_or_exit(
 
 
 class FileSaver:
-    """Saves generated files under one folder: each file once, a name taken by another file of
-    this session numbered (`chart_2.png`), a file left there by an earlier command replaced."""
+    """Saves generated files under one folder: each file once, under its own name, numbered
+    (`chart_2.png`) when another file of this session or one already in the folder has it: the
+    library's rule (`core.filenames.save_path`), nothing is overwritten."""
 
     def __init__(self, interpreter: Interpreter, folder: Path) -> None:
         self.interpreter = interpreter
@@ -173,13 +175,7 @@ class FileSaver:
         if isinstance(file, str):
             file = self.interpreter.engine.store.get_file(file_id)
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = Path(file.filename).name or file.id
-        stem, suffix = Path(name).stem, Path(name).suffix
-        path, n = self.folder / name, 1
-        taken = set(self.saved.values())
-        while path in taken:
-            n += 1
-            path = self.folder / f"{stem}_{n}{suffix}"
+        path = save_path(self.folder, file.filename, default=file.id, used=set(self.saved.values()))
         self.saved[file_id] = self.interpreter.download(file_id, path)
         return path
 
@@ -191,17 +187,6 @@ class FileSaver:
 
     def save_all(self, result: RunResult) -> list[tuple[File, Path]]:
         return [(file, self.save(file)) for file in result.files]
-
-
-def describe_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    value = float(size)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024 or unit == "GB":
-            break
-    return f"{value:.1f} {unit}"
 
 
 def answer_links(result: RunResult) -> dict[str, str]:

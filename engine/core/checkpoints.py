@@ -25,6 +25,8 @@ from sandbox.checkpoint import (
     save_checkpoint,
 )
 
+from .sizes import human_size
+
 log = logging.getLogger(__name__)
 
 #: Session keys are thread and container ids; anything else never names a folder.
@@ -81,12 +83,12 @@ class Checkpoints:
             log.warning("checkpoint of %s not saved: %s", key, exc)
             return None
         log.info(
-            "checkpoint of %s: %d variables, %d modules, %d files, %.1f MB in %.2f s%s",
+            "checkpoint of %s: %d variables, %d modules, %d files, %s in %.2f s%s",
             key,
             len(saved.variables),
             len(saved.modules),
             len(saved.files),
-            (saved.namespace_bytes + saved.files_bytes) / 1e6,
+            human_size(saved.namespace_bytes + saved.files_bytes),
             saved.seconds,
             f"; not saved: {', '.join(saved.skipped)}" if saved.skipped else "",
         )

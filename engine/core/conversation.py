@@ -18,6 +18,7 @@ from sandbox import Execution
 
 from ..schemas import ImageFileContent, Message, Run
 from .sessions import StagedFile
+from .sizes import human_size
 
 SYSTEM_PROMPT = """\
 You are a data analyst with a Python tool: a Jupyter kernel that keeps variables and imports \
@@ -75,7 +76,7 @@ def describe_execution(
         parts.append(f"[{image_count} image(s) shown to the user]")
     if execution.files:
         listing = ", ".join(
-            f"{change.path} ({_size(change.size)})" for change in execution.files[:20]
+            f"{change.path} ({human_size(change.size)})" for change in execution.files[:20]
         )
         more = len(execution.files) - 20
         parts.append(f"[files written: {listing}{f' and {more} more' if more > 0 else ''}]")
@@ -97,14 +98,6 @@ def describe_execution(
     if reminder:
         text += "\n\n" + reminder
     return text
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB"):
-        if n < 1024:
-            return f"{n:g} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n:.1f} GB"
 
 
 def message_to_chat(message: Message, files: dict[str, StagedFile]) -> ChatMessage:
@@ -142,7 +135,7 @@ def system_message(
             entries.append(
                 f"- {f.path}{named}: {preview}"
                 if preview
-                else f"- {f.path}{named} ({_size(f.bytes)})"
+                else f"- {f.path}{named} ({human_size(f.bytes)})"
             )
         parts.append("Files in /mnt/data:\n" + "\n".join(entries))
     return ChatMessage.system("\n\n".join(parts) or "You are a helpful assistant.")

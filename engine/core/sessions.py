@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -27,6 +28,7 @@ from sandbox.workspace import safe_relative_path
 
 from ..store import NotFoundError, Store
 from .checkpoints import Checkpoints
+from .filenames import numbered_names
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +95,11 @@ class ThreadSession:
         if not _usable_name(name):
             name = file_id
         taken = {PurePosixPath(staged.path).name for staged in self.staged.values()}
-        stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
-        candidate = name
-        for n in range(2, _MAX_NUMBERED + 2):
+        for candidate in itertools.islice(numbered_names(name), _MAX_NUMBERED):
             if candidate not in taken and not self._exists(candidate):
                 return candidate
-            candidate = f"{stem}_{n}{suffix}"
-        return f"{file_id}{suffix}"  # ids are unique: it cannot be taken by another upload
+        # ids are unique: it cannot be taken by another upload
+        return f"{file_id}{PurePosixPath(name).suffix}"
 
     def _exists(self, name: str) -> bool:
         try:

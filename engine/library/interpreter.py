@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,11 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from models import ModelBackend, ModelError, ModelsConfig, default_spec, resolve_spec
+from sandbox.sync import LoopThread
 
 from ..core import Engine, EngineSettings, RunHandle
 from ..core.events import RunEvent
+from ..core.filenames import save_path
 from ..schemas import (
     Assistant,
     AssistantCreate,
@@ -42,7 +43,7 @@ from ..schemas import (
     Thread,
     ThreadCreate,
 )
-from .export import write_notebook
+from .notebook import write_notebook
 
 T = TypeVar("T")
 FileArg = str | os.PathLike[str]
@@ -222,19 +223,16 @@ class AsyncInterpreter:
         return target
 
     async def save_files(self, result: RunResult, folder: FileArg) -> list[Path]:
-        """Every file the run generated, into `folder` under its own name (numbered when two
-        share one); returns the paths written."""
+        """Every file the run generated, into `folder` under its own name, numbered when two
+        share one or the name is taken there (`core.filenames.save_path`: nothing is
+        overwritten); returns the paths written."""
         return await asyncio.to_thread(self._save_files, result, Path(folder))
 
     def _save_files(self, result: RunResult, target: Path) -> list[Path]:
         target.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         for file in result.files:
-            name = Path(file.filename)
-            path, n = target / name.name, 1
-            while path in written or path.exists():
-                n += 1
-                path = target / f"{name.stem}_{n}{name.suffix}"
+            path = save_path(target, file.filename, default=file.id, used=written)
             written.append(self._download(file.id, path))
         return written
 
@@ -314,7 +312,8 @@ def resolve_model_arg(
 
 
 class Interpreter:
-    """The synchronous facade: the same methods, blocking, on a private event loop."""
+    """The synchronous facade: the same methods, blocking, on a private event loop (a
+    `sandbox.sync.LoopThread` of its own, not the sandbox's shared one)."""
 
     def __init__(
         self,
@@ -325,11 +324,7 @@ class Interpreter:
         settings: EngineSettings | None = None,
         models_config: ModelsConfig | None = None,
     ) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="airlock-interpreter", daemon=True
-        )
-        self._thread.start()
+        self._loop = LoopThread("airlock-interpreter")
         try:
             self._core = self._call(
                 AsyncInterpreter.open(
@@ -341,11 +336,11 @@ class Interpreter:
                 )
             )
         except BaseException:
-            self._stop_loop()
+            self._loop.stop(timeout=10)
             raise
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        return self._loop.run(coroutine)
 
     @property
     def engine(self) -> Engine:
@@ -395,15 +390,11 @@ class Interpreter:
         return self._call(self._core.messages(thread_id))
 
     def close(self) -> None:
-        if self._loop.is_running():
+        if self._loop.running:
             try:
                 self._call(self._core.aclose())
             finally:
-                self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+                self._loop.stop(timeout=10)
 
     def __enter__(self) -> Interpreter:
         return self

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from sandbox import MOUNT_POINT, SandboxConfig, WorkspaceError
 
 from ..core import Engine
+from ..core.filenames import free_name
 from ..core.sessions import ThreadSession
 from ..schemas import Deleted, now
 from ..schemas.responses import (
@@ -34,8 +35,8 @@ from ..schemas.responses import (
 )
 from ..store import FileTooLargeError, InvalidRequestError
 from ..store.contents import Source
+from ..store.files import refuse_control_characters
 from ..store.responses import ResponsesStore
-from ..store.store import refuse_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +251,11 @@ class ContainerService:
             name = "upload"
         taken = {PurePosixPath(r.path).name for r in self.db.container_files(container_id)}
         session = self.engine.sessions.get(container_id)
-        stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
-        candidate, n = name, 1
-        while candidate in taken or (session is not None and _exists(session, candidate)):
-            n += 1
-            candidate = f"{stem}_{n}{suffix}"
-        return str(MOUNT_POINT / candidate)
+
+        def in_use(candidate: str) -> bool:
+            return candidate in taken or (session is not None and _exists(session, candidate))
+
+        return str(MOUNT_POINT / free_name(name, in_use))
 
     # ------------------------------------------------------------ generated files
 

@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from ..core import Engine
-from ..store.store import DEFAULT_LIMIT, FILES_DEFAULT_LIMIT, FILES_MAX_LIMIT
+from ..store.base import DEFAULT_LIMIT
+from ..store.files import FILES_DEFAULT_LIMIT, FILES_MAX_LIMIT
 
 #: How long the SDK's pollers (`create_and_poll`, `runs.poll`) wait between GETs of a run.
 POLL_AFTER_MS = 200

@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from ..schemas import Deleted, File, ListPage, UploadPurpose
 from ..schemas.filetypes import mime_type
-from ..store.store import refuse_control_characters
+from ..store.files import refuse_control_characters
 from .common import EngineDep, FilePage, json_response
 from .errors import APIError
 from .openapi import UPLOAD_ERROR_RESPONSES

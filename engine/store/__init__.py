@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from .base import DEFAULT_LIMIT
 from .contents import Readable, Source
 from .errors import FileTooLargeError, InvalidRequestError, NotFoundError, StoreError
+from .files import MAX_FILE_BYTES
 from .paths import ENV_VAR, resolve_data_dir, user_data_dir
-from .store import DEFAULT_LIMIT, MAX_FILE_BYTES, Store
+from .store import Store
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from ..schemas import AssistantCreate, ListPage
 from ..schemas.responses import Container, ContainerFileRecord, ResponseRecord
+from .base import DEFAULT_LIMIT
 from .contents import ContentDir, Source
 from .database import Kind
 from .errors import NotFoundError
-from .store import DEFAULT_LIMIT, Store
+from .store import Store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (

@@ -52,6 +52,8 @@ def _emit(value: Any) -> None:
     print(MARKER + json.dumps(value, default=str))
 
 
+# The format of engine.core.sizes.human_size, copied: this module runs inside the sandbox, where
+# the engine cannot be imported.
 def _size(n: float) -> str:
     for unit in ("B", "KB", "MB"):
         if n < 1024:
