@@ -183,6 +183,9 @@ class ModelBackend(ABC):
     #: Tokens the model reads and writes in one call, when the backend knows it (the engine
     #: keeps prompts within it, less the room for the reply).
     context_window: int | None = None
+    #: Replies come from a fixed script, chosen by their position in the conversation: turns
+    #: taken out of it would replay earlier replies (the run loop then leaves them in).
+    replays_by_position: bool = False
 
     @abstractmethod
     def stream(

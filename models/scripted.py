@@ -34,6 +34,8 @@ _PIECES = 3  # deltas per reply: enough to exercise a consumer's streaming path
 
 
 class ScriptedBackend(ModelBackend):
+    replays_by_position = True
+
     def __init__(self, items: Sequence[dict[str, str]], *, name: str = "scripted") -> None:
         for index, item in enumerate(items):
             if (

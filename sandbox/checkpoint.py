@@ -303,7 +303,7 @@ def _copy_files(session: AsyncSession, folder: Path) -> tuple[list[str], int]:
         try:
             workspace.copy_out_under(relative, folder)
         except (WorkspaceError, OSError) as exc:
-            log.warning("checkpoint: %s not saved: %s", relative, exc)
+            log.warning("checkpoint: %r not saved: %s", relative, exc)
             continue
         copied.append(relative)
         total += entry.size
@@ -369,7 +369,7 @@ def _put_files_back(session: AsyncSession, saved: SavedCheckpoint, folder: Path)
         try:
             session.put_file(relative, folder / FILES / relative)
         except (WorkspaceError, OSError) as exc:
-            log.warning("checkpoint: %s not put back: %s", relative, exc)
+            log.warning("checkpoint: %r not put back: %s", relative, exc)
             continue
         put_back.append(relative)
     return put_back

@@ -66,6 +66,8 @@ class RecordingScripted(ScriptedBackend):
     scripts: dict[str, Script] = field(default_factory=dict)
     default: Script = field(default_factory=list)
     calls: list[ModelCall] = field(default_factory=list)
+    #: Keyed by the last user message: an error the loop restates has a script of its own.
+    replays_by_position: bool = False
 
     def __post_init__(self) -> None:
         super().__init__([], name="scripted")

@@ -642,7 +642,7 @@ async def test_second_run_on_a_busy_thread_is_refused(h: Harness) -> None:
     assert prompts == ["busy"]
 
 
-async def test_idle_session_is_reaped_and_the_next_run_starts_fresh(h: Harness) -> None:
+async def test_idle_session_is_reaped_and_the_next_run_gets_its_state_back(h: Harness) -> None:
     upload = h.upload("keep.txt", b"kept content")
     run1 = await h.run(
         "before idle",
@@ -662,14 +662,19 @@ async def test_idle_session_is_reaped_and_the_next_run_starts_fresh(h: Harness) 
     run2 = await h.run(
         "after idle",
         [
-            code("print('marker' in globals())\nprint(open('/mnt/data/keep.txt').read())"),
+            code(
+                "import os\nprint(marker, sorted(os.listdir('/mnt/data')))\n"
+                "print(open('/mnt/data/keep.txt').read())"
+            ),
             text("ok"),
         ],
         thread_id=thread_id,
     )
     assert run2.status == "completed"
     logs = h.logs(run2)
-    assert "False" in logs and "kept content" in logs
+    # A new kernel, with the variables of the old one (its checkpoint) and the upload once.
+    assert "here ['keep.txt']" in logs and "kept content" in logs
+    assert "restored from its checkpoint: marker" in logs
     new = h.engine.sessions.get(thread_id)
     assert new is not None and new.session is not old.session
 
@@ -838,10 +843,11 @@ async def test_engine_close_ends_a_run_in_flight(
     assert h2.store.get_run(thread_id, handle.run.id).status == "cancelled"
     run = await h2.run(
         "after reopen",
-        [code("print('fresh kernel', 'kept' in globals())"), text("ok")],
+        [code("print('restored', 'kept' in globals())"), text("ok")],
         thread_id=thread_id,
     )
-    assert "fresh kernel False" in h2.logs(run)
+    # A new engine, a new kernel: the one closed with the engine was checkpointed first.
+    assert "restored True" in h2.logs(run)
 
 
 async def test_cancel_of_a_queued_run(h: Harness) -> None:

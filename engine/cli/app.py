@@ -3,12 +3,14 @@ line on stderr."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
 from typer.exceptions import TyperException
 
 from .commands import register
+from .render import terminal_safe
 from .sandbox_commands import doctor, exec_cells
 from .serve_command import serve
 
@@ -25,8 +27,23 @@ app.command("serve")(serve)
 register(app)  # run, chat, files, threads, export, demo
 
 
+class _TerminalSafeFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
+
+
+def _warnings_to_stderr() -> None:
+    """Warnings reach stderr as plain lines, as Python's last-resort handler prints them, but
+    with control characters made visible: a log line may quote what a cell wrote."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_TerminalSafeFormatter("%(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
 def main() -> None:
     """Usage errors come out as one line on stderr, exit status 2 (click's box is for help)."""
+    _warnings_to_stderr()
     try:
         # Without standalone mode click hands back a command's exit code instead of exiting.
         code = app(standalone_mode=False)

@@ -90,7 +90,7 @@ class Checkpoints:
             len(saved.files),
             human_size(saved.namespace_bytes + saved.files_bytes),
             saved.seconds,
-            f"; not saved: {', '.join(saved.skipped)}" if saved.skipped else "",
+            f"; not saved: {', '.join(map(repr, saved.skipped))}" if saved.skipped else "",
         )
         return saved
 

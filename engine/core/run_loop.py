@@ -97,6 +97,7 @@ class RunLoop(ModelCalls, CodeCalls, FinalAnswer):
         assistant = await self._db(self.store.get_assistant, self.run.assistant_id)
         thread = await self._db(self.store.get_thread, self.run.thread_id)
         model = await self.deps.models.resolve(self.run.model)
+        self.coach.may_rewind = not model.replays_by_position
         messages = await self._db(self.store.all_messages, self.run.thread_id)
         # A limit of 0 code calls lets the model answer, in text only.
         code_enabled = self._code_enabled() and self.limits.max_code_calls > 0

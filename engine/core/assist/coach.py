@@ -84,6 +84,9 @@ class Coach:
     answer_now: bool = False
     #: The error of the last cell that failed when it ran (a repeat is not run: not this).
     last_error: CellError | None = None
+    #: Turns may be taken out of the conversation (not with a model that replays a script by
+    #: position: it would replay its earlier replies).
+    may_rewind: bool = True
 
     # ------------------------------------------------------------ the next model call
 
@@ -141,7 +144,7 @@ class Coach:
             return None
         self.repeats[key] = self.repeats.get(key, 0) + 1
         self.extra_heat += self.policy.retry_temperature_step
-        if self.policy.rewind_repeated_failures:
+        if self.policy.rewind_repeated_failures and self.may_rewind:
             return Repeat(
                 "failed",
                 f"{REWOUND}\n{earlier}\nWrite new code that cannot fail this way; do not "
