@@ -48,7 +48,7 @@ while left > 0:
 checksum = sum(float(globals()[f'frame_{{k}}'].values.sum()) for k in range(i))
 print(i, round(checksum, 3))
 """
-CHECK = "print(round(sum(float(globals()[f'frame_{k}'].values.sum()) for k in range({n})), 3))"
+CHECK = "print(round(sum(float(globals()[f'frame_{{k}}'].values.sum()) for k in range({n})), 3))"
 
 
 async def measure(size_mb: int, folder: Path) -> dict[str, Any]:
