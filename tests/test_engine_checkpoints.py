@@ -110,3 +110,36 @@ async def test_a_variable_that_could_not_be_saved_is_named_to_the_model(tmp_path
     # The model reads it with the cell's output.
     told = backend.calls_for("again")[1].messages[-1].content
     assert "not restored: conn (socket cannot be saved" in told
+
+
+async def test_over_the_cap_or_damaged_the_model_and_the_user_are_told(tmp_path: Path) -> None:
+    backend = RecordingScripted()
+    capped = EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS), checkpoint_max_mb=1)
+    engine = await open_engine(backend, tmp_path / "data", capped)
+    try:
+        h = Harness(engine, backend)
+        big = "import numpy as np\nbig = np.zeros(3 * 2**20 // 8)\nsmall = 'fits'"
+        first = await h.run("fill", [code(big), text("ok")])
+        await engine.sessions.end(first.thread_id)
+        over = await h.run(
+            "over",
+            [code("print(small, 'big' in globals())"), text("ok")],
+            thread_id=first.thread_id,
+        )
+        over_logs = h.logs(over)
+        # Damage the checkpoint saved as that session ends: it is refused, with a message.
+        await engine.sessions.end(first.thread_id)
+        part = engine.store.data_dir / "checkpoints" / first.thread_id / "namespace" / "part-00000"
+        data = bytearray(part.read_bytes())
+        data[-1] ^= 0xFF
+        part.write_bytes(bytes(data))
+        damaged = await h.run(
+            "damaged", [code("print('small' in globals())"), text("ok")], thread_id=first.thread_id
+        )
+        damaged_logs = h.logs(damaged)
+    finally:
+        await engine.aclose()
+    assert "fits False" in over_logs
+    assert "not restored: big (ndarray: over the checkpoint cap of 1 MB" in over_logs
+    assert "False" in damaged_logs
+    assert "the checkpoint was not restored: the checkpoint is damaged" in damaged_logs

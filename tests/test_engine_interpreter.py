@@ -10,7 +10,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from engine.library.interpreter import AsyncInterpreter, Interpreter, RunResult
+from engine.library.interpreter import AsyncInterpreter, RunResult
+from engine.library.sync_interpreter import Interpreter
 from engine.schemas import ImageFileContent
 from tests.engine_fixtures import RecordingScripted, code, settings, text
 

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from ..core.sizes import human_size
 from ..library.export import write_markdown
-from ..library.interpreter import Interpreter
+from ..library.sync_interpreter import Interpreter
 from ..schemas import File
 from ..store import StoreError
 from .options import CliError

@@ -18,7 +18,8 @@ from models import ModelError
 
 from ..core import EngineSettings
 from ..core.filenames import save_path
-from ..library.interpreter import Interpreter, RunResult
+from ..library.interpreter import RunResult
+from ..library.sync_interpreter import Interpreter
 from ..schemas import File, Run, TextContent
 from ..store import StoreError
 from .options import CliError, ModelChoice, fail, warn

@@ -2,6 +2,7 @@
 (notebook, Markdown)."""
 
 from .export import write_markdown, write_notebook
-from .interpreter import AsyncInterpreter, Interpreter, RunResult
+from .interpreter import AsyncInterpreter, RunResult
+from .sync_interpreter import Interpreter
 
 __all__ = ["AsyncInterpreter", "Interpreter", "RunResult", "write_markdown", "write_notebook"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from ..core.conversation import cut_middle
 from ..schemas import CodeInterpreterCall, ImageOutput, LogsOutput
 from ..store import Store
 from .timeline import Image, Note, heading, images_in, load_image, safe_name, timeline
@@ -65,10 +66,7 @@ def _markdown_call(store: Store, call: CodeInterpreterCall, images: _Images) -> 
 
 def _cut(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
     """Keep the head and the tail (where a traceback ends) of a long output."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
+    return cut_middle(text, limit, head_share=0.5)
 
 
 def _fence(text: str, language: str) -> str:

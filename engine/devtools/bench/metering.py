@@ -55,6 +55,8 @@ class MeteredBackend(ModelBackend):
     def __init__(self, inner: ModelBackend) -> None:
         self.inner = inner
         self.name = inner.name
+        self.context_window = inner.context_window
+        self.replays_by_position = inner.replays_by_position
 
     async def stream(
         self,
@@ -92,6 +94,8 @@ class MeteredBackend(ModelBackend):
 class KeyedScriptBackend(ModelBackend):
     """A scripted model per task: the last user message picks the script (`key_of`).
     Scripts can be added while the engine runs; every conversation sent is kept per key."""
+
+    replays_by_position = True
 
     def __init__(self, name: str, key_of: Callable[[str], str | None]) -> None:
         self.name = name

@@ -201,18 +201,7 @@ def bench_throughput(
     with ThreadPoolExecutor(concurrency, thread_name_prefix="bench-client") as pool:
         outcomes = list(pool.map(one_run, range(runs)))
     wall = time.perf_counter() - started
-    statuses: dict[str, int] = {}
-    for _seconds, status in outcomes:
-        statuses[status] = statuses.get(status, 0) + 1
-    return {
-        "concurrency": concurrency,
-        "runs": runs,
-        "completed": statuses.get("completed", 0),
-        "statuses": statuses,
-        "wall_s": wall,
-        "runs_per_s": runs / wall,
-        "latency": stats([seconds for seconds, _ in outcomes]),
-    }
+    return {"concurrency": concurrency, **_outcomes(outcomes, wall)}
 
 
 class TreeSampler:
@@ -292,18 +281,25 @@ def bench_capped(
         with ThreadPoolExecutor(clients, thread_name_prefix="bench-capped") as pool:
             outcomes = list(pool.map(one_run, range(runs)))
         wall = time.perf_counter() - started
+    return {
+        "clients": clients,
+        **_outcomes(outcomes, wall),
+        "refused_429": len(refusals),
+        "peak_rss_mb": sampler.peak_rss / 2**20,
+        "peak_kernels": sampler.peak_kernels,
+    }
+
+
+def _outcomes(outcomes: list[tuple[float, str]], wall: float) -> dict[str, Any]:
+    """Runs by final status, throughput and latency of one driver's runs."""
     statuses: dict[str, int] = {}
     for _seconds, status in outcomes:
         statuses[status] = statuses.get(status, 0) + 1
     return {
-        "clients": clients,
-        "runs": runs,
+        "runs": len(outcomes),
         "completed": statuses.get("completed", 0),
         "statuses": statuses,
         "wall_s": wall,
-        "runs_per_s": runs / wall,
+        "runs_per_s": len(outcomes) / wall,
         "latency": stats([seconds for seconds, _ in outcomes]),
-        "refused_429": len(refusals),
-        "peak_rss_mb": sampler.peak_rss / 2**20,
-        "peak_kernels": sampler.peak_kernels,
     }
