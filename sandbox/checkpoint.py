@@ -136,7 +136,7 @@ async def save_checkpoint(
         if not isinstance(count, int) or not 0 <= count * chunk_bytes <= max_bytes + chunk_bytes:
             raise CheckpointError("the kernel's report is malformed")
         # Copies and digests of up to max_bytes: off the event loop.
-        await asyncio.to_thread(_collect, session, saved, count, building)
+        await asyncio.to_thread(_collect, session, saved, count, building, max_bytes)
         saved.seconds = time.monotonic() - started
         await asyncio.to_thread(_finish, saved, building, folder)
     except BaseException:
@@ -151,14 +151,22 @@ def _start_building(building: Path) -> None:
     (building / NAMESPACE).mkdir(parents=True)
 
 
-def _collect(session: AsyncSession, saved: SavedCheckpoint, count: int, building: Path) -> None:
-    """Copy the chunks the kernel wrote, and the workspace's files, into `building`."""
-    saved.chunks = [
-        _copy_chunk(session, f"{SAVE_FOLDER}/part-{i:05d}", building / NAMESPACE)
-        for i in range(count)
-    ]
+def _collect(
+    session: AsyncSession, saved: SavedCheckpoint, count: int, building: Path, max_bytes: int
+) -> None:
+    """Copy the chunks the kernel wrote, and the workspace's files, into `building`. The kernel
+    is not trusted to have kept to the cap (a cell can replace its side of the code): every
+    chunk is checked against the chunk size and the total against the cap as it is copied."""
+    saved.chunks = []
+    total = 0
+    for i in range(count):
+        chunk = _copy_chunk(session, f"{SAVE_FOLDER}/part-{i:05d}", building / NAMESPACE)
+        total += chunk["bytes"]
+        if chunk["bytes"] > saved.chunk_bytes or total > max_bytes:
+            raise CheckpointError("the kernel wrote more than the checkpoint's cap")
+        saved.chunks.append(chunk)
     _clear(session, SAVE_FOLDER)
-    if sum(c["bytes"] for c in saved.chunks) != saved.namespace_bytes:
+    if total != saved.namespace_bytes:
         raise CheckpointError("the chunks the kernel wrote do not add up to its report")
     saved._check()
     saved.files, saved.files_bytes = _copy_files(session, building / FILES)

@@ -191,3 +191,34 @@ async def test_a_save_that_fails_keeps_the_previous_checkpoint(tmp_path: Path) -
             await save_checkpoint(session, folder, max_bytes=64 * MB)
     assert (folder / MANIFEST).read_text() == before
     assert not folder.with_name("ckpt.new").exists()
+
+
+#: A cell that replaces the kernel side of the save: it writes 3 MB and reports 10 bytes.
+LYING_SAVE = """
+import json, os, sys, types
+fake = types.ModuleType('_airlock_checkpoint')
+def save(folder, max_bytes, chunk_bytes):
+    os.makedirs(folder, exist_ok=True)
+    with open(folder + '/part-00000', 'wb') as out:
+        out.write(b'x' * (3 * 2**20))
+    report = {'variables': {}, 'modules': {}, 'skipped': {}, 'bytes': 10, 'chunks': 1}
+    print('<<airlock-checkpoint>>' + json.dumps(report))
+fake.save = save
+sys.modules['_airlock_checkpoint'] = fake
+"""
+
+
+async def test_a_kernel_that_lies_about_its_checkpoint_is_not_believed(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as session:
+        await _check(session, "x = 1")
+        await save_checkpoint(session, folder, max_bytes=64 * MB)
+        before = (folder / MANIFEST).read_text()
+        await _check(session, LYING_SAVE)
+        with pytest.raises(CheckpointError, match="more than the checkpoint's cap"):
+            await save_checkpoint(session, folder, max_bytes=1 * MB)
+        leftovers = await _check(
+            session, "import os\nprint(os.path.exists('/mnt/data/.airlock-checkpoint'))"
+        )
+    assert leftovers == "False\n"  # the chunks it wrote were removed from the workspace
+    assert (folder / MANIFEST).read_text() == before
