@@ -4,6 +4,7 @@ model; a thread's checkpoint goes with the thread. Real kernels, a real store, t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -143,3 +144,25 @@ async def test_over_the_cap_or_damaged_the_model_and_the_user_are_told(tmp_path:
     assert "not restored: big (ndarray: over the checkpoint cap of 1 MB" in over_logs
     assert "False" in damaged_logs
     assert "the checkpoint was not restored: the checkpoint is damaged" in damaged_logs
+
+
+async def test_a_run_that_comes_while_the_session_is_saved_gets_what_was_saved(
+    tmp_path: Path,
+) -> None:
+    backend = RecordingScripted()
+    engine = await open_engine(backend, tmp_path / "data", settings())
+    try:
+        h = Harness(engine, backend)
+        first = await h.run("set", [code("value = 1"), text("ok")])
+        await h.run("bump", [code("value += 1"), text("ok")], thread_id=first.thread_id)
+        # The end starts first (it takes the session at once, then saves); the run asks for
+        # the thread's session while the save is under way, and waits for it.
+        _, read = await asyncio.gather(
+            engine.sessions.end(first.thread_id),
+            h.run("read", [code("print(value)"), text("ok")], thread_id=first.thread_id),
+        )
+        logs = h.logs(read)
+    finally:
+        await engine.aclose()
+    assert logs.startswith("2\n")
+    assert "restored from its checkpoint: value" in logs

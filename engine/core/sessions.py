@@ -186,6 +186,9 @@ class SessionManager:
         self.checkpointed = checkpointed
         self._sessions: dict[str, ThreadSession] = {}
         self._starting: dict[str, asyncio.Lock] = {}
+        #: Sessions being ended, by key: a new session for the same key waits for the end
+        #: (and its checkpoint) before it starts, so it restores what that one saved.
+        self._ending: dict[str, asyncio.Event] = {}
         #: Sessions being started or closed: alive, though not (or no longer) in _sessions.
         self._opening = 0
         self._closing = 0
@@ -209,6 +212,9 @@ class SessionManager:
             if existing is not None:
                 existing.touch()
                 return existing
+            ending = self._ending.get(thread_id)
+            if ending is not None:
+                await ending.wait()
             await self._make_room(thread_id)
             self._opening += 1  # no await since the room was counted: nobody else takes it
             try:
@@ -326,6 +332,7 @@ class SessionManager:
         self._starting.pop(thread_id, None)
         if thread_session is not None:
             self._closing += 1
+            ended = self._ending[thread_id] = asyncio.Event()
             try:
                 if save:
                     await self._save(thread_session)
@@ -334,6 +341,9 @@ class SessionManager:
                     await thread_session.session.close()
                 finally:
                     self._closing -= 1
+                    ended.set()
+                    if self._ending.get(thread_id) is ended:
+                        del self._ending[thread_id]
 
     async def reap_idle(self) -> list[str]:
         """End the sessions idle for longer than `idle_seconds`; returns their threads."""
