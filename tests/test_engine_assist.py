@@ -17,6 +17,7 @@ from engine.core.annotations import fix_links
 from engine.core.assist import (
     ANSWER_REMINDER,
     COMPUTE_FIRST,
+    ROUND_FIRST,
     describe_files,
     error_digest,
     error_hints,
@@ -274,6 +275,28 @@ async def test_a_clean_cell_that_computed_nan_is_questioned(make_harness: Harnes
     assert "'North'" in told and ANSWER_REMINDER not in told
 
 
+async def test_unrounded_values_are_sent_back_once_when_the_question_asks_for_rounding(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness()
+    prompt = "What is the mean, rounded to two decimal places?"
+    run = await h.run(
+        prompt,
+        [code("print(2 / 3)"), code("print(round(2 / 3, 2))"), text("@mean[0.67]")],
+    )
+    assert run.status == "completed"
+    calls = h.backend.calls_for(prompt)
+    assert len(calls) == 3
+    # 0.6666666666666666 for a question that asks for rounding: round it first...
+    assert calls[1].messages[-1].content.rstrip().endswith(ROUND_FIRST)
+    # ...once: after the rounded cell the usual reminder to answer.
+    assert calls[2].messages[-1].content.rstrip().endswith(ANSWER_REMINDER)
+    # A question that asks for no rounding is not told to round.
+    plain = "What is two thirds?"
+    await h.run(plain, [code("print(2 / 3)"), text("0.6666666666666666")])
+    assert h.backend.calls_for(plain)[1].messages[-1].content.rstrip().endswith(ANSWER_REMINDER)
+
+
 async def test_a_guess_before_any_clean_cell_is_sent_back_once(
     make_harness: HarnessFactory,
 ) -> None:
@@ -398,10 +421,12 @@ async def test_a_run_temperature_is_kept_and_each_lever_can_be_turned_off(
         file_preview_chars=0,
         error_digest=False,
         skip_repeated_cells=False,
+        rewind_repeated_failures=False,
         code_first_with_files=False,
         compute_nudges=0,
         salvage_answer_lines=False,
         answer_reminder=False,
+        rounding_reminder=False,
         temperature=1.0,
         answer_temperature=1.0,
         retry_temperature_step=0,

@@ -115,6 +115,7 @@ class RunLoop(ModelCalls, CodeCalls, FinalAnswer):
         history = [message_to_chat(m, by_id) for m in thread_messages_for(messages, self.run)]
         if not history:
             history = [ChatMessage.user("(no message)")]
+        self.coach.question = next((m.content for m in reversed(history) if m.role == "user"), "")
         budget = min(
             self.limits.prompt_token_budget,
             self.run.max_prompt_tokens or self.limits.prompt_token_budget,

@@ -31,6 +31,15 @@ ANSWER_REMINDER = (
     "plain text, no code, and end it with the result lines copied from this "
     "output in the format the user asked for."
 )
+#: Replaces the answer reminder when the question asks for rounding and the output is not.
+ROUND_FIRST = (
+    "The question asks for rounded values and this output has unrounded ones. Round them in "
+    "code as the question asks (for example round(x, 2)) and print them again."
+)
+#: A question that asks for rounded values.
+_ASKS_ROUNDING = re.compile(r"\bround(?:ed|ing)?\b|\bdecimal (?:place|point|digit)s?\b", re.I)
+#: A number printed with more digits than anyone asks for: 0.2051038255697283, 1.2e-17.
+_LONG_DECIMAL = re.compile(r"\d\.\d{6,}|\d(?:\.\d+)?e-\d+")
 #: The logs of a cell not run because it already failed (views count it as a failed cell).
 REPEATED_FAILURE = (
     "[airlock] not run: this code is identical to a cell of this run that already failed"
@@ -87,6 +96,10 @@ class Coach:
     #: Turns may be taken out of the conversation (not with a model that replays a script by
     #: position: it would replay its earlier replies).
     may_rewind: bool = True
+    #: The user's request this run answers (the last user message before the run).
+    question: str = ""
+    #: The model was asked to round its values (once a run).
+    rounding_asked: bool = False
 
     # ------------------------------------------------------------ the next model call
 
@@ -257,6 +270,13 @@ class Coach:
             return text + "\n\nCheck before answering: " + "; ".join(hints)
         return text
 
+    def _wants_rounding(self, execution: Execution) -> bool:
+        """A clean cell printed long decimals and the question asks for rounded values."""
+        if not self.policy.rounding_reminder or self.rounding_asked or execution.error:
+            return False
+        shown = execution.stdout + "".join(d.text or "" for d in execution.displays)
+        return bool(_ASKS_ROUNDING.search(self.question) and _LONG_DECIMAL.search(shown))
+
     def _describe(
         self, execution: Execution, hints: list[str], repeat: Repeat | None, image_count: int
     ) -> str:
@@ -281,6 +301,9 @@ class Coach:
         if repeat is not None and repeat.kind == "clean":
             return repeat.told
         reminder = ANSWER_REMINDER if self.policy.answer_reminder and not hints else ""
+        if reminder and self._wants_rounding(execution):
+            reminder = ROUND_FIRST
+            self.rounding_asked = True
         # The hints are in the digest already, where they follow the error they explain.
         execution = replace(
             execution, notices=[n for n in execution.notices if not n.startswith(HINT_NOTICE)]
