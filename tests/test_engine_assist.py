@@ -68,7 +68,14 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     kept, lines = salvage(cell)
     assert lines == ["@answer[x['a']]", "@other[some prose]", "@third[]"]
     # An expression is printed as the answer line it was meant to be; prose is taken out.
-    assert kept == "x = {'a': 21 * 2}\nprint('@answer[' + str(x['a']) + ']')\nif x:\n    pass"
+    assert kept.startswith("x = {'a': 21 * 2}\nprint('@answer[' + ")
+    assert kept.endswith("(x['a']) + ']')\nif x:\n    pass")
+    assert _printed(kept) == "@answer[42]\n"
+    # A list, an array or a Series shows its items, as an answer line means them.
+    listed, _ = salvage(
+        "import numpy as np\nbest = ['Switzerland']\n@best[best]\n@v[np.array([1, 2])]"
+    )
+    assert _printed(listed) == "@best[Switzerland]\n@v[1, 2]\n"
     # Code that compiles is left alone (a decorator is Python)...
     decorated = "import functools\n@functools.cache\ndef f():\n    return 1"
     assert salvage(decorated) == (decorated, [])
@@ -77,10 +84,20 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     assert salvage(broken) == (broken, [])
     # An answer line split over two lines (seen from the default model) is one answer line.
     split = "x = 2\n@answer\n[x * 21]\n@note\n[no missing values]"
-    assert salvage(split) == (
-        "x = 2\nprint('@answer[' + str(x * 21) + ']')",
-        ["@answer[x * 21]", "@note[no missing values]"],
-    )
+    joined, lines = salvage(split)
+    assert lines == ["@answer[x * 21]", "@note[no missing values]"]
+    assert _printed(joined) == "@answer[42]\n"
+
+
+def _printed(code: str) -> str:
+    """What `code` prints, run here (salvaged code is plain Python)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, {})
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------- in a real kernel
@@ -295,6 +312,16 @@ async def test_unrounded_values_are_sent_back_once_when_the_question_asks_for_ro
     plain = "What is two thirds?"
     await h.run(plain, [code("print(2 / 3)"), text("0.6666666666666666")])
     assert h.backend.calls_for(plain)[1].messages[-1].content.rstrip().endswith(ANSWER_REMINDER)
+
+
+async def test_what_the_answer_copied_of_airlocks_own_words_is_left_out(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness()
+    echoed = "@total[3]\n[airlock] hint for the model: something\n\n" + ANSWER_REMINDER + "\n```"
+    run = await h.run("echo", [code("print(1 + 2)"), text(echoed)])
+    assert run.status == "completed"
+    assert message_text_of(h, run) == "@total[3]"
 
 
 async def test_a_guess_before_any_clean_cell_is_sent_back_once(

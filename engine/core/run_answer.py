@@ -18,6 +18,7 @@ from ..schemas import (
     now,
 )
 from .annotations import fix_links
+from .assist import without_echoes
 from .events import message_delta
 from .run_state import RunState
 from .sessions import ThreadSession
@@ -38,7 +39,7 @@ class FinalAnswer(RunState):
             self.deps.session_key(self.run.thread_id)[0]
         )
         generated = await self._db(self.generated.store_all, session)
-        text = await self._db(self._links_fixed, message.text, session)
+        text = await self._db(self._links_fixed, without_echoes(message.text), session)
         annotations = await self._db(self.generated.annotate, text, session)
         extra_images = (
             []

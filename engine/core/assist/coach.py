@@ -60,6 +60,20 @@ _NO_HINT_ERRORS = {
 }
 
 
+def without_echoes(text: str) -> str:
+    """The model's final text without what it copied of Airlock's own words from a cell's
+    output (its `[airlock]` notices, the reminders), and without a fence left open by that."""
+    kept = [line for line in text.splitlines() if not line.lstrip().startswith("[airlock]")]
+    cleaned = "\n".join(kept)
+    for sentence in (ANSWER_REMINDER, ROUND_FIRST, COMPUTE_FIRST):
+        cleaned = cleaned.replace(sentence, "")
+    lines = cleaned.rstrip().splitlines()
+    if sum(line.strip().startswith("```") for line in lines) % 2 and lines[-1].strip() == "```":
+        lines.pop()
+    result = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return result if result else text
+
+
 @dataclass(frozen=True)
 class Repeat:
     """A cell the model sent again: it is not run; `told` replaces its output."""

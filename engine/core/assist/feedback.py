@@ -124,7 +124,8 @@ def salvage(code: str) -> tuple[str, list[str]]:
         answers.append(line.strip())
         indent, name, value = match["indent"], match["name"], match["value"]
         if value.strip() and _is_expression(value):
-            kept.append(f"{indent}print({'@' + name + '['!r} + str({value}) + ']')")
+            shown = f"{_ANSWER_VALUE}({value})"
+            kept.append(f"{indent}print({'@' + name + '['!r} + {shown} + ']')")
         elif indent:
             kept.append(f"{indent}pass")  # keeps an indented block whole
     result = "\n".join(kept)
@@ -133,6 +134,13 @@ def salvage(code: str) -> tuple[str, list[str]]:
     return result, answers
 
 
+#: How a salvaged answer line shows its value, inline (nothing is defined in the kernel): a
+#: list, an array or a Series as its items joined by ", " (`['Switzerland']` as Switzerland),
+#: anything else as str().
+_ANSWER_VALUE = (
+    "(lambda v: (lambda w: ', '.join(map(str, w)) if isinstance(w, (list, tuple, set)) "
+    "else str(w))(v.tolist() if hasattr(v, 'tolist') and not isinstance(v, str) else v))"
+)
 _BARE_NAME = re.compile(r"^[ \t]*@\w+[ \t]*$")
 _BRACKETED = re.compile(r"^[ \t]*\[.*\][ \t]*$")
 
