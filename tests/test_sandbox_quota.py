@@ -59,7 +59,9 @@ async def test_a_background_holder_is_trimmed_between_cells(session: AsyncSessio
         "print('started')"
     )
     assert result.ok, result.error
-    for _ in range(40):
+    # A generous bound (the child holds its files for 60 s): after a long suite the machine
+    # can be slow to notice.
+    for _ in range(100):
         follow = await session.execute("import time; time.sleep(0.5)")
         if any("unlinked file(s) still held" in n for n in follow.notices):
             break
