@@ -178,6 +178,19 @@ def bench_latency(
 # -- throughput --------------------------------------------------------------------------------
 
 
+def _timed_run(client: OpenAI, assistant_id: str, poll_ms: int) -> tuple[float, str]:
+    """One client's run on a new thread, polled to its end: (seconds, final status)."""
+    threads = client.beta.threads
+    started = time.perf_counter()
+    thread = threads.create(messages=[{"role": "user", "content": "Sum the column."}])
+    run = threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=poll_ms
+    )
+    seconds = time.perf_counter() - started
+    threads.delete(thread.id)
+    return seconds, run.status
+
+
 def bench_throughput(
     server: Server, assistant_id: str, runs: int, concurrency: int, poll_ms: int
 ) -> dict[str, Any]:
@@ -187,15 +200,7 @@ def bench_throughput(
         client: OpenAI | None = getattr(local, "client", None)
         if client is None:
             client = local.client = server.client()
-        threads = client.beta.threads
-        started = time.perf_counter()
-        thread = threads.create(messages=[{"role": "user", "content": "Sum the column."}])
-        run = threads.runs.create_and_poll(
-            thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=poll_ms
-        )
-        seconds = time.perf_counter() - started
-        threads.delete(thread.id)
-        return seconds, run.status
+        return _timed_run(client, assistant_id, poll_ms)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency, thread_name_prefix="bench-client") as pool:
@@ -266,15 +271,7 @@ def bench_capped(
         if client is None:
             http = httpx.Client(event_hooks={"response": [count_refusals]}, timeout=300)
             client = local.client = server.client(max_retries=50, http_client=http)
-        threads = client.beta.threads
-        started = time.perf_counter()
-        thread = threads.create(messages=[{"role": "user", "content": "Sum the column."}])
-        run = threads.runs.create_and_poll(
-            thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=poll_ms
-        )
-        seconds = time.perf_counter() - started
-        threads.delete(thread.id)
-        return seconds, run.status
+        return _timed_run(client, assistant_id, poll_ms)
 
     with TreeSampler(server.pid) as sampler:
         started = time.perf_counter()
