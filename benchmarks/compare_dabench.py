@@ -1,10 +1,14 @@
 """DABench runs side by side: Airlock (`airlock bench dabench`) and the baselines
 (`baseline_single_shot.py`, `baseline_smolagents.py`), question by question, then the totals.
 
-    .venv/bin/python benchmarks/compare_dabench.py OUT_A OUT_B [OUT_C] [--names a,b,c] \\
+    .venv/bin/python benchmarks/compare_dabench.py RUN_A [RUN_B ...] [--names a,b,c] \\
         [--markdown comparison.md]
 
-Each argument is a results.jsonl or the folder holding one. The totals (ABQ, PSAQ, UASQ with
+Each run is a results.jsonl, the folder holding one, or a column of a side-by-side table this
+script wrote (`report.md#column`: committed reports keep no labels, and results files are not
+committed); `A+B` joins sources into one run, a question in both taking B's record. A record
+read from a table knows only what its cell shows (outcome, sub-answers, cells, whole seconds).
+The totals (ABQ, PSAQ, UASQ with
 Airlock's definitions, median wall seconds) are computed over the questions every run recorded,
 so they compare the same questions; questions only some runs recorded are listed, not counted.
 Differences are in percentage points against the first run. A cell of the table reads
@@ -15,6 +19,7 @@ pass without any cell that ran clean (a guess, or values read from a failure).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 from dataclasses import dataclass
@@ -34,15 +39,67 @@ class Run:
     records: dict[str, TaskRecord]
 
 
-def load_run(path: Path, name: str | None = None) -> Run:
+#: A cell of the side-by-side table, as `cell` writes it: `pass* 2/3 4c 41s`.
+CELL = re.compile(r"^(pass|fail|error)(\*?) (\d+)/(\d+) (\d+)c (\d+)s$")
+
+
+def table_records(report: Path, column: str) -> list[TaskRecord]:
+    """The questions of one column of a side-by-side table (see `compare`)."""
+    header: list[str] | None = None
+    records = []
+    for line in report.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            if line.startswith("| question |"):
+                header = cells
+                if column not in header:
+                    raise FileNotFoundError(f"no column {column!r} in {report}: {header[1:]}")
+            continue
+        if not line.startswith("|"):
+            break  # the table ends at its first other line
+        match = CELL.match(cells[header.index(column)])
+        if match is None:
+            continue  # the separator row, or a question this run did not record
+        outcome, star, right, total, attempts, wall = match.groups()
+        records.append(
+            TaskRecord(
+                task_id=cells[0].split()[0],
+                suite="dabench",
+                outcome=outcome,  # type: ignore[arg-type]  # one of the three, by CELL
+                attempts=int(attempts),
+                retries_to_success=None if star or outcome != "pass" else 0,
+                wall_s=float(wall),
+                detail={"right": int(right), "total": int(total)},
+            )
+        )
+    if header is None:
+        raise FileNotFoundError(f"no side-by-side table in {report}")
+    return records
+
+
+def source_records(source: str) -> tuple[list[TaskRecord], str]:
+    """One source's records and a default name for its run."""
+    report, _, column = source.partition("#")
+    if column:
+        return table_records(Path(report), column), column
+    path = Path(source)
     file = path / RESULTS_FILE if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"no results file at {file}")
     records = read_records(file)
-    if name is None:
-        suites = sorted({r.suite for r in records})
-        name = suites[0] if len(suites) == 1 else file.parent.name
-    return Run(name, {r.task_id: r for r in records})
+    suites = sorted({r.suite for r in records})
+    return records, suites[0] if len(suites) == 1 else file.parent.name
+
+
+def load_run(spec: str, name: str | None = None) -> Run:
+    """A run from one source or several joined with `+` (a later one wins per question)."""
+    records: dict[str, TaskRecord] = {}
+    names = []
+    for source in spec.split("+"):
+        found, default_name = source_records(source)
+        records.update((r.task_id, r) for r in found)
+        names.append(default_name)
+    return Run(name or "+".join(dict.fromkeys(names)), records)
 
 
 def question_order(ids: set[str]) -> list[str]:
@@ -150,21 +207,20 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "results",
+        "runs",
         nargs="+",
-        type=Path,
-        help="results.jsonl files or the folders holding them (2 or 3)",
+        help="results.jsonl files, their folders, or REPORT.md#COLUMN; A+B joins (1 to 4 runs)",
     )
     parser.add_argument("--names", default=None, help="column names, comma-separated")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    if not 2 <= len(args.results) <= 3:
-        parser.error("give 2 or 3 results files")
+    if not 1 <= len(args.runs) <= 4:
+        parser.error("give 1 to 4 runs")
     names = [n.strip() for n in args.names.split(",")] if args.names else []
-    if names and len(names) != len(args.results):
-        parser.error("--names needs one name per results file")
+    if names and len(names) != len(args.runs):
+        parser.error("--names needs one name per run")
     try:
-        runs = [load_run(path, names[i] if names else None) for i, path in enumerate(args.results)]
+        runs = [load_run(spec, names[i] if names else None) for i, spec in enumerate(args.runs)]
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

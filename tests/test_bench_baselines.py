@@ -291,7 +291,29 @@ def test_the_comparison_counts_only_common_questions(tmp_path: Path) -> None:
     assert read_records(airlock / "results.jsonl")[0].task_id == "0"
 
 
-def test_the_comparison_needs_two_or_three_existing_runs(tmp_path: Path) -> None:
+def test_a_committed_table_column_joins_new_results_into_one_run(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "first", "dabench", {"0": (1, 1, 10.0), "10": (1, 2, 20.0)})
+    peer_run = write_run(tmp_path / "p", "dabench-smolagents", {"0": (1, 1, 50.0)})
+    table = tmp_path / "old.md"
+    assert compare.main([str(first), str(peer_run), "--markdown", str(table)]) == 0
+    later = write_run(tmp_path / "later", "dabench", {"10": (2, 2, 7.0), "20": (0, 3, 9.0)})
+    run = compare.load_run(f"{table}#dabench+{later}")
+    assert run.name == "dabench"
+    assert sorted(run.records) == ["0", "10", "20"]
+    assert run.records["10"].outcome == "pass" and run.records["10"].wall_s == 7.0
+    assert run.records["0"].detail == {"right": 1, "total": 1}
+    peer_back = compare.load_run(f"{table}#dabench-smolagents").records
+    assert list(peer_back) == ["0"]  # the peer's "-" for question 10 is no record
+    assert compare.guessed(peer_back["0"])  # `pass*` read back: a pass without a clean cell
+    out = tmp_path / "joined.md"
+    assert compare.main([f"{table}#dabench+{later}", "--markdown", str(out)]) == 0
+    assert "| dabench | 66.67% (2/3) | 66.67% | 50.00% | 3/6 |" in out.read_text()
+    with pytest.raises(FileNotFoundError, match="no column 'nope'"):
+        compare.load_run(f"{table}#nope")
+
+
+def test_the_comparison_needs_one_to_four_existing_runs(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
-        compare.main([str(tmp_path)])
+        compare.main([str(tmp_path)] * 5)
     assert compare.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert compare.main([f"{tmp_path / 'a.md'}#x"]) == 2
