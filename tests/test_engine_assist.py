@@ -25,9 +25,18 @@ from engine.core.assist import (
     salvage,
     sanity_hints,
 )
+from engine.core.assist.result_lines import ResultLines, asked_label
 from engine.schemas import Run, TextContent
 from sandbox import AsyncSession
-from tests.engine_fixtures import Harness, RecordingScripted, code, open_engine, settings, text
+from tests.engine_fixtures import (
+    Harness,
+    RecordingScripted,
+    code,
+    collect,
+    open_engine,
+    settings,
+    text,
+)
 
 HarnessFactory = Callable[..., Awaitable[Harness]]
 SALES = b"Region,Revenue,units\nNorth,10.5,3\nSouth,20.25,4\nNorth,1.25,1\n"
@@ -322,6 +331,60 @@ async def test_what_the_answer_copied_of_airlocks_own_words_is_left_out(
     run = await h.run("echo", [code("print(1 + 2)"), text(echoed)])
     assert run.status == "completed"
     assert message_text_of(h, run) == "@total[3]"
+
+
+def test_a_printed_line_is_in_the_asked_format_when_the_question_shows_its_label() -> None:
+    question = "Report it as @mean_speed[value] and Total revenue: X, rounded."
+    assert asked_label("@mean_speed[5.979]", question) == "@mean_speed["
+    assert asked_label("  Total revenue: 12", question) == "Total revenue:"
+    assert asked_label("@max_speed[9]", question) is None  # a label the question lacks
+    assert asked_label("The mean speed is 5.979", question) is None
+    assert asked_label("x=3", "x=3?") is None  # too short to tell from prose
+    lines = ResultLines(question)
+    lines.collect("@mean_speed[1.0]\nnoise: 2\nTotal revenue: 10\n@mean_speed[5.979]")
+    assert lines.lines == {
+        "Total revenue:": "Total revenue: 10",
+        "@mean_speed[": "@mean_speed[5.979]",
+    }
+    # The answer's own statement about a label is kept; only what it left out is added.
+    assert lines.kept_in("@mean_speed[6]") == "@mean_speed[6]\n\nTotal revenue: 10"
+    assert lines.kept_in("Both: @mean_speed[5.979], Total revenue: 10") == (
+        "Both: @mean_speed[5.979], Total revenue: 10"
+    )
+    assert lines.kept_in("") == "Total revenue: 10\n@mean_speed[5.979]"
+    assert ResultLines("").kept_in("prose") == "prose"
+
+
+async def test_result_lines_the_answer_restated_in_prose_are_put_back(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness()
+    prompt = "Mean and max of [1, 2, 6]? Answer as @mean[value] and @max[value]."
+    answer = "The mean is 3.0 and @max[6] is the largest."
+    handle = await h.start(
+        prompt,
+        [
+            code("print('@mean[2.5]'); print('@max[5]')"),
+            code("print('@mean[3.0]'); print('@max[6]'); print('note: checked')"),
+            text(answer),
+        ],
+    )
+    events = await collect(handle)
+    assert events[-1].data["status"] == "completed"
+    [message] = [e.data for e in events if e.event == "thread.message.completed"]
+    stored = message["content"][-1]["text"]["value"]
+    # The lost label, with the last value printed; the printed line the question did not
+    # ask for ("note:") and the label the answer kept (@max) are not added.
+    assert stored == answer + "\n\n@mean[3.0]"
+    streamed = "".join(
+        d["delta"]["content"][0]["text"].get("value", "")
+        for d in (e.data for e in events if e.event == "thread.message.delta")
+    )
+    assert streamed == stored
+    # Turned off, the answer stays as the model wrote it.
+    off = await make_harness(AssistPolicy(keep_result_lines=False))
+    run = await off.run(prompt, [code("print('@mean[3.0]')"), text("The mean is 3.0.")])
+    assert message_text_of(off, run) == "The mean is 3.0."
 
 
 async def test_a_guess_before_any_clean_cell_is_sent_back_once(

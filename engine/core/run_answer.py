@@ -18,7 +18,6 @@ from ..schemas import (
     now,
 )
 from .annotations import fix_links
-from .assist import without_echoes
 from .events import message_delta
 from .run_state import RunState
 from .sessions import ThreadSession
@@ -39,7 +38,8 @@ class FinalAnswer(RunState):
             self.deps.session_key(self.run.thread_id)[0]
         )
         generated = await self._db(self.generated.store_all, session)
-        text = await self._db(self._links_fixed, without_echoes(message.text), session)
+        answer, appended = self.coach.final_text(message.text)
+        text = await self._db(self._links_fixed, answer, session)
         annotations = await self._db(self.generated.annotate, text, session)
         extra_images = (
             []
@@ -49,6 +49,13 @@ class FinalAnswer(RunState):
         content: list[Any] = list(message.content)
         text_index = len(content) - 1
         content[text_index] = TextContent(text=Text(value=text, annotations=list(annotations)))
+        if appended:  # streamed too: a client that assembles the deltas reads them
+            self.handle.emit(
+                message_delta(
+                    message.id,
+                    [{"index": text_index, "type": "text", "text": {"value": appended}}],
+                )
+            )
         if annotations:
             self.handle.emit(
                 message_delta(

@@ -15,6 +15,7 @@ from sandbox import CellError, Execution
 from ..conversation import describe_execution
 from .feedback import error_digest, normalise, salvage
 from .policy import AssistPolicy
+from .result_lines import ResultLines
 
 #: Sent back when a model answers before any cell of the run has succeeded.
 COMPUTE_FIRST = (
@@ -74,6 +75,11 @@ def without_echoes(text: str) -> str:
     return result if result else text
 
 
+def _shown(execution: Execution) -> str:
+    """What a cell printed and displayed as text."""
+    return execution.stdout + "".join("\n" + (d.text or "") for d in execution.displays)
+
+
 @dataclass(frozen=True)
 class Repeat:
     """A cell the model sent again: it is not run; `told` replaces its output."""
@@ -114,6 +120,8 @@ class Coach:
     question: str = ""
     #: The model was asked to round its values (once a run).
     rounding_asked: bool = False
+    #: What the run's clean cells printed in the asked format (`policy.keep_result_lines`).
+    result_lines: ResultLines = field(default_factory=ResultLines)
 
     # ------------------------------------------------------------ the next model call
 
@@ -272,6 +280,16 @@ class Coach:
         if execution.ok and not execution.cancelled:
             self.succeeded = True
             self.extra_heat = 0.0
+            if self.policy.keep_result_lines:
+                self.result_lines.question = self.question
+                self.result_lines.collect(_shown(execution))
+
+    def final_text(self, text: str) -> tuple[str, str]:
+        """The model's final answer as stored, Airlock's own words it copied left out and the
+        result lines it lost put back (see `result_lines`); and what was appended."""
+        answer = without_echoes(text)
+        kept = self.result_lines.kept_in(answer)
+        return kept, kept[len(answer) :]
 
     def for_model(
         self, execution: Execution, hints: list[str], repeat: Repeat | None, image_count: int
@@ -288,7 +306,7 @@ class Coach:
         """A clean cell printed long decimals and the question asks for rounded values."""
         if not self.policy.rounding_reminder or self.rounding_asked or execution.error:
             return False
-        shown = execution.stdout + "".join(d.text or "" for d in execution.displays)
+        shown = _shown(execution)
         return bool(_ASKS_ROUNDING.search(self.question) and _LONG_DECIMAL.search(shown))
 
     def _describe(

@@ -36,6 +36,11 @@ class AssistPolicy:
     salvage_answer_lines: bool = True
     #: After a clean cell, the model is reminded to answer in the format the user asked for.
     answer_reminder: bool = True
+    #: Result lines that a clean cell printed in the format the question asked for (their
+    #: label, such as `@mean[` or `Total:`, is in the question) and that the final answer
+    #: left out are appended to it as printed: a small model restates its results in prose
+    #: and loses the asked format (see `result_lines`).
+    keep_result_lines: bool = True
     #: When the question asks for rounded values and a clean cell printed long decimals, the
     #: model is asked (once a run) to round them in code first: a small model copies the
     #: digits it sees into its answer (3 of the first 21 DABench failures of the default model

@@ -1,0 +1,81 @@
+"""What `AssistPolicy.keep_result_lines` would have changed on recorded DABench runs.
+
+    .venv/bin/python benchmarks/replay_result_lines.py benchmarks/results/airlock-dev \\
+        --data ../shared/data/dabench [--markdown replay.md]
+
+The lever acts after the model's last word (it appends to the stored answer the result lines
+that clean cells printed in the asked format and the answer left out), so replaying it on a
+recorded run gives what the run would have scored with it: the same cells, the same answer,
+the engine's own `ResultLines` applied, scored by the suite's own scorer. Runs recorded with
+the lever on replay unchanged. Cell logs are kept cut to their head and tail in a results file,
+so a result line printed in the middle of a long output is missed (the replay undercounts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.core.assist.result_lines import ResultLines
+from engine.devtools.bench.dabench import DABench, prompt_for, score
+from engine.devtools.bench.records import RESULTS_FILE, TaskRecord, read_records
+from engine.devtools.bench.suite import SuiteOptions
+
+
+def replayed_answer(record: TaskRecord, question: str) -> str:
+    lines = ResultLines(question)
+    for cell in record.detail.get("cells", []):
+        if cell.get("error") is None:
+            lines.collect(cell.get("logs", ""))
+    return lines.kept_in(record.detail.get("answer", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("results", type=Path, help="a results.jsonl or the folder holding one")
+    parser.add_argument("--data", type=Path, required=True, help="the DABench folder")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    file = args.results / RESULTS_FILE if args.results.is_dir() else args.results
+    questions = {task.task_id: task.data for task in DABench(SuiteOptions(data=args.data)).load()}
+    records = [r for r in read_records(file) if r.task_id in questions and "cells" in r.detail]
+    rows = ["| id | before | after |", "|---|---|---|"]
+    before = after = 0
+    for record in records:
+        question = questions[record.task_id]
+        scored = score(replayed_answer(record, prompt_for(question)), question["labels"])
+        right = sum(s["correct"] for s in scored)
+        passed = bool(scored) and right == len(scored)
+        before += record.outcome == "pass"
+        after += passed
+        was = f"{record.detail.get('right', 0)}/{record.detail.get('total', 0)}"
+        if was != f"{right}/{len(scored)}":
+            rows.append(
+                f"| {record.task_id} | {record.outcome} {was} | "
+                f"{'pass' if passed else 'fail'} {right}/{len(scored)} |"
+            )
+    total = len(records)
+    text = "\n".join(
+        [
+            f"# keep_result_lines replayed on {file}",
+            "",
+            f"questions: {total}; ABQ as recorded {before}/{total}, with the lever {after}/{total}",
+            "",
+            "Questions whose score changes:",
+            "",
+            *rows,
+        ]
+    )
+    print(text)
+    if args.markdown is not None:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
