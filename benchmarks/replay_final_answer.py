@@ -1,14 +1,16 @@
-"""What `AssistPolicy.keep_result_lines` would have changed on recorded DABench runs.
+"""What the run loop's final-answer cleanup would have changed on recorded DABench runs.
 
-    .venv/bin/python benchmarks/replay_result_lines.py benchmarks/results/airlock-dev \\
+    .venv/bin/python benchmarks/replay_final_answer.py benchmarks/results/airlock-dev \\
         --data ../shared/data/dabench [--markdown replay.md]
 
-The lever acts after the model's last word (it appends to the stored answer the result lines
-that clean cells printed in the asked format and the answer left out), so replaying it on a
-recorded run gives what the run would have scored with it: the same cells, the same answer,
-the engine's own `ResultLines` applied, scored by the suite's own scorer. Runs recorded with
-the lever on replay unchanged. Cell logs are kept cut to their head and tail in a results file,
-so a result line printed in the middle of a long output is missed (the replay undercounts).
+`Coach.final_text` acts after the model's last word: it leaves out what the answer copied of
+Airlock's own notices and reminders (`without_echoes`) and appends the result lines that clean
+cells printed in the asked format and the answer left out (`keep_result_lines`). So replaying
+it on a recorded run gives what the run would have scored with it: the same cells, the same
+answer, the engine's own code applied, scored by the suite's own scorer. Runs recorded with
+the cleanup on replay unchanged. Cell logs are kept cut to their head and tail in a results
+file, so a result line printed in the middle of a long output is missed (the replay
+undercounts).
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.core.assist.result_lines import ResultLines
+from engine.core.assist import Coach
+from engine.core.assist.policy import AssistPolicy
 from engine.devtools.bench.dabench import DABench, prompt_for, score
 from engine.devtools.bench.records import RESULTS_FILE, TaskRecord, read_records
 from engine.devtools.bench.suite import SuiteOptions
 
 
 def replayed_answer(record: TaskRecord, question: str) -> str:
-    lines = ResultLines(question)
+    coach = Coach(AssistPolicy(), max_output_chars=0, question=question)
+    coach.result_lines.question = question
     for cell in record.detail.get("cells", []):
         if cell.get("error") is None:
-            lines.collect(cell.get("logs", ""))
-    return lines.kept_in(record.detail.get("answer", ""))
+            coach.result_lines.collect(cell.get("logs", ""))
+    return coach.final_text(record.detail.get("answer", ""))[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     total = len(records)
     text = "\n".join(
         [
-            f"# keep_result_lines replayed on {file}",
+            f"# The final-answer cleanup replayed on {file}",
             "",
-            f"questions: {total}; ABQ as recorded {before}/{total}, with the lever {after}/{total}",
+            f"questions: {total}; ABQ as recorded {before}/{total}, "
+            f"with the cleanup {after}/{total}",
             "",
             "Questions whose score changes:",
             "",
