@@ -80,6 +80,10 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     assert kept.startswith("x = {'a': 21 * 2}\nprint('@answer[' + ")
     assert kept.endswith("(x['a']) + ']')\nif x:\n    pass")
     assert _printed(kept) == "@answer[42]\n"
+    # A literal is a value written before anything was computed: taken out like prose.
+    guessed, lines = salvage("n = 3131\n@count[1]\n@share[-0.5]\n@names[['a', 'b']]")
+    assert lines == ["@count[1]", "@share[-0.5]", "@names[['a', 'b']]"]
+    assert guessed == "n = 3131" and _printed(guessed) == ""
     # A list, an array or a Series shows its items, as an answer line means them.
     listed, _ = salvage(
         "import numpy as np\nbest = ['Switzerland']\n@best[best]\n@v[np.array([1, 2])]"
@@ -500,8 +504,13 @@ async def test_answer_lines_written_into_code_are_taken_out(make_harness: Harnes
     call = step.step_details.tool_calls[0]  # type: ignore[union-attr]
     assert call.code_interpreter.input.endswith("@answer[x]")  # type: ignore[union-attr]
     logs = h.logs(run)
-    assert "@answer[42]\n" in logs and "printed, not run: @answer[x]" in logs
+    assert "@answer[42]\n" in logs and "taken out of the code (@answer)" in logs
     assert "SyntaxError" not in logs
+    # A value written out is a guess: not printed, and the notice does not repeat it.
+    guess = "a guess"
+    run = await h.run(guess, [code("n = 3131\nprint(n)\n@count[1]"), text("@count[3131]")])
+    logs = h.logs(run)
+    assert logs.startswith("3131\n") and "[1]" not in logs and "(@count)" in logs
 
 
 async def test_a_run_temperature_is_kept_and_each_lever_can_be_turned_off(

@@ -242,10 +242,12 @@ class Coach:
 
     @staticmethod
     def note_answer_lines(execution: Execution, answer_lines: list[str]) -> None:
+        # Names only: a small model copies a value it sees here, a guessed one included.
+        names = ", ".join(dict.fromkeys(line.split("[", 1)[0] for line in answer_lines))
         execution.notices.append(
-            "[airlock] answer lines are not Python, so they were printed, not run: "
-            + "; ".join(answer_lines)
-            + ". Write such lines in your final answer, not in code."
+            f"[airlock] answer lines are not Python, so they were taken out of the code ({names});"
+            " one whose value is an expression printed that value. Write the answer lines in your"
+            " final answer, with the values the code printed."
         )
 
     # ------------------------------------------------------------ after a cell

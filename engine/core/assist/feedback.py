@@ -108,10 +108,12 @@ def normalise(code: str) -> str:
 
 def salvage(code: str) -> tuple[str, list[str]]:
     """Code that does not compile because answer lines (``@name[value]``) were written into
-    it, made to run: a line whose value is a Python expression prints the answer line with
-    the expression's value (what the model meant), any other is taken out. Returns (code to
-    run, the answer lines found); code that compiles, or that still would not, is returned
-    as it was."""
+    it, made to run: a line whose value is a Python expression that computes something
+    prints the answer line with the expression's value (what the model meant); any other is
+    taken out: prose, and a literal (`@count[1]`), which is a value written before anything
+    was computed (the default model printed a right 3131, then its guess `@count[1]`, and
+    answered with the guess). Returns (code to run, the answer lines found); code that
+    compiles, or that still would not, is returned as it was."""
     if _compiles(code):
         return code, []
     kept: list[str] = []
@@ -123,7 +125,7 @@ def salvage(code: str) -> tuple[str, list[str]]:
             continue
         answers.append(line.strip())
         indent, name, value = match["indent"], match["name"], match["value"]
-        if value.strip() and _is_expression(value):
+        if value.strip() and _is_expression(value) and not _is_literal(value):
             shown = f"{_ANSWER_VALUE}({value})"
             kept.append(f"{indent}print({'@' + name + '['!r} + {shown} + ']')")
         elif indent:
@@ -161,6 +163,15 @@ def _is_expression(text: str) -> bool:
     try:
         compile(text, "<answer>", "eval", flags=ast.PyCF_ONLY_AST)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _is_literal(text: str) -> bool:
+    """A value written out (`1`, `-0.5`, `'yes'`, `[1, 2]`), not computed."""
+    try:
+        ast.literal_eval(text.strip())
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
         return False
     return True
 
