@@ -48,6 +48,7 @@ common = load("baseline_common")
 single = load("baseline_single_shot")
 peer = load("baseline_smolagents")
 compare = load("compare_dabench")
+replay = load("replay_final_answer")
 
 
 def question_ids() -> list[str]:
@@ -317,3 +318,37 @@ def test_the_comparison_needs_one_to_four_existing_runs(tmp_path: Path) -> None:
         compare.main([str(tmp_path)] * 5)
     assert compare.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
     assert compare.main([f"{tmp_path / 'a.md'}#x"]) == 2
+
+
+def test_the_final_answer_cleanup_replays_on_recorded_runs(tmp_path: Path) -> None:
+    data = tmp_path / "dabench"
+    data.mkdir()
+    question = {"id": 7, "question": "Mean fare?", "constraints": "", "file_name": "t.csv"}
+    question["format"] = "@mean_fare[mean_fare]"
+    (data / "da-dev-questions.jsonl").write_text(json.dumps(question) + "\n")
+    (data / "da-dev-labels.jsonl").write_text(
+        json.dumps({"id": 7, "common_answers": [["mean_fare", "34.65"]]}) + "\n"
+    )
+    cells = [
+        {"code": "df['fare']", "error": "KeyError", "logs": "KeyError: 'fare'"},
+        {"code": "print(...)", "error": None, "logs": "@mean_fare[34.65]\n"},
+    ]
+    recorded = ResultsWriter(tmp_path / "run" / "results.jsonl")
+    recorded.append(
+        TaskRecord(
+            task_id="7",
+            suite="dabench",
+            outcome="fail",
+            attempts=2,
+            detail={"right": 0, "total": 1, "cells": cells, "answer": "The mean is 34.65."},
+        )
+    )
+    out, table = tmp_path / "rescored", tmp_path / "replay.md"
+    argv = [str(tmp_path / "run"), "--data", str(data), "--out", str(out)]
+    assert replay.main([*argv, "--markdown", str(table)]) == 0
+    assert "ABQ as recorded 0/1, with the cleanup 1/1" in table.read_text()
+    assert replay.main(argv) == 0  # run again: the file is written anew, not appended to
+    [record] = read_records(out / "results.jsonl")
+    assert len((out / "results.jsonl").read_text().splitlines()) == 1
+    assert record.outcome == "pass" and record.retries_to_success == 1
+    assert record.detail["answer"] == "The mean is 34.65.\n\n@mean_fare[34.65]"
