@@ -77,9 +77,12 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     kept, lines = salvage(cell)
     assert lines == ["@answer[x['a']]", "@other[some prose]", "@third[]"]
     # An expression is printed as the answer line it was meant to be; prose is taken out.
-    assert kept.startswith("x = {'a': 21 * 2}\nprint('@answer[' + ")
-    assert kept.endswith("(x['a']) + ']')\nif x:\n    pass")
+    assert kept.startswith("x = {'a': 21 * 2}\ntry: print('@answer[' + ")
+    assert kept.endswith("(x['a']) + ']')\nexcept NameError: pass\nif x:\n    pass")
     assert _printed(kept) == "@answer[42]\n"
+    # Prose that parses as Python names nothing defined: it shows nothing, and fails nothing.
+    prose, _ = salvage("p = 0.01\nif p < 0.05:\n    @normality[not normal]")
+    assert _printed(prose) == ""
     # A literal is a value written before anything was computed: taken out like prose.
     guessed, lines = salvage("n = 3131\n@count[1]\n@share[-0.5]\n@names[['a', 'b']]")
     assert lines == ["@count[1]", "@share[-0.5]", "@names[['a', 'b']]"]

@@ -127,7 +127,9 @@ def salvage(code: str) -> tuple[str, list[str]]:
         indent, name, value = match["indent"], match["name"], match["value"]
         if value.strip() and _is_expression(value) and not _is_literal(value):
             shown = f"{_ANSWER_VALUE}({value})"
-            kept.append(f"{indent}print({'@' + name + '['!r} + {shown} + ']')")
+            # Prose can parse as Python (`not normal`): a name nothing defines means prose.
+            kept.append(f"{indent}try: print({'@' + name + '['!r} + {shown} + ']')")
+            kept.append(f"{indent}except NameError: pass")
         elif indent:
             kept.append(f"{indent}pass")  # keeps an indented block whole
     result = "\n".join(kept)
