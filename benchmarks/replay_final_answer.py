@@ -32,10 +32,9 @@ from engine.devtools.bench.suite import SuiteOptions
 
 def replayed_answer(record: TaskRecord, question: str) -> str:
     coach = Coach(AssistPolicy(), max_output_chars=0, question=question)
-    coach.result_lines.question = question
     for cell in record.detail.get("cells", []):
         if cell.get("error") is None:
-            coach.result_lines.collect(cell.get("logs", ""))
+            coach.result_lines.collect(cell.get("logs", ""), question)
     return coach.final_text(record.detail.get("answer", ""))[0]
 
 

@@ -347,8 +347,8 @@ def test_a_printed_line_is_in_the_asked_format_when_the_question_shows_its_label
     assert asked_label("@max_speed[9]", question) is None  # a label the question lacks
     assert asked_label("The mean speed is 5.979", question) is None
     assert asked_label("x=3", "x=3?") is None  # too short to tell from prose
-    lines = ResultLines(question)
-    lines.collect("@mean_speed[1.0]\nnoise: 2\nTotal revenue: 10\n@mean_speed[5.979]")
+    lines = ResultLines()
+    lines.collect("@mean_speed[1.0]\nnoise: 2\nTotal revenue: 10\n@mean_speed[5.979]", question)
     assert lines.lines == {
         "Total revenue:": "Total revenue: 10",
         "@mean_speed[": "@mean_speed[5.979]",
@@ -359,7 +359,9 @@ def test_a_printed_line_is_in_the_asked_format_when_the_question_shows_its_label
         "Both: @mean_speed[5.979], Total revenue: 10"
     )
     assert lines.kept_in("") == "Total revenue: 10\n@mean_speed[5.979]"
-    assert ResultLines("").kept_in("prose") == "prose"
+    nothing_asked = ResultLines()
+    nothing_asked.collect("@mean_speed[5.979]", "")
+    assert nothing_asked.kept_in("prose") == "prose"
 
 
 async def test_result_lines_the_answer_restated_in_prose_are_put_back(

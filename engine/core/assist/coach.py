@@ -283,8 +283,7 @@ class Coach:
             self.succeeded = True
             self.extra_heat = 0.0
             if self.policy.keep_result_lines:
-                self.result_lines.question = self.question
-                self.result_lines.collect(_shown(execution))
+                self.result_lines.collect(_shown(execution), self.question)
 
     def final_text(self, text: str) -> tuple[str, str]:
         """The model's final answer as stored, Airlock's own words it copied left out and the

@@ -36,15 +36,15 @@ def asked_label(line: str, question: str) -> str | None:
 class ResultLines:
     """The result lines of a run's clean cells, by label, the last one printed of each."""
 
-    question: str = ""
     lines: dict[str, str] = field(default_factory=dict)
 
-    def collect(self, output: str) -> None:
-        """Remember the lines of a clean cell's output that are in the asked format."""
-        if not self.question:
+    def collect(self, output: str, question: str) -> None:
+        """Remember the lines of a clean cell's output that are in the format `question`
+        asks for."""
+        if not question:
             return
         for line in output.splitlines():
-            label = asked_label(line, self.question)
+            label = asked_label(line, question)
             if label is not None:
                 self.lines.pop(label, None)  # the latest value, in the order last printed
                 self.lines[label] = line.strip()
