@@ -17,6 +17,7 @@ from engine.core.annotations import fix_links
 from engine.core.assist import (
     ANSWER_REMINDER,
     COMPUTE_FIRST,
+    PRINT_FIRST,
     ROUND_FIRST,
     describe_files,
     error_digest,
@@ -328,6 +329,21 @@ async def test_unrounded_values_are_sent_back_once_when_the_question_asks_for_ro
     plain = "What is two thirds?"
     await h.run(plain, [code("print(2 / 3)"), text("0.6666666666666666")])
     assert h.backend.calls_for(plain)[1].messages[-1].content.rstrip().endswith(ANSWER_REMINDER)
+
+
+async def test_a_clean_cell_that_showed_nothing_is_followed_by_a_request_to_print(
+    make_harness: HarnessFactory,
+) -> None:
+    h = await make_harness()
+    prompt = "How many rows, as @rows[value]?"
+    run = await h.run(prompt, [code("rows = 3"), code("print(rows)"), text("@rows[3]")])
+    assert run.status == "completed"
+    calls = h.backend.calls_for(prompt)
+    # Nothing shown: no invitation to answer from it, a request to print first...
+    assert calls[1].messages[-1].content.rstrip().endswith(PRINT_FIRST)
+    assert ANSWER_REMINDER not in calls[1].messages[-1].content
+    # ...and once something is printed, the usual reminder to answer.
+    assert calls[2].messages[-1].content.rstrip().endswith(ANSWER_REMINDER)
 
 
 async def test_what_the_answer_copied_of_airlocks_own_words_is_left_out(

@@ -3,7 +3,15 @@ of the error (and hints from the kernel) after a failed one, and the checks on i
 (a cell that already ran, answer lines written into code). `Coach` holds a run's share of it;
 `AssistPolicy` has the switches."""
 
-from .coach import ANSWER_REMINDER, COMPUTE_FIRST, ROUND_FIRST, Coach, Repeat, without_echoes
+from .coach import (
+    ANSWER_REMINDER,
+    COMPUTE_FIRST,
+    PRINT_FIRST,
+    ROUND_FIRST,
+    Coach,
+    Repeat,
+    without_echoes,
+)
 from .feedback import error_digest, failing_line, normalise, salvage
 from .policy import AssistPolicy
 from .probe import describe_files, error_hints, sanity_hints
@@ -11,6 +19,7 @@ from .probe import describe_files, error_hints, sanity_hints
 __all__ = [
     "ANSWER_REMINDER",
     "COMPUTE_FIRST",
+    "PRINT_FIRST",
     "ROUND_FIRST",
     "AssistPolicy",
     "Coach",

@@ -37,6 +37,13 @@ ROUND_FIRST = (
     "The question asks for rounded values and this output has unrounded ones. Round them in "
     "code as the question asks (for example round(x, 2)) and print them again."
 )
+#: Replaces the answer reminder after a clean cell that showed nothing: a small model asked to
+#: answer from no output guesses (the default model answered @child_count[0] ... after a cell
+#: that only imported, and wrote the answer format itself into its code on another question).
+PRINT_FIRST = (
+    "The code ran but printed nothing. If the question asks for values, print them with "
+    "print(...) before you answer."
+)
 #: A question that asks for rounded values.
 _ASKS_ROUNDING = re.compile(r"\bround(?:ed|ing)?\b|\bdecimal (?:place|point|digit)s?\b", re.I)
 #: A number printed with more digits than anyone asks for: 0.2051038255697283, 1.2e-17.
@@ -66,7 +73,7 @@ def without_echoes(text: str) -> str:
     output (its `[airlock]` notices, the reminders), and without a fence left open by that."""
     kept = [line for line in text.splitlines() if not line.lstrip().startswith("[airlock]")]
     cleaned = "\n".join(kept)
-    for sentence in (ANSWER_REMINDER, ROUND_FIRST, COMPUTE_FIRST):
+    for sentence in (ANSWER_REMINDER, ROUND_FIRST, PRINT_FIRST, COMPUTE_FIRST):
         cleaned = cleaned.replace(sentence, "")
     lines = cleaned.rstrip().splitlines()
     if sum(line.strip().startswith("```") for line in lines) % 2 and lines[-1].strip() == "```":
@@ -78,6 +85,16 @@ def without_echoes(text: str) -> str:
 def _shown(execution: Execution) -> str:
     """What a cell printed and displayed as text."""
     return execution.stdout + "".join("\n" + (d.text or "") for d in execution.displays)
+
+
+def _shows_nothing(execution: Execution, image_count: int) -> bool:
+    """A clean cell that printed, displayed, showed and wrote nothing."""
+    return (
+        execution.error is None
+        and not _shown(execution).strip()
+        and not image_count
+        and not execution.files
+    )
 
 
 @dataclass(frozen=True)
@@ -334,7 +351,9 @@ class Coach:
         if repeat is not None and repeat.kind == "clean":
             return repeat.told
         reminder = ANSWER_REMINDER if self.policy.answer_reminder and not hints else ""
-        if reminder and self._wants_rounding(execution):
+        if reminder and _shows_nothing(execution, image_count):
+            reminder = PRINT_FIRST
+        elif reminder and self._wants_rounding(execution):
             reminder = ROUND_FIRST
             self.rounding_asked = True
         # The hints are in the digest already, where they follow the error they explain.

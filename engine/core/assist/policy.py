@@ -34,7 +34,8 @@ class AssistPolicy:
     #: Lines written as answers (`@name[value]`) inside code that therefore does not compile
     #: are taken out before the cell runs (and the model is told).
     salvage_answer_lines: bool = True
-    #: After a clean cell, the model is reminded to answer in the format the user asked for.
+    #: After a clean cell, the model is reminded to answer in the format the user asked for;
+    #: after one that showed nothing, to print the values first.
     answer_reminder: bool = True
     #: Result lines that a clean cell printed in the format the question asked for (their
     #: label, such as `@mean[` or `Total:`, is in the question) and that the final answer
