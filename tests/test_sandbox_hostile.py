@@ -103,4 +103,6 @@ async def test_background_writer_is_held_to_the_quota_between_cells(
     result = await session.execute("print('next cell')")
     assert result.stdout == "next cell\n"
     assert any("between cells" in notice for notice in result.notices)
-    assert session.workspace.usage()[0] <= limit
+    # The writer goes on writing an 8 MB file every 0.05 s after the trim: two of its files
+    # may land between the trim and this reading.
+    assert session.workspace.usage()[0] <= limit + 2 * 8_000_000
