@@ -67,8 +67,9 @@ class PullResult:
 def size_text(size: int) -> str:
     """Decimal units, as download tools and package indexes give them.
 
-    Not engine.core.sizes.human_size (binary units, for the engine's own files): models may not
-    import engine (the import contracts in pyproject.toml), and model sizes are decimal."""
+    Not engine.core.sizes.human_size (binary units, for the engine's own files): the models
+    package may not depend on the engine (the import contracts in pyproject.toml), and model
+    sizes are decimal."""
     if size >= 1e9:
         return f"{size / 1e9:.1f} GB"
     return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size:,} bytes"
