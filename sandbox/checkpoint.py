@@ -117,10 +117,17 @@ async def save_checkpoint(
     chunk_bytes = chunk_size(session)
     building = folder.with_name(folder.name + ".new")
     await asyncio.to_thread(_start_building, building)
+    # The chunks are written into the workspace: past its quota they would be trimmed and
+    # nothing saved, so the namespace gets at most the room the quota leaves.
+    room = await asyncio.to_thread(_workspace_room, session)
+    cap = ""
+    if room < max_bytes:
+        max_bytes = room
+        cap = f"the room left in the workspace quota ({room / MiB:.0f} MB)"
     try:
         report = await _kernel_report(
             session,
-            f"m.save({'/mnt/data/' + SAVE_FOLDER!r}, {int(max_bytes)}, {chunk_bytes})",
+            f"m.save({'/mnt/data/' + SAVE_FOLDER!r}, {int(max_bytes)}, {chunk_bytes}, {cap!r})",
             timeout,
         )
         saved = SavedCheckpoint(
@@ -144,6 +151,13 @@ async def save_checkpoint(
         _clear(session, SAVE_FOLDER)
         raise
     return saved
+
+
+def _workspace_room(session: AsyncSession) -> int:
+    """Bytes the session can still write before its workspace quota, less a margin of a
+    MiB for the save's own small files."""
+    used, _entries = session.quota.usage()
+    return max(0, session.quota.max_bytes - used - MiB)
 
 
 def _start_building(building: Path) -> None:

@@ -154,7 +154,8 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:200]
 
 
-def save(folder: str, max_bytes: int, chunk_bytes: int) -> None:
+def save(folder: str, max_bytes: int, chunk_bytes: int, cap: str = "") -> None:
+    """`cap`: what `max_bytes` is, in words (default: the checkpoint cap)."""
     import cloudpickle  # type: ignore[import-untyped]
 
     started = time.monotonic()
@@ -180,10 +181,8 @@ def save(folder: str, max_bytes: int, chunk_bytes: int) -> None:
             cloudpickle.dump(value, writer, protocol=5)
         except _OverCap:
             writer.rewind(start)
-            skipped[name] = (
-                f"{kind}: over the checkpoint cap of {max_bytes / 2**20:.0f} MB "
-                "(with the variables saved before it)"
-            )
+            cap = cap or f"the checkpoint cap of {max_bytes / 2**20:.0f} MB"
+            skipped[name] = f"{kind}: over {cap} (with the variables saved before it)"
             continue
         except RecursionError as error:
             writer.rewind(start)
@@ -232,9 +231,11 @@ def restore(folder: str, index_json: str, chunk_bytes: int) -> None:
                 failed[name] = "its record in the checkpoint is damaged"
     finally:
         reader.close()
-        for part in os.listdir(folder):
-            os.unlink(os.path.join(folder, part))
-        os.rmdir(folder)
+        # A namespace without variables (modules only, or nothing) was saved in no chunk.
+        if os.path.isdir(folder):
+            for part in os.listdir(folder):
+                os.unlink(os.path.join(folder, part))
+            os.rmdir(folder)
     for name, module in index.get("modules", {}).items():
         try:
             loaded[name] = importlib.import_module(module)

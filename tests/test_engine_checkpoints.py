@@ -166,3 +166,28 @@ async def test_a_run_that_comes_while_the_session_is_saved_gets_what_was_saved(
         await engine.aclose()
     assert logs.startswith("2\n")
     assert "restored from its checkpoint: value" in logs
+
+
+async def test_a_session_being_restored_counts_towards_the_cap(tmp_path: Path) -> None:
+    one = EngineSettings(sandbox=SandboxConfig(limits=TEST_LIMITS), max_sessions=1)
+    backend = RecordingScripted()
+    engine = await open_engine(backend, tmp_path / "data", one)
+    try:
+        h = Harness(engine, backend)
+        # Big enough that restoring it takes a few of the waiting acquire's 0.2 s polls.
+        saved = await h.run("set", [code("value = bytes(40 * 2**20)"), text("ok")])
+        await engine.sessions.end(saved.thread_id)
+        other = await h.run("other", [code("print(2)"), text("ok")])
+        await engine.sessions.end(other.thread_id)
+        # The saved thread's session restores its checkpoint (awaiting a cell) while the
+        # other thread asks for one: with a cap of 1 the other must wait, then take the
+        # place of the restored one (idle by then), never run beside it.
+        restored, second = await asyncio.gather(
+            engine.sessions.acquire(saved.thread_id), engine.sessions.acquire(other.thread_id)
+        )
+        assert engine.sessions.live_count == 1
+        assert engine.sessions.get(other.thread_id) is second
+        assert engine.sessions.get(saved.thread_id) is None
+        assert restored.restore_notice is not None and "value" in restored.restore_notice
+    finally:
+        await engine.aclose()

@@ -122,6 +122,42 @@ async def test_a_checkpoint_over_its_cap_leaves_out_what_does_not_fit(tmp_path: 
     assert "not restored: big (ndarray: over the checkpoint cap of 1 MB" in restored.notice()
 
 
+async def test_a_namespace_of_modules_only_comes_back(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as first:
+        await _check(first, "import json as j\nopen('/mnt/data/kept.txt', 'w').write('kept')")
+        saved = await save_checkpoint(first, folder, max_bytes=MB)
+    assert saved.variables == {} and saved.chunks == []
+    async with await _fresh() as second:
+        restored = await restore_checkpoint(second, folder)
+        assert restored.error is None, restored.error
+        assert await _check(second, "print(j.dumps([1]), open('/mnt/data/kept.txt').read())") == (
+            "[1] kept\n"
+        )
+    assert restored.restored == ["j"] and restored.files == ["kept.txt"]
+
+
+async def test_a_namespace_gets_the_room_the_workspace_quota_leaves(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    quota_mb = TEST_LIMITS.max_workspace_mb
+    async with await _fresh() as first:
+        # The file leaves less room in the workspace than `big` needs (the chunks are written
+        # there); the cap on the checkpoint itself would have let it in.
+        await _check(
+            first,
+            f"open('/mnt/data/data.bin', 'wb').write(bytes({quota_mb // 2} * 2**20))\n"
+            f"big = bytes({quota_mb * 2 // 3} * 2**20)\nsmall = [1, 2, 3]",
+        )
+        saved = await save_checkpoint(first, folder, max_bytes=4 * quota_mb * MB)
+        assert (first.workspace.root / "data.bin").stat().st_size == quota_mb // 2 * MB
+    assert "small" in saved.variables and "big" not in saved.variables
+    assert "over the room left in the workspace quota" in saved.skipped["big"]
+    assert saved.files == ["data.bin"]
+    async with await _fresh() as second:
+        await restore_checkpoint(second, folder)
+        assert await _check(second, "print(small, 'big' in globals())") == "[1, 2, 3] False\n"
+
+
 async def test_a_variable_larger_than_a_chunk_spans_chunks(tmp_path: Path) -> None:
     folder = tmp_path / "ckpt"
     async with await _fresh() as first:
@@ -197,7 +233,7 @@ async def test_a_save_that_fails_keeps_the_previous_checkpoint(tmp_path: Path) -
 LYING_SAVE = """
 import json, os, sys, types
 fake = types.ModuleType('_airlock_checkpoint')
-def save(folder, max_bytes, chunk_bytes):
+def save(folder, max_bytes, chunk_bytes, *_):
     os.makedirs(folder, exist_ok=True)
     with open(folder + '/part-00000', 'wb') as out:
         out.write(b'x' * (3 * 2**20))

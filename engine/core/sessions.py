@@ -216,22 +216,24 @@ class SessionManager:
             if ending is not None:
                 await ending.wait()
             await self._make_room(thread_id)
-            self._opening += 1  # no await since the room was counted: nobody else takes it
+            # No await since the room was counted: nobody else takes it. The session stays
+            # counted as opening until it is in _sessions (its checkpoint restore awaits).
+            self._opening += 1
             try:
                 if self._pool is not None and config is None:
                     session = await self._pool.acquire()
                 else:
                     session = await AsyncSession.start(config or self.config)
+                thread_session = ThreadSession(thread_id, session)
+                log.info("started a %s kernel for %s", session.isolation, thread_id)
+                try:
+                    await self._restore(thread_session)
+                except BaseException:
+                    await session.close()
+                    raise
+                self._sessions[thread_id] = thread_session
             finally:
                 self._opening -= 1
-            thread_session = ThreadSession(thread_id, session)
-            log.info("started a %s kernel for %s", session.isolation, thread_id)
-            try:
-                await self._restore(thread_session)
-            except BaseException:
-                await session.close()
-                raise
-            self._sessions[thread_id] = thread_session
             return thread_session
 
     # -- checkpoints -------------------------------------------------------------------
