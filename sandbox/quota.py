@@ -95,7 +95,7 @@ class Quota:
         if execution.removed_files:
             execution.notices.append(
                 f"[airlock] workspace limit exceeded: removed {len(execution.removed_files)}"
-                " file(s) this cell created"
+                f" file(s) this cell created: {_named(execution.removed_files)}"
             )
             removed = set(execution.removed_files)
             changes = [c for c in changes if c.path not in removed]
@@ -109,6 +109,13 @@ class Quota:
         truncated, removed = self.trim(self.workspace.changes())
         return (
             f"[airlock] between cells the workspace limit was exceeded: {killed} background "
-            f"process(es) killed, {len(removed)} file(s) they created removed, {truncated} "
+            f"process(es) killed, {len(removed)} file(s) they created removed"
+            f"{': ' + _named(removed) if removed else ''}, {truncated} "
             "unlinked file(s) still held open truncated"
         )
+
+
+def _named(paths: list[str], shown: int = 5) -> str:
+    """The first `shown` paths, and how many more: the model and the user learn what is gone."""
+    names = ", ".join(paths[:shown])
+    return names + (f" and {len(paths) - shown} more" if len(paths) > shown else "")

@@ -123,6 +123,9 @@ async def test_disk_filling_loop_is_stopped_and_trimmed(session: AsyncSession) -
     assert total <= TEST_LIMITS.max_workspace_mb * MiB
     assert session.read_file("input.txt") == b"keep me"
     assert result.removed_files and all("fill" in path for path in result.removed_files)
+    # The notice names what went (the model may want to write it again, smaller).
+    [notice] = [n for n in result.notices if "removed" in n]
+    assert result.removed_files[0] in notice
     assert (await session.execute("print('after')")).stdout == "after\n"
 
 
