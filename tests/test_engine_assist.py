@@ -78,8 +78,10 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     kept, lines = salvage(cell)
     assert lines == ["@answer[x['a']]", "@other[some prose]", "@third[]"]
     # An expression is printed as the answer line it was meant to be; prose is taken out.
-    assert kept.startswith("x = {'a': 21 * 2}\ntry: print('@answer[' + ")
-    assert kept.endswith("(x['a']) + ']')\nexcept NameError: pass\nif x:\n    pass")
+    assert kept.startswith(
+        "x = {'a': 21 * 2}\nwith __import__('contextlib').suppress(NameError): print('@answer['"
+    )
+    assert kept.endswith("(x['a']) + ']')\nif x:\n    pass\n")
     assert _printed(kept) == "@answer[42]\n"
     # Prose that parses as Python names nothing defined: it shows nothing, and fails nothing.
     prose, _ = salvage("p = 0.01\nif p < 0.05:\n    @normality[not normal]")
@@ -87,7 +89,11 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     # A literal is a value written before anything was computed: taken out like prose.
     guessed, lines = salvage("n = 3131\n@count[1]\n@share[-0.5]\n@names[['a', 'b']]")
     assert lines == ["@count[1]", "@share[-0.5]", "@names[['a', 'b']]"]
-    assert guessed == "n = 3131" and _printed(guessed) == ""
+    assert guessed == "n = 3131\n\n\n" and _printed(guessed) == ""
+    # So is a value of literals and built-ins only: nothing in it was computed.
+    built, lines = salvage("m = 4\n@t[float]\n@s[120 + 35]\n@r[round(m / 4, 2)]  # the answer")
+    assert lines == ["@t[float]", "@s[120 + 35]", "@r[round(m / 4, 2)]"]
+    assert _printed(built) == "@r[1.0]\n"
     # A list, an array or a Series shows its items, as an answer line means them.
     listed, _ = salvage(
         "import numpy as np\nbest = ['Switzerland']\n@best[best]\n@v[np.array([1, 2])]"
@@ -104,6 +110,15 @@ def test_salvage_takes_answer_lines_out_of_code_that_does_not_compile() -> None:
     joined, lines = salvage(split)
     assert lines == ["@answer[x * 21]", "@note[no missing values]"]
     assert _printed(joined) == "@answer[42]\n"
+    # Every line keeps its number: an error in the code that runs names the model's line.
+    numbered = "import math\n@count[3131]\n@split\n[math.pi]\nx = 1\n@y[x]\nprint(missing)"
+    salvaged, _ = salvage(numbered)
+    assert salvaged.splitlines()[4] == "x = 1" and salvaged.splitlines()[6] == "print(missing)"
+    # Text inside a string is data, and an `@` line above a def is a decorator.
+    quoted = 's = """Format:\n@mean[mean]\n"""\nmean = 2\n@mean[mean]'
+    assert _printed(salvage(quoted)[0]) == "@mean[2]\n"
+    decorator = "hs = [lambda f: f]\n@hs[0]\ndef g():\n    return 1\n@x[g()]"
+    assert _printed(salvage(decorator)[0] + "\nprint(g())") == "@x[1]\n1\n"
 
 
 def _printed(code: str) -> str:
@@ -375,6 +390,13 @@ def test_a_printed_line_is_in_the_asked_format_when_the_question_shows_its_label
         "Both: @mean_speed[5.979], Total revenue: 10"
     )
     assert lines.kept_in("") == "Total revenue: 10\n@mean_speed[5.979]"
+    # An answer of blanks keeps its blanks (they were streamed), the lines after them.
+    assert lines.kept_in("  ") == "  \nTotal revenue: 10\n@mean_speed[5.979]"
+    assert lines.appendix("Done.\n") == "\nTotal revenue: 10\n@mean_speed[5.979]"
+    # A line of several marks is kept mark by mark, each under its own label.
+    marks = ResultLines()
+    marks.collect("Result: @mean_speed[5.979], @max_speed[[9, 10]]", "@mean_speed[v] @max_speed[v]")
+    assert marks.kept_in("@max_speed[9]") == "@max_speed[9]\n\n@mean_speed[5.979]"
     nothing_asked = ResultLines()
     nothing_asked.collect("@mean_speed[5.979]", "")
     assert nothing_asked.kept_in("prose") == "prose"

@@ -306,8 +306,8 @@ class Coach:
         """The model's final answer as stored, Airlock's own words it copied left out and the
         result lines it lost put back (see `result_lines`); and what was appended."""
         answer = without_echoes(text)
-        kept = self.result_lines.kept_in(answer)
-        return kept, kept[len(answer) :]
+        appended = self.result_lines.appendix(answer)
+        return answer + appended, appended
 
     def for_model(
         self, execution: Execution, hints: list[str], repeat: Repeat | None, image_count: int

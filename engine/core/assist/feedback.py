@@ -9,6 +9,7 @@ what it can act on: a 2,000-character pandas traceback ends in the one line that
 from __future__ import annotations
 
 import ast
+import builtins
 import io
 import re
 import tokenize
@@ -19,7 +20,7 @@ _CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 #: A library frame, as IPython 8 (`File /x/y.py:12, in f`) or plain Python writes it.
 _FILE_FRAME = re.compile(r'File "?(/[^",\s:]+\.py)"?(?:, line |:)(\d+)')
 #: A line the model meant as its answer, not as code: "@mean_fare[34.65]".
-_ANSWER_LINE = re.compile(r"^(?P<indent>[ \t]*)@(?P<name>\w+)\[(?P<value>.*)\][ \t]*$")
+_ANSWER_LINE = re.compile(r"^(?P<indent>[ \t]*)@(?P<name>\w+)\[(?P<value>.*)\][ \t]*(?:#[^\]]*)?$")
 
 
 def failing_line(execution: Execution) -> tuple[int, str] | None:
@@ -110,28 +111,49 @@ def salvage(code: str) -> tuple[str, list[str]]:
     """Code that does not compile because answer lines (``@name[value]``) were written into
     it, made to run: a line whose value is a Python expression that computes something
     prints the answer line with the expression's value (what the model meant); any other is
-    taken out: prose, and a literal (`@count[1]`), which is a value written before anything
-    was computed (the default model printed a right 3131, then its guess `@count[1]`, and
-    answered with the guess). Returns (code to run, the answer lines found); code that
-    compiles, or that still would not, is returned as it was."""
+    taken out: prose, and a guess (`@count[1]`, `@type[float]`: nothing in it the code
+    computed), a value written before anything was computed (the default model printed a
+    right 3131, then its guess `@count[1]`, and answered with the guess). Each line keeps its
+    number, so an error in the code that runs names the model's own line. Returns (code to
+    run, the answer lines found); code that compiles, or that still would not, is returned
+    as it was."""
     if _compiles(code):
         return code, []
+    in_strings = _lines_in_strings(code)
+    lines = code.splitlines()
     kept: list[str] = []
     answers: list[str] = []
-    for line in _joined_answer_lines(code.splitlines()):
-        match = _ANSWER_LINE.match(line)
+    number = 0
+    while number < len(lines):
+        line, taken = lines[number], 1
+        if (
+            number + 1 < len(lines)
+            and _BARE_NAME.match(line)
+            and _BRACKETED.match(lines[number + 1])
+        ):
+            # `@name` on a line and `[value]` on the next, as a model sometimes splits one.
+            line, taken = line.rstrip() + lines[number + 1].strip(), 2
+        match = None if number + 1 in in_strings else _ANSWER_LINE.match(line)
+        if match is not None and _decorates(lines[number + taken :], match["indent"]):
+            match = None  # `@registry[0]` above a def is a decorator
         if match is None:
-            kept.append(line)
+            kept.append(lines[number])
+            number += 1
             continue
-        answers.append(line.strip())
+        answers.append(f"@{match['name']}[{match['value']}]")
         indent, name, value = match["indent"], match["name"], match["value"]
-        if value.strip() and _is_expression(value) and not _is_literal(value):
+        if value.strip() and _is_expression(value) and not _is_guess(value):
             shown = f"{_ANSWER_VALUE}({value})"
             # Prose can parse as Python (`not normal`): a name nothing defines means prose.
-            kept.append(f"{indent}try: print({'@' + name + '['!r} + {shown} + ']')")
-            kept.append(f"{indent}except NameError: pass")
-        elif indent:
-            kept.append(f"{indent}pass")  # keeps an indented block whole
+            # One line (a `with` on one line): the lines after keep their numbers.
+            kept.append(
+                f"{indent}with __import__('contextlib').suppress(NameError): "
+                f"print({'@' + name + '['!r} + {shown} + ']')"
+            )
+        else:
+            kept.append(f"{indent}pass" if indent else "")  # keeps an indented block whole
+        kept.extend([f"{indent}pass" if indent else ""] * (taken - 1))
+        number += taken
     result = "\n".join(kept)
     if not answers or not result.strip() or not _compiles(result):
         return code, []
@@ -147,18 +169,32 @@ _ANSWER_VALUE = (
 )
 _BARE_NAME = re.compile(r"^[ \t]*@\w+[ \t]*$")
 _BRACKETED = re.compile(r"^[ \t]*\[.*\][ \t]*$")
+_DEFINITION = re.compile(r"(async[ \t]+def|def|class)[ \t]")
 
 
-def _joined_answer_lines(lines: list[str]) -> list[str]:
-    """`@name` on a line and `[value]` on the next, as a model sometimes splits an answer
-    line, joined back into `@name[value]`."""
-    joined: list[str] = []
-    for line in lines:
-        if joined and _BARE_NAME.match(joined[-1]) and _BRACKETED.match(line):
-            joined[-1] = joined[-1].rstrip() + line.strip()
-        else:
-            joined.append(line)
-    return joined
+def _lines_in_strings(code: str) -> set[int]:
+    """Numbers (from 1) of the lines that lie inside a string spanning several lines: their
+    text is data, whatever it looks like."""
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.STRING or token.type == getattr(
+                tokenize, "FSTRING_MIDDLE", -1
+            ):
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass  # what was read before the error still counts
+    return inside
+
+
+def _decorates(following: list[str], indent: str) -> bool:
+    """Whether the next line that says something, at the same indent and past any other
+    `@` lines, defines a function or a class: the line before it is a decorator."""
+    for line in following:
+        if not line.strip() or line.startswith(indent + "@"):
+            continue
+        return line.startswith(indent) and bool(_DEFINITION.match(line[len(indent) :]))
+    return False
 
 
 def _is_expression(text: str) -> bool:
@@ -169,13 +205,18 @@ def _is_expression(text: str) -> bool:
     return True
 
 
-def _is_literal(text: str) -> bool:
-    """A value written out (`1`, `-0.5`, `'yes'`, `[1, 2]`), not computed."""
+def _is_guess(text: str) -> bool:
+    """A value written out, not computed: a literal (`1`, `-0.5`, `'yes'`, `[1, 2]`) or an
+    expression of literals and built-ins only (`120 + 35`, `float`, `round(3.14159, 2)`);
+    naming anything the code defined (`df`, `mean_age`) is computing."""
     try:
-        ast.literal_eval(text.strip())
-    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    return True
+    return all(node.id in _BUILTINS for node in ast.walk(tree) if isinstance(node, ast.Name))
+
+
+_BUILTINS = frozenset(dir(builtins))
 
 
 def _compiles(code: str) -> bool:

@@ -32,6 +32,22 @@ def asked_label(line: str, question: str) -> str | None:
     return label
 
 
+def answer_marks(line: str) -> list[str]:
+    """The `@name[value]` marks a line holds, each whole (a value may hold brackets)."""
+    marks = []
+    for start in (m.start() for m in _MARK_START.finditer(line)):
+        depth = 0
+        for end in range(line.index("[", start), len(line)):
+            depth += {"[": 1, "]": -1}.get(line[end], 0)
+            if depth == 0:
+                marks.append(line[start : end + 1])
+                break
+    return marks
+
+
+_MARK_START = re.compile(r"@\w+\[")
+
+
 @dataclass
 class ResultLines:
     """The result lines of a run's clean cells, by label, the last one printed of each."""
@@ -40,22 +56,37 @@ class ResultLines:
 
     def collect(self, output: str, question: str) -> None:
         """Remember the lines of a clean cell's output that are in the format `question`
-        asks for."""
+        asks for; a line of `@name[value]` marks is kept mark by mark (`Result: @a[1] @b[2]`
+        holds two results, each with its own label)."""
         if not question:
             return
         for line in output.splitlines():
-            label = asked_label(line, question)
-            if label is not None:
-                self.lines.pop(label, None)  # the latest value, in the order last printed
-                self.lines[label] = line.strip()
+            marks = answer_marks(line)
+            found = [(asked_label(mark, question), mark) for mark in marks] or [
+                (asked_label(line, question), line.strip())
+            ]
+            for label, text in found:
+                if label is not None:
+                    self.lines.pop(label, None)  # the latest value, in the order last printed
+                    self.lines[label] = text
 
     def missing_from(self, answer: str) -> list[str]:
         """The result lines whose label the answer does not show."""
         return [line for label, line in self.lines.items() if label not in answer]
 
-    def kept_in(self, answer: str) -> str:
-        """The answer, with the result lines it left out appended as printed."""
+    def appendix(self, answer: str) -> str:
+        """What `kept_in` adds to the answer: the result lines it left out, on lines of
+        their own after it."""
         missing = self.missing_from(answer)
         if not missing:
-            return answer
-        return (answer.rstrip() + "\n\n" if answer.strip() else "") + "\n".join(missing)
+            return ""
+        if answer.strip():
+            separator = "\n" * max(0, 2 - (len(answer) - len(answer.rstrip("\n"))))
+        else:  # nothing but blanks: the lines start on a line of their own
+            separator = "" if not answer or answer.endswith("\n") else "\n"
+        return separator + "\n".join(missing)
+
+    def kept_in(self, answer: str) -> str:
+        """The answer, with the result lines it left out appended as printed (the answer
+        itself unchanged before them: what was streamed of it stands)."""
+        return answer + self.appendix(answer)
