@@ -111,15 +111,41 @@ async def save_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> SavedCheckpoint:
     """Save the session's namespace (at most `max_bytes` of it) and files into `folder`,
-    replacing what was there only once the new checkpoint is complete. CheckpointError when
-    nothing could be saved."""
+    replacing what was there only once the new checkpoint is complete. A namespace that
+    cannot be saved (the kernel fails, runs out of time, lies) is recorded as such and the
+    files are saved all the same: they are lost with the session otherwise, and the previous
+    checkpoint would bring older ones back. OSError when the host could not write the
+    checkpoint: the previous one is then kept."""
     started = time.monotonic()
     chunk_bytes = chunk_size(session)
     building = folder.with_name(folder.name + ".new")
     await asyncio.to_thread(_start_building, building)
+    try:
+        try:
+            saved = await _save_namespace(session, building, max_bytes, chunk_bytes, timeout)
+        except CheckpointError as exc:
+            log.warning("checkpoint: the namespace was not saved: %s", exc)
+            await asyncio.to_thread(_start_building, building)
+            saved = SavedCheckpoint(chunk_bytes=chunk_bytes, namespace_error=str(exc))
+        saved.extra = extra or {}
+        saved.files, saved.files_bytes = await asyncio.to_thread(
+            _copy_files, session, building / FILES
+        )
+        saved.seconds = time.monotonic() - started
+        await asyncio.to_thread(_finish, saved, building, folder)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, building, True)
+        raise
+    return saved
+
+
+async def _save_namespace(
+    session: AsyncSession, building: Path, max_bytes: int, chunk_bytes: int, timeout: float
+) -> SavedCheckpoint:
+    """Pickle the namespace in the kernel and copy its chunks into `building`."""
     # The chunks are written into the workspace: past its quota they would be trimmed and
     # nothing saved, so the namespace gets at most the room the quota leaves.
-    room = await asyncio.to_thread(_workspace_room, session)
+    room = await asyncio.to_thread(_workspace_room, session, chunk_bytes)
     cap = ""
     if room < max_bytes:
         max_bytes = room
@@ -137,27 +163,25 @@ async def save_checkpoint(
             chunk_bytes=chunk_bytes,
             namespace_bytes=report.get("bytes", 0),
             pickle_seconds=float(report.get("seconds", 0.0)),
-            extra=extra or {},
         )
         count = report.get("chunks", 0)
         if not isinstance(count, int) or not 0 <= count * chunk_bytes <= max_bytes + chunk_bytes:
             raise CheckpointError("the kernel's report is malformed")
         # Copies and digests of up to max_bytes: off the event loop.
         await asyncio.to_thread(_collect, session, saved, count, building, max_bytes)
-        saved.seconds = time.monotonic() - started
-        await asyncio.to_thread(_finish, saved, building, folder)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        _clear(session, SAVE_FOLDER)
-        raise
+    except (TypeError, ValueError) as exc:  # a report of the wrong types
+        raise CheckpointError(f"the kernel's report is malformed ({exc})") from None
+    finally:
+        await asyncio.to_thread(_clear, session, SAVE_FOLDER)
     return saved
 
 
-def _workspace_room(session: AsyncSession) -> int:
-    """Bytes the session can still write before its workspace quota, less a margin of a
-    MiB for the save's own small files."""
-    used, _entries = session.quota.usage()
-    return max(0, session.quota.max_bytes - used - MiB)
+def _workspace_room(session: AsyncSession, chunk_bytes: int) -> int:
+    """Bytes of chunks the session can still write before its workspace quota (bytes and
+    entries: the folder and each chunk count), less a margin of a MiB."""
+    used, entries = session.quota.usage()
+    chunks_left = session.config.limits.max_workspace_files - entries - 1
+    return max(0, min(session.quota.max_bytes - used - MiB, chunks_left * chunk_bytes))
 
 
 def _start_building(building: Path) -> None:
@@ -168,9 +192,9 @@ def _start_building(building: Path) -> None:
 def _collect(
     session: AsyncSession, saved: SavedCheckpoint, count: int, building: Path, max_bytes: int
 ) -> None:
-    """Copy the chunks the kernel wrote, and the workspace's files, into `building`. The kernel
-    is not trusted to have kept to the cap (a cell can replace its side of the code): every
-    chunk is checked against the chunk size and the total against the cap as it is copied."""
+    """Copy the chunks the kernel wrote into `building`. The kernel is not trusted to have
+    kept to the cap (a cell can replace its side of the code): every chunk is checked against
+    the chunk size and the total against the cap as it is copied."""
     saved.chunks = []
     total = 0
     for i in range(count):
@@ -179,11 +203,9 @@ def _collect(
         if chunk["bytes"] > saved.chunk_bytes or total > max_bytes:
             raise CheckpointError("the kernel wrote more than the checkpoint's cap")
         saved.chunks.append(chunk)
-    _clear(session, SAVE_FOLDER)
     if total != saved.namespace_bytes:
         raise CheckpointError("the chunks the kernel wrote do not add up to its report")
     saved._check()
-    saved.files, saved.files_bytes = _copy_files(session, building / FILES)
 
 
 def _finish(saved: SavedCheckpoint, building: Path, folder: Path) -> None:
@@ -258,6 +280,10 @@ async def restore_checkpoint(
     result.saved = saved
     result.missing.update({str(k): str(v) for k, v in saved.skipped.items()})
     result.files = await asyncio.to_thread(_put_files_back, session, saved, folder)
+    if saved.namespace_error is not None:
+        result.error = f"its variables could not be saved ({saved.namespace_error})"
+        result.seconds = time.monotonic() - started
+        return result
     try:
         await asyncio.to_thread(_put_chunks_back, session, saved, folder)
         index = json.dumps({"variables": saved.variables, "modules": saved.modules})

@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import pickle
+import shutil
 import sys
 import time
 import types
@@ -154,15 +155,23 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:200]
 
 
+def _fresh_folder(folder: str) -> None:
+    """An empty folder at `folder`: whatever a cell left there goes, and a link is removed,
+    never followed (the files it points to are not the checkpoint's)."""
+    if os.path.islink(folder) or (os.path.lexists(folder) and not os.path.isdir(folder)):
+        os.unlink(folder)
+    elif os.path.isdir(folder):
+        shutil.rmtree(folder)
+    os.mkdir(folder, 0o700)
+
+
 def save(folder: str, max_bytes: int, chunk_bytes: int, cap: str = "") -> None:
     """`cap`: what `max_bytes` is, in words (default: the checkpoint cap)."""
     import cloudpickle  # type: ignore[import-untyped]
 
     started = time.monotonic()
     shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - IPython's builtin
-    os.makedirs(folder, exist_ok=True)
-    for stale in os.listdir(folder):
-        os.unlink(os.path.join(folder, stale))
+    _fresh_folder(folder)
     writer = _ChunkWriter(folder, chunk_bytes, max_bytes)
     variables: dict[str, dict[str, Any]] = {}
     modules: dict[str, str] = {}

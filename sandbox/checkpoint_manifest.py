@@ -45,6 +45,8 @@ class SavedCheckpoint:
     seconds: float = 0.0
     #: whatever the caller keeps with it (the engine: which uploads are where)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: why the namespace could not be saved (the files were): None when it was
+    namespace_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -88,6 +90,7 @@ class SavedCheckpoint:
             and isinstance(self.chunk_bytes, int)
             and isinstance(self.namespace_bytes, int)
             and isinstance(self.extra, dict)
+            and (self.namespace_error is None or isinstance(self.namespace_error, str))
         )
         if not ok:
             raise CheckpointError("the manifest is malformed")
@@ -119,7 +122,7 @@ class RestoredCheckpoint:
             parts.append(f"[airlock] the checkpoint was not restored: {self.error}")
         for name, why in self.missing.items():
             parts.append(f"[airlock] not restored: {name} ({why})")
-        if self.files and not parts:
+        if self.files and (self.error or not parts):
             parts.append("[airlock] this thread's files were put back in /mnt/data")
         return "\n".join(parts)
 

@@ -12,6 +12,8 @@ import pytest
 from openai import OpenAI
 
 from engine.core import EngineSettings
+from engine.core.checkpoints import Checkpoints
+from engine.core.sessions import SessionManager
 from sandbox import SandboxConfig
 from tests.conftest import TEST_LIMITS
 from tests.engine_fixtures import Harness, RecordingScripted, code, open_engine, settings, text
@@ -191,3 +193,23 @@ async def test_a_session_being_restored_counts_towards_the_cap(tmp_path: Path) -
         assert restored.restore_notice is not None and "value" in restored.restore_notice
     finally:
         await engine.aclose()
+
+
+async def test_a_session_taken_again_while_the_reaper_saves_another_is_kept(
+    tmp_path: Path,
+) -> None:
+    store = Checkpoints(tmp_path / "checkpoints", max_bytes=64 * 2**20)
+    manager = SessionManager(
+        SandboxConfig(limits=TEST_LIMITS), idle_seconds=0.0, checkpoints=store
+    )  # not started: no background reaper, this test calls it
+    try:
+        first = await manager.acquire("thread_first")
+        await first.session.execute("kept = 1")
+        second = await manager.acquire("thread_second")
+        # The reaper ends the first (its save awaits a cell) while a run takes the second.
+        ended, taken = await asyncio.gather(manager.reap_idle(), manager.acquire("thread_second"))
+        assert ended == ["thread_first"] and taken is second
+        assert manager.get("thread_second") is second
+        assert (await second.session.execute("print(1)")).stdout == "1\n"
+    finally:
+        await manager.aclose()

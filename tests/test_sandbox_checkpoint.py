@@ -4,6 +4,7 @@ saved is named; a damaged checkpoint is refused before any kernel loads it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from sandbox import AsyncSession, SandboxConfig
 from sandbox.checkpoint import (
     MANIFEST,
     NAMESPACE,
-    CheckpointError,
     chunk_size,
     restore_checkpoint,
     save_checkpoint,
@@ -158,6 +158,17 @@ async def test_a_namespace_gets_the_room_the_workspace_quota_leaves(tmp_path: Pa
         assert await _check(second, "print(small, 'big' in globals())") == "[1, 2, 3] False\n"
 
 
+async def test_a_workspace_at_its_file_limit_keeps_its_files(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    few = SandboxConfig(limits=dataclasses.replace(TEST_LIMITS, max_workspace_files=4))
+    async with await AsyncSession.start(few) as first:
+        await _check(first, "for i in range(4): open(f'/mnt/data/f{i}.txt', 'w').write('x')\nv = 1")
+        saved = await save_checkpoint(first, folder, max_bytes=64 * MB)
+    # No room for a chunk file: the variable is left out, named; no file was trimmed.
+    assert "over the room left in the workspace quota" in saved.skipped["v"]
+    assert saved.files == [f"f{i}.txt" for i in range(4)]
+
+
 async def test_a_variable_larger_than_a_chunk_spans_chunks(tmp_path: Path) -> None:
     folder = tmp_path / "ckpt"
     async with await _fresh() as first:
@@ -209,24 +220,62 @@ async def test_a_damaged_checkpoint_is_refused_and_the_files_still_come_back(
     assert refused.error == "the manifest is not valid JSON"
 
 
+async def test_a_link_where_the_chunks_go_is_replaced_not_followed(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as session:
+        # The cell puts a link where the kernel writes its chunks, to a folder with a file.
+        await _check(
+            session,
+            "import os\nsecond = 2\nos.makedirs('/tmp/elsewhere', exist_ok=True)\n"
+            "open('/tmp/elsewhere/keep.txt', 'w').write('kept')\n"
+            "os.symlink('/tmp/elsewhere', '/mnt/data/.airlock-checkpoint')",
+        )
+        saved = await save_checkpoint(session, folder, max_bytes=64 * MB)
+        assert await _check(session, "print(open('/tmp/elsewhere/keep.txt').read())") == "kept\n"
+    assert "second" in saved.variables and saved.namespace_error is None
+
+
+async def test_a_namespace_that_cannot_be_saved_still_saves_the_files(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    async with await _fresh() as session:
+        await _check(session, "first = 1")
+        await save_checkpoint(session, folder, max_bytes=64 * MB)
+        # The kernel side of the save fails (as it would out of memory or out of time); the
+        # files made since the first checkpoint are saved all the same.
+        await _check(session, FAILING_SAVE + "\nopen('/mnt/data/made.txt', 'w').write('new')")
+        saved = await save_checkpoint(session, folder, max_bytes=64 * MB)
+    assert saved.namespace_error is not None and "no room" in saved.namespace_error
+    assert saved.files == ["made.txt"] and saved.variables == {}
+    async with await _fresh() as second:
+        restored = await restore_checkpoint(second, folder)
+        out = await _check(second, "print('first' in globals(), open('/mnt/data/made.txt').read())")
+    assert out == "False new\n"
+    assert "its variables could not be saved (OSError: no room" in restored.notice()
+    assert "files were put back" in restored.notice()
+
+
 async def test_a_save_that_fails_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
     folder = tmp_path / "ckpt"
     async with await _fresh() as session:
         await _check(session, "first = 1")
         await save_checkpoint(session, folder, max_bytes=64 * MB)
         before = (folder / MANIFEST).read_text()
-        # The cell puts a link where the kernel writes its chunks: the host does not follow
-        # it when copying them out, so this save fails as a whole.
-        await _check(
-            session,
-            "import os\nsecond = 2\n"
-            "os.makedirs('/tmp/elsewhere', exist_ok=True)\n"
-            "os.symlink('/tmp/elsewhere', '/mnt/data/.airlock-checkpoint')",
-        )
-        with pytest.raises(CheckpointError):
+        # The host cannot build the new checkpoint (a file where its folder goes).
+        folder.with_name("ckpt.new").write_text("in the way")
+        with pytest.raises(OSError):
             await save_checkpoint(session, folder, max_bytes=64 * MB)
     assert (folder / MANIFEST).read_text() == before
-    assert not folder.with_name("ckpt.new").exists()
+
+
+#: A cell that makes the kernel side of the save fail.
+FAILING_SAVE = """
+import sys, types
+failing = types.ModuleType('_airlock_checkpoint')
+def save(*_):
+    raise OSError('no room')
+failing.save = save
+sys.modules['_airlock_checkpoint'] = failing
+"""
 
 
 #: A cell that replaces the kernel side of the save: it writes 3 MB and reports 10 bytes.
@@ -249,12 +298,12 @@ async def test_a_kernel_that_lies_about_its_checkpoint_is_not_believed(tmp_path:
     async with await _fresh() as session:
         await _check(session, "x = 1")
         await save_checkpoint(session, folder, max_bytes=64 * MB)
-        before = (folder / MANIFEST).read_text()
         await _check(session, LYING_SAVE)
-        with pytest.raises(CheckpointError, match="more than the checkpoint's cap"):
-            await save_checkpoint(session, folder, max_bytes=1 * MB)
+        saved = await save_checkpoint(session, folder, max_bytes=1 * MB)
         leftovers = await _check(
             session, "import os\nprint(os.path.exists('/mnt/data/.airlock-checkpoint'))"
         )
     assert leftovers == "False\n"  # the chunks it wrote were removed from the workspace
-    assert (folder / MANIFEST).read_text() == before
+    # Nothing of what it wrote is kept: the namespace is recorded as not saved.
+    assert saved.namespace_error == "the kernel wrote more than the checkpoint's cap"
+    assert saved.chunks == [] and not any((folder / NAMESPACE).iterdir())

@@ -92,6 +92,8 @@ class Checkpoints:
             saved.seconds,
             f"; not saved: {', '.join(map(repr, saved.skipped))}" if saved.skipped else "",
         )
+        if saved.namespace_error is not None:
+            log.warning("checkpoint of %s: the variables not saved: %s", key, saved.namespace_error)
         return saved
 
     async def restore(self, key: str, session: AsyncSession) -> RestoredCheckpoint | None:

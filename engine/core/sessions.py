@@ -355,10 +355,18 @@ class SessionManager:
             for thread_id, ts in self._sessions.items()
             if ts.last_used < cutoff and not ts.lock.locked() and thread_id not in self.runs_on()
         ]
+        ended = []
         for thread_id in idle:
+            # Each end awaits a save: a run may have taken an idle session again meanwhile.
+            ts = self._sessions.get(thread_id)
+            if ts is None or ts.last_used >= cutoff or ts.lock.locked():
+                continue
+            if thread_id in self.runs_on():
+                continue
             log.info("ending the idle kernel of %s", thread_id)
             await self.end(thread_id)
-        return idle
+            ended.append(thread_id)
+        return ended
 
     async def _reap_idle_forever(self) -> None:
         interval = max(0.5, min(60.0, self.idle_seconds / 4))
