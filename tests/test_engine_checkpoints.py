@@ -211,5 +211,9 @@ async def test_a_session_taken_again_while_the_reaper_saves_another_is_kept(
         assert ended == ["thread_first"] and taken is second
         assert manager.get("thread_second") is second
         assert (await second.session.execute("print(1)")).stdout == "1\n"
+        await manager.acquire("thread_third")
     finally:
         await manager.aclose()
+    # Closing the manager ended (and saved) every session left.
+    assert all(store.has(key) for key in ("thread_first", "thread_second", "thread_third"))
+    assert manager.active_threads == []

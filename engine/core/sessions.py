@@ -382,13 +382,17 @@ class SessionManager:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for thread_id in list(self._sessions):
-            try:
-                await self.end(thread_id)
-            except Exception:  # the others still end
-                log.exception("could not end the session of thread %s", thread_id)
+        # All at once: each end saves a checkpoint (a cell in its own kernel, then copies),
+        # and a supervisor waits only so long for a shutdown.
+        await asyncio.gather(*(self._end_logged(key) for key in list(self._sessions)))
         if self._pool is not None:
             await self._pool.close()
+
+    async def _end_logged(self, thread_id: str) -> None:
+        try:
+            await self.end(thread_id)
+        except Exception:  # the others still end
+            log.exception("could not end the session of thread %s", thread_id)
 
     @property
     def active_threads(self) -> list[str]:
