@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import pickle
+import re
 import shutil
 import sys
 import time
@@ -141,12 +142,17 @@ class _ChunkReader:
             handle.close()
 
 
+#: IPython's own names (`_`, `__`, `_i3`, `_5`, `_exit_code`), dunders and Airlock's helpers;
+#: a user's own `_df` is the user's.
+_NOT_USER = re.compile(r"_+|_i{1,3}|_i?\d+|_exit_code|__\w*__|_{1,2}airlock\w*")
+
+
 def _user_names(shell: Any) -> list[str]:
     hidden = shell.user_ns_hidden
     return [
         name
         for name in list(shell.user_ns)
-        if not name.startswith("_") and name not in hidden and name not in _SYSTEM_NAMES
+        if not _NOT_USER.fullmatch(name) and name not in hidden and name not in _SYSTEM_NAMES
     ]
 
 

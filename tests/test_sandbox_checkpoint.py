@@ -54,10 +54,14 @@ async def test_a_namespace_and_its_files_come_back_in_a_new_kernel(tmp_path: Pat
             "model = LinearRegression().fit(df[['x']], df['y'])\n"
             "import os\n"
             "os.makedirs('/mnt/data/out', exist_ok=True)\n"
-            "df.to_csv('/mnt/data/out/made.csv', index=False)\n",
+            "df.to_csv('/mnt/data/out/made.csv', index=False)\n"
+            "_private = [7]\n",
         )
+        await first.execute("scale")  # IPython keeps its value as `_`, `_2`, `_i2`...
         saved = await save_checkpoint(first, folder, max_bytes=64 * MB)
     assert {"df", "scale", "scaled", "Box", "box", "model", "sqrt"} <= set(saved.variables)
+    # A user's own `_private` is saved, IPython's history of outputs and inputs is not.
+    assert [name for name in saved.variables if name.startswith("_")] == ["_private"]
     assert saved.modules == {"np": "numpy", "pd": "pandas", "os": "os"}
     assert saved.files == ["out/made.csv"] and saved.skipped == {}
     assert saved.seconds > 0 and saved.namespace_bytes > 0
@@ -74,10 +78,11 @@ async def test_a_namespace_and_its_files_come_back_in_a_new_kernel(tmp_path: Pat
             "print(df['y'].sum(), scaled(4), box.v, type(box).__name__)\n"
             "print(round(float(model.predict(pd.DataFrame({'x': [4.0]}))[0]), 2), sqrt(16))\n"
             "print(np.arange(3).sum(), open('/mnt/data/out/made.csv').read().splitlines()[0])\n"
+            "print(_private)\n"
             "import os\n"
             "print(sorted(p for p in os.listdir('/mnt/data') if p.startswith('.airlock')))",
         )
-    assert out.splitlines() == ["12.1 40 [1, 2] Box", "8.13 4.0", "3 x,y", "[]"]
+    assert out.splitlines() == ["12.1 40 [1, 2] Box", "8.13 4.0", "3 x,y", "[7]", "[]"]
     assert "df, " in restored.notice() or "df" in restored.notice()
 
 
