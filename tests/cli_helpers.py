@@ -138,10 +138,21 @@ class Terminal:
         import termios
 
         end = time.monotonic() + (timeout or self.timeout)
-        while termios.tcgetattr(self.master)[3] & termios.ICANON:
+        # Raw mode, and the editor waiting for a key: a signal that comes before readline
+        # is in its select() is only seen at the next key (CPython polls with no timeout).
+        while termios.tcgetattr(self.master)[3] & termios.ICANON or not self._waiting():
             if time.monotonic() > end:
-                raise AssertionError(f"the terminal never left canonical mode:\n{self.seen}")
+                raise AssertionError(f"the line editor never waited for a key:\n{self.seen}")
             self._read(0.02)  # polls the terminal's mode while reading what comes
+
+    def _waiting(self) -> bool:
+        """Whether the command's main thread sleeps in select/poll (waits for input)."""
+        try:
+            with open(f"/proc/{self.process.pid}/wchan") as wchan:
+                where = wchan.read()
+        except OSError:
+            return True  # no /proc to ask: raw mode has to do
+        return "poll" in where or "select" in where
 
     def wait(self, timeout: float = DEADLINE) -> int:
         end = time.monotonic() + timeout
