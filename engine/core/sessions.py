@@ -350,23 +350,25 @@ class SessionManager:
     async def reap_idle(self) -> list[str]:
         """End the sessions idle for longer than `idle_seconds`; returns their threads."""
         cutoff = time.monotonic() - self.idle_seconds
-        idle = [
-            thread_id
-            for thread_id, ts in self._sessions.items()
-            if ts.last_used < cutoff and not ts.lock.locked() and thread_id not in self.runs_on()
-        ]
         ended = []
-        for thread_id in idle:
+        for thread_id in [key for key in self._sessions if self._idle_since(key, cutoff)]:
             # Each end awaits a save: a run may have taken an idle session again meanwhile.
-            ts = self._sessions.get(thread_id)
-            if ts is None or ts.last_used >= cutoff or ts.lock.locked():
-                continue
-            if thread_id in self.runs_on():
+            if not self._idle_since(thread_id, cutoff):
                 continue
             log.info("ending the idle kernel of %s", thread_id)
             await self.end(thread_id)
             ended.append(thread_id)
         return ended
+
+    def _idle_since(self, thread_id: str, cutoff: float) -> bool:
+        """Whether `thread_id` has a session unused since `cutoff` that no cell or run holds."""
+        ts = self._sessions.get(thread_id)
+        return (
+            ts is not None
+            and ts.last_used < cutoff
+            and not ts.lock.locked()
+            and thread_id not in self.runs_on()
+        )
 
     async def _reap_idle_forever(self) -> None:
         interval = max(0.5, min(60.0, self.idle_seconds / 4))
